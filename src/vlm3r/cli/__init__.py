@@ -1,0 +1,1 @@
+"""The ``vlm3r`` command line."""

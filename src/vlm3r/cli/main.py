@@ -1,0 +1,24 @@
+"""Entry point of the ``vlm3r`` command."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from vlm3r.cli import demo, scenes
+
+app = typer.Typer(
+    help="VLM-3R: spatial question answering from ordinary video, and the 3D data pipeline behind it.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(scenes.app, name="scenes")
+app.command("demo")(demo.demo)
+
+
+@app.callback()
+def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details.")) -> None:
+    """VLM-3R command line. Run a command with --help for its options and an example."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
