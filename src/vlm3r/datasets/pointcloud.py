@@ -1,0 +1,62 @@
+"""Labelled point clouds: PLY vertices with x, y, z, red, green, blue, label, instance_id (ScanNet200 layout)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from plyfile import PlyData, PlyElement
+
+from vlm3r.utils.fileio import atomic_path
+
+_FIELDS = [("x", "f4"), ("y", "f4"), ("z", "f4"), ("red", "u1"), ("green", "u1"), ("blue", "u1"),
+           ("label", "u4"), ("instance_id", "u4")]
+
+
+class PointCloudError(ValueError):
+    """A point cloud file that cannot be used; the message names the file and the field."""
+
+
+@dataclass
+class LabelledPoints:
+    xyz: np.ndarray  # [N, 3] float
+    rgb: np.ndarray  # [N, 3] uint8
+    label: np.ndarray  # [N] int
+    instance_id: np.ndarray  # [N] int
+
+
+def write_point_cloud(path: Path | str, points: LabelledPoints) -> None:
+    """Write a binary little-endian PLY atomically."""
+    vertex = np.empty(len(points.xyz), dtype=_FIELDS)
+    for k, name in enumerate("xyz"):
+        vertex[name] = points.xyz[:, k]
+    for k, name in enumerate(("red", "green", "blue")):
+        vertex[name] = points.rgb[:, k]
+    vertex["label"], vertex["instance_id"] = points.label, points.instance_id
+    with atomic_path(path) as tmp:
+        PlyData([PlyElement.describe(vertex, "vertex")], byte_order="<").write(str(tmp))
+
+
+def read_point_cloud(path: Path | str) -> LabelledPoints:
+    """Read a labelled PLY (binary or ASCII); missing fields or non-finite coordinates raise PointCloudError."""
+    path = Path(path)
+    if not path.is_file():
+        raise PointCloudError(f"{path}: no such file")
+    try:
+        ply = PlyData.read(str(path))
+        vertex = ply["vertex"].data
+    except Exception as exc:  # plyfile raises several exception types for corrupt files
+        raise PointCloudError(f"{path}: not a readable PLY file ({exc})") from exc
+    names = vertex.dtype.names or ()
+    for field in ("x", "y", "z", "label", "instance_id"):
+        if field not in names:
+            raise PointCloudError(f"{path}: vertex field {field!r} missing (has {', '.join(names)})")
+    xyz = np.stack([vertex[c] for c in "xyz"], axis=1).astype(np.float64)
+    if not np.all(np.isfinite(xyz)):
+        raise PointCloudError(f"{path}: vertex field x/y/z has non-finite values")
+    if all(c in names for c in ("red", "green", "blue")):
+        rgb = np.stack([vertex[c] for c in ("red", "green", "blue")], axis=1).astype(np.uint8)
+    else:
+        rgb = np.zeros((len(xyz), 3), dtype=np.uint8)
+    return LabelledPoints(xyz, rgb, vertex["label"].astype(np.int64), vertex["instance_id"].astype(np.int64))

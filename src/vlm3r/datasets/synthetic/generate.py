@@ -1,0 +1,252 @@
+"""Procedural indoor scenes written in the processed-dataset layout, then turned into metadata by the shared builder.
+
+Per scene: a furnished room, a handheld walkthrough, a video (H.264 mp4, PyAV), ``num_frames`` frames sampled
+uniformly from the video (``np.linspace(0, N - 1, num_frames)``, as the model samples its input) rendered at
+full size with colour, 16-bit millimetre depth and instance masks, camera-to-world poses, intrinsics and a
+labelled point cloud sampled on every surface. Everything is drawn from one generator seeded by
+(seed, scene index), so the same seed gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image
+
+from vlm3r.datasets.builder import build_scene_frames, build_scene_meta
+from vlm3r.datasets.layout import MASK_VALUE_OFFSET, ProcessedLayout
+from vlm3r.datasets.pointcloud import LabelledPoints, write_point_cloud
+from vlm3r.datasets.synthetic.categories import SyntheticVocabulary
+from vlm3r.datasets.synthetic.furnish import FurnishedRoom, furnish
+from vlm3r.datasets.synthetic.render import Renderer, scene_geometry
+from vlm3r.datasets.synthetic.trajectory import NoWalkableFloor, Trajectory, walkthrough
+from vlm3r.geometry import intrinsic_matrix, point_box_distance
+from vlm3r.scene import write_frame_metadata, write_scene_metadata
+from vlm3r.utils.fileio import atomic_path, atomic_write_bytes, atomic_write_text
+
+log = logging.getLogger(__name__)
+
+DATASET = "synthetic"
+_ATTEMPTS = 8  # a scene whose walkthrough misses every object in some sampled frame is drawn again
+_CAMERA_CLEARANCE = 0.2
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    num_frames: int = 32
+    video_frames: int = 240
+    frame_size: tuple[int, int] = (640, 480)  # width, height of the sampled frames
+    video_size: tuple[int, int] = (320, 240)
+    fps: float = 24.0
+    focal_ratio: float = 0.8  # focal length in pixels = ratio * image width (64 degree horizontal field of view)
+    point_spacing: float = 0.04
+    split: str = "train"
+
+    def __post_init__(self):
+        if self.num_frames < 1 or self.video_frames < self.num_frames:
+            raise ValueError(f"need 1 <= frames <= video frames, got frames={self.num_frames}, "
+                             f"video frames={self.video_frames}")
+        for name, (w, h) in (("frame size", self.frame_size), ("video size", self.video_size)):
+            if not (16 <= w <= 4096 and 16 <= h <= 4096):
+                raise ValueError(f"{name} {w}x{h} is impossible: width and height must be 16..4096 pixels")
+            if w % 2 or h % 2:
+                raise ValueError(f"{name} {w}x{h}: width and height must be even (H.264 4:2:0 video)")
+
+    def intrinsics(self, size: tuple[int, int]) -> np.ndarray:
+        width, height = size
+        focal = self.focal_ratio * width
+        return intrinsic_matrix(focal, focal, (width - 1) / 2, (height - 1) / 2)
+
+    @property
+    def sampled_frame_ids(self) -> np.ndarray:
+        return np.unique(np.linspace(0, self.video_frames - 1, self.num_frames, dtype=int))
+
+
+def scene_name(seed: int, index: int) -> str:
+    return f"synth{seed}_{index:04d}"
+
+
+@dataclass(frozen=True)
+class SyntheticScene:
+    """A generated scene before it is written: its furniture, camera path and colours."""
+
+    name: str
+    furnished: FurnishedRoom
+    trajectory: Trajectory
+    instance_colours: dict[int, np.ndarray]
+    structure_colours: np.ndarray  # wall, floor, ceiling
+
+
+def design_scene(seed: int, index: int, config: SynthConfig, vocabulary: SyntheticVocabulary) -> SyntheticScene:
+    """Draw rooms until one has a walkthrough whose sampled frames all see an object (checked by rendering)."""
+    rng = np.random.default_rng([seed, index])
+    for attempt in range(_ATTEMPTS):
+        furnished = furnish(rng, vocabulary)
+        if not furnished.objects:
+            continue
+        try:
+            trajectory = walkthrough(rng, furnished, config.video_frames, config.fps)
+        except NoWalkableFloor as exc:
+            log.info("scene %s attempt %d: %s", scene_name(seed, index), attempt, exc)
+            continue
+        if not _camera_path_is_clear(furnished, trajectory):
+            continue
+        colours = {obj.instance_id: _instance_colour(rng, obj.category) for obj in furnished.objects}
+        structure = np.array([rng.uniform(0.72, 0.9, 3), np.array([0.55, 0.4, 0.27]) * rng.uniform(0.85, 1.15),
+                              [0.93, 0.93, 0.92]])
+        scene = SyntheticScene(scene_name(seed, index), furnished, trajectory, colours, structure)
+        # Cheap visibility check at a small size before committing to this scene.
+        renderer = Renderer(scene_geometry(furnished, colours, structure), config.intrinsics((64, 48)), 64, 48)
+        poses = trajectory.poses[config.sampled_frame_ids]
+        if all(np.any(renderer.render(pose).instance > 0) for pose in poses):
+            return scene
+    raise RuntimeError(f"scene {scene_name(seed, index)}: no walkthrough that sees an object in every sampled "
+                       f"frame after {_ATTEMPTS} rooms")
+
+
+def _camera_path_is_clear(furnished: FurnishedRoom, trajectory: Trajectory) -> bool:
+    positions = trajectory.poses[:, :3, 3]
+    if not np.all(furnished.room.contains(positions[:, :2], margin=0.25)):
+        return False
+    for obj in furnished.objects:
+        if np.any(point_box_distance(positions, obj.centre, obj.size, obj.axes) < _CAMERA_CLEARANCE):
+            return False
+    return True
+
+
+def _instance_colour(rng: np.random.Generator, category: str) -> np.ndarray:
+    """A category's hue (stable across scenes) with per-instance variation."""
+    hue_rng = np.random.default_rng(zlib.crc32(category.encode()))
+    base = hue_rng.uniform(0.15, 0.85, 3)
+    return np.clip(base * rng.uniform(0.85, 1.15) + rng.normal(0, 0.04, 3), 0.05, 0.95)
+
+
+def write_scene(layout: ProcessedLayout, scene: SyntheticScene, config: SynthConfig,
+                on_frame: Callable[[], None] | None = None) -> None:
+    """Write one scene's files; its point cloud is written last, so a scene is listed only once complete."""
+    geometry = scene_geometry(scene.furnished, scene.instance_colours, scene.structure_colours)
+    _write_video(layout.video_path(scene.name), Renderer(geometry, config.intrinsics(config.video_size),
+                                                         *config.video_size), scene.trajectory.poses, config.fps,
+                 on_frame)
+    k = config.intrinsics(config.frame_size)
+    renderer = Renderer(geometry, k, *config.frame_size)
+    k4 = np.eye(4)
+    k4[:3, :3] = k
+    atomic_write_text(layout.intrinsic_path(scene.name), _matrix_text(k4))
+    for frame_id in config.sampled_frame_ids:
+        pose = scene.trajectory.poses[frame_id]
+        frame = renderer.render(pose)
+        atomic_write_bytes(layout.color_path(scene.name, frame_id), _encode(frame.rgb, "JPEG", quality=95))
+        depth_mm = np.clip(np.round(frame.depth * 1000.0), 0, 65535).astype(np.uint16)
+        atomic_write_bytes(layout.depth_path(scene.name, frame_id), _encode(depth_mm, "PNG", compress_level=1))
+        mask = np.where(frame.instance > 0, frame.instance + MASK_VALUE_OFFSET, 0).astype(np.uint16)
+        atomic_write_bytes(layout.instance_path(scene.name, frame_id), _encode(mask, "PNG", compress_level=1))
+        atomic_write_text(layout.pose_path(scene.name, frame_id), _matrix_text(pose))
+    write_point_cloud(layout.point_cloud_path(scene.name), scene_points(scene, config.point_spacing))
+
+
+def _matrix_text(matrix: np.ndarray) -> str:
+    return "\n".join(" ".join(f"{v:.9f}" for v in row) for row in matrix) + "\n"
+
+
+def _encode(array: np.ndarray, format: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format=format, **options)
+    return buffer.getvalue()
+
+
+def _write_video(path: Path, renderer: Renderer, poses: np.ndarray, fps: float,
+                 on_frame: Callable[[], None] | None) -> None:
+    with atomic_path(path) as tmp:
+        with av.open(str(tmp), mode="w", format="mp4") as container:
+            stream = container.add_stream("libx264", rate=int(round(fps)))
+            stream.width, stream.height, stream.pix_fmt = renderer.width, renderer.height, "yuv420p"
+            stream.options = {"crf": "20", "preset": "veryfast", "threads": "1"}
+            for pose in poses:
+                frame = av.VideoFrame.from_ndarray(renderer.render(pose).rgb, format="rgb24")
+                container.mux(stream.encode(frame))
+                if on_frame is not None:
+                    on_frame()
+            container.mux(stream.encode())
+
+
+def scene_points(scene: SyntheticScene, spacing: float) -> LabelledPoints:
+    """Points on the floor, the walls and every object part, with colour, label and instance id."""
+    room = scene.furnished.room
+    structure = SyntheticVocabulary.load().structure
+    chunks = []
+
+    def add(xyz, colour, label, instance):
+        rgb = np.broadcast_to(np.round(np.asarray(colour) * 255).astype(np.uint8), xyz.shape)
+        chunks.append((xyz, rgb, np.full(len(xyz), label), np.full(len(xyz), instance)))
+
+    xs = _grid(0.0, room.width, spacing)
+    ys = _grid(0.0, room.depth, spacing)
+    floor = np.stack(np.meshgrid(xs, ys, indexing="ij"), -1).reshape(-1, 2)
+    floor = floor[room.contains(floor)]
+    add(np.column_stack([floor, np.zeros(len(floor))]), scene.structure_colours[1], structure["floor"], 0)
+    for wall in room.walls():
+        along = _grid(0.0, wall.length, spacing)
+        heights = _grid(0.0, room.height, spacing)
+        a, h = np.meshgrid(along, heights, indexing="ij")
+        xy = wall.start + a.reshape(-1, 1) * wall.direction
+        add(np.column_stack([xy, h.reshape(-1)]), scene.structure_colours[0], structure["wall"], 0)
+    for obj in scene.furnished.objects:
+        for part in obj.parts:
+            add(box_surface_points(part.centre, part.lengths, part.axes, spacing), scene.instance_colours[
+                obj.instance_id], obj.label, obj.instance_id)
+    xyz, rgb, label, instance = (np.concatenate(parts) for parts in zip(*chunks))
+    return LabelledPoints(xyz, rgb, label, instance)
+
+
+def _grid(start: float, stop: float, spacing: float) -> np.ndarray:
+    """Evenly spaced values from start to stop inclusive, no further apart than ``spacing``."""
+    return np.linspace(start, stop, max(2, int(np.ceil((stop - start) / spacing)) + 1))
+
+
+def box_surface_points(centre: np.ndarray, lengths: np.ndarray, axes: np.ndarray, spacing: float) -> np.ndarray:
+    """Points on all six faces of a box, on grids that include the edges and corners."""
+    pieces = []
+    for k in range(3):
+        u, v = [j for j in range(3) if j != k]
+        gu, gv = (_grid(-lengths[j] / 2, lengths[j] / 2, spacing) for j in (u, v))
+        uu, vv = np.meshgrid(gu, gv, indexing="ij")
+        for sign in (-1.0, 1.0):
+            local = np.empty((uu.size, 3))
+            local[:, u], local[:, v], local[:, k] = uu.ravel(), vv.ravel(), sign * lengths[k] / 2
+            pieces.append(local)
+    return np.concatenate(pieces) @ axes + centre
+
+
+def generate_dataset(out: Path | str, num_scenes: int, seed: int, config: SynthConfig,
+                     progress: Callable[[str, int], None] | None = None) -> ProcessedLayout:
+    """Generate ``num_scenes`` scenes under ``out`` and write their scene and frame metadata.
+
+    ``progress(scene_name, frames_done)`` is called as video frames are rendered (for progress bars).
+    """
+    if num_scenes < 1:
+        raise ValueError(f"need at least one scene, got {num_scenes}")
+    layout = ProcessedLayout(Path(out), DATASET, config.split)
+    vocabulary = SyntheticVocabulary.load()
+    for index in range(num_scenes):
+        scene = design_scene(seed, index, config, vocabulary)
+        callback = (lambda name=scene.name: progress(name, 1)) if progress is not None else None
+        write_scene(layout, scene, config, callback)
+    # The metadata describes every complete scene in the folder (earlier runs' scenes included).
+    write_metadata(layout, layout.scene_names(), vocabulary)
+    return layout
+
+
+def write_metadata(layout: ProcessedLayout, scenes: list[str], vocabulary: SyntheticVocabulary) -> None:
+    """Build and write the dataset's scene and frame metadata from the files on disk."""
+    metas = [build_scene_meta(layout, name, vocabulary.label_names, DATASET) for name in scenes]
+    frames = [build_scene_frames(layout, name) for name in scenes]
+    write_scene_metadata(layout.scene_metadata_path, metas)
+    write_frame_metadata(layout.frame_metadata_path, frames)
