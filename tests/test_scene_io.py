@@ -288,7 +288,3 @@ def test_cli_scenes_info_frames_and_errors(tmp_path):
     assert result.exit_code == 1 and "room_center" in result.output and "missing" in result.output
 
 
-def test_demo_runs():
-    result = runner.invoke(app, ["demo"], env={"COLUMNS": "200"})
-    assert result.exit_code == 0, result.output
-    assert "example_bedroom" in result.output and "closest distance" in result.output

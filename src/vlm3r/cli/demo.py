@@ -1,38 +1,54 @@
-"""``vlm3r demo``: the README's main job on the embedded default data."""
+"""``vlm3r demo``: the README's main job on the embedded default data (synthetic scenes)."""
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
+import typer
 from rich.console import Console
 from rich.table import Table
 
 from vlm3r.cli.scenes import print_scene_metadata
+from vlm3r.datasets.synthetic.generate import SynthConfig, generate_dataset
 from vlm3r.geometry import box_box_distance
-from vlm3r.scene import read_scene_metadata, stack_boxes
+from vlm3r.scene import SceneMeta, read_scene_metadata, stack_boxes
+from vlm3r.utils.progress import progress_bar
+from vlm3r.viz.scene_view import render_scene_overview
 
 
-def example_metadata_path() -> Path:
-    """The small scene metadata file shipped with the package."""
-    return Path(str(resources.files("vlm3r") / "data" / "example_scene_metadata.json"))
+def demo(
+    out: Path = typer.Option(Path("demo_out"), "--out", help="Folder for everything the demo writes."),
+    num_scenes: int = typer.Option(3, "--num-scenes", help="Synthetic scenes to generate."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the synthetic scenes."),
+) -> None:
+    """Generate synthetic scenes, build their metadata, draw the first one and measure its objects.
 
-
-def demo() -> None:
-    """Show the shipped example scenes and the exact distances between their unique objects.
-
-    Example: vlm3r demo
+    Example: vlm3r demo --out demo_out --num-scenes 3
     """
     console = Console()
-    path = example_metadata_path()
-    print_scene_metadata(console, path, None, max_scenes=30)
-    for scene in read_scene_metadata(path).scenes.values():
-        names = scene.unique_categories()
-        centers, lengths, axes = stack_boxes([scene.objects[c][0] for c in names])
-        i, j = np.triu_indices(len(names), k=1)
-        distances = box_box_distance(centers[i], lengths[i], axes[i], centers[j], lengths[j], axes[j])
-        table = Table("object", "object", "closest distance (m)", title=f"{scene.scene_name}: unique objects")
-        for a, b, d in sorted(zip(i, j, distances), key=lambda t: t[2]):
-            table.add_row(names[a], names[b], f"{d:.2f}")
-        console.print(table)
+    config = SynthConfig()
+    with progress_bar() as bar:
+        task = bar.add_task("rendering", total=num_scenes * config.video_frames)
+        layout = generate_dataset(out / "synthetic", num_scenes, seed, config,
+                                  progress=lambda scene, n: bar.update(task, advance=n, description=scene))
+    print_scene_metadata(console, layout.scene_metadata_path, None, max_scenes=30)
+    scene = next(iter(read_scene_metadata(layout.scene_metadata_path).scenes.values()))
+    console.print(distance_table(scene))
+    picture = out / f"{scene.scene_name}.png"
+    render_scene_overview(layout, scene.scene_name, picture)
+    console.print(f"\n[bold]written[/bold]\n  dataset:        {layout.root}\n"
+                  f"  scene metadata: {layout.scene_metadata_path}\n  frame metadata: {layout.frame_metadata_path}\n"
+                  f"  videos:         {layout.root / 'videos' / layout.split}\n  overview:       {picture}")
+
+
+def distance_table(scene: SceneMeta) -> Table:
+    """Exact closest distances between the scene's unique objects, nearest pairs first."""
+    names = scene.unique_categories()
+    centers, lengths, axes = stack_boxes([scene.objects[c][0] for c in names])
+    i, j = np.triu_indices(len(names), k=1)
+    distances = box_box_distance(centers[i], lengths[i], axes[i], centers[j], lengths[j], axes[j])
+    table = Table("object", "object", "closest distance (m)", title=f"{scene.scene_name}: unique objects")
+    for a, b, d in sorted(zip(i, j, distances), key=lambda t: t[2]):
+        table.add_row(names[a], names[b], f"{d:.2f}")
+    return table

@@ -168,7 +168,7 @@ def _write_video(path: Path, renderer: Renderer, poses: np.ndarray, fps: float,
         with av.open(str(tmp), mode="w", format="mp4") as container:
             stream = container.add_stream("libx264", rate=int(round(fps)))
             stream.width, stream.height, stream.pix_fmt = renderer.width, renderer.height, "yuv420p"
-            stream.options = {"crf": "20", "preset": "veryfast", "threads": "1"}
+            stream.options = {"crf": "20", "preset": "ultrafast", "threads": "1"}
             for pose in poses:
                 frame = av.VideoFrame.from_ndarray(renderer.render(pose).rgb, format="rgb24")
                 container.mux(stream.encode(frame))

@@ -103,16 +103,16 @@ class Renderer:
         g = self.geometry
         exits = []
         for a in range(3):
-            # Leaving through the upper face when moving up the axis, else through the lower one (t >= 0 since
-            # the camera is inside; a zero direction component gives +-inf, and -inf is replaced below).
-            t = np.where(dirs[a] >= 0, np.float32(g.bounds[a] - origin[a]), np.float32(-origin[a])) / dirs[a]
-            t[t < 0] = np.inf
-            exits.append(t)
+            # Leaving through the upper face when moving up the axis, else through the lower one. The camera is
+            # inside, so finite exits are positive; a zero component gives +-inf, and abs makes that +inf.
+            upper, lower = np.float32(g.bounds[a] - origin[a]), np.float32(-origin[a])
+            exits.append(np.abs(np.where(dirs[a] > 0, upper, lower) / dirs[a]))
         depth = np.minimum(np.minimum(exits[0], exits[1]), exits[2])
-        axis = np.where(exits[0] == depth, 0, np.where(exits[1] == depth, 1, 2)).astype(np.int32)
-        upward = np.where(axis == 0, dirs[0] >= 0, np.where(axis == 1, dirs[1] >= 0, dirs[2] >= 0))
-        face = self.structure_face + 2 * axis + ~upward  # the face's normal points back into the room
-        index = np.where(axis < 2, _WALL, np.where(upward, _CEILING, _FLOOR)).astype(np.int32)
+        on_x, on_y = exits[0] == depth, exits[1] == depth
+        upward = np.where(on_x, dirs[0] > 0, np.where(on_y, dirs[1] > 0, dirs[2] > 0))
+        axis = np.where(on_x, np.int32(0), np.where(on_y, np.int32(1), np.int32(2)))
+        face = (self.structure_face + 1) + 2 * axis - upward  # the face's normal points back into the room
+        index = np.where(axis < 2, np.int32(_WALL), np.where(upward, np.int32(_CEILING), np.int32(_FLOOR)))
         if g.notch is not None:
             t_near, t_far, near_face = self._slab(dirs, g.notch[0] - origin, g.notch[1] - origin,
                                                   self.structure_face)

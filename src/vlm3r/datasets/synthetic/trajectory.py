@@ -22,6 +22,7 @@ CELL = 0.05  # walkable-grid resolution (m)
 WALL_MARGIN = 0.45  # path keeps this far from walls ...
 OBJECT_MARGIN = 0.4  # ... and from object footprints
 SMOOTH_MARGIN = 0.3  # after smoothing, points must still be this far from walls and objects
+MAX_SPEED = 0.8  # m/s: a short video walks only the start of a long path
 
 
 class NoWalkableFloor(RuntimeError):
@@ -147,9 +148,11 @@ def walkthrough(rng: np.random.Generator, furnished: FurnishedRoom, num_frames: 
     path = plan_path(rng, furnished)
     arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(path, axis=0), axis=1))])
     t = np.linspace(0.0, 1.0, num_frames)
-    eased = t + 0.04 * np.sin(2 * np.pi * t * rng.uniform(1.5, 3.0))  # uneven walking speed, still monotonic
+    eased = t + 0.025 * np.sin(2 * np.pi * t * rng.uniform(1.5, 3.0))  # uneven walking speed, still monotonic
     eased = (eased - eased.min()) / (eased.max() - eased.min())
-    s = eased * arc[-1]
+    # Walk the whole path, or only its start where that would exceed MAX_SPEED at the fastest moment.
+    fastest_step = np.diff(eased).max() if num_frames > 1 else 1.0
+    s = eased * min(arc[-1], MAX_SPEED / fps / fastest_step)
     xy = np.stack([np.interp(s, arc, path[:, k]) for k in range(2)], axis=1)
     seconds = np.arange(num_frames) / fps
     eye = rng.uniform(1.2, 1.8) + 0.015 * np.sin(2 * np.pi * 1.8 * seconds + rng.uniform(0, 2 * np.pi))

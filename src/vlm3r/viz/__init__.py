@@ -1,0 +1,1 @@
+"""Pictures of scenes and results, for people to look at."""

@@ -1,0 +1,19 @@
+"""Shared fixtures: a small synthetic dataset generated once per test session."""
+
+from pathlib import Path
+
+import pytest
+
+from vlm3r.datasets.synthetic.generate import SynthConfig, generate_dataset
+
+SMALL = SynthConfig(num_frames=8, video_frames=48, frame_size=(160, 120), video_size=(96, 72))
+SEED = 11
+NUM_SCENES = 3
+
+
+@pytest.fixture(scope="session")
+def small_synthetic(tmp_path_factory) -> Path:
+    """Three small synthetic scenes (8 frames of 160x120, a 48-frame video)."""
+    root = tmp_path_factory.mktemp("synthetic")
+    generate_dataset(root, NUM_SCENES, SEED, SMALL)
+    return root
