@@ -17,3 +17,15 @@ def small_synthetic(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("synthetic")
     generate_dataset(root, NUM_SCENES, SEED, SMALL)
     return root
+
+
+FULL_LENGTH_TINY = SynthConfig(num_frames=32, video_frames=240, frame_size=(64, 48), video_size=(32, 24))
+QA_SCENES = 5
+
+
+@pytest.fixture(scope="session")
+def qa_synthetic(tmp_path_factory) -> Path:
+    """Five scenes with the default 32 of 240 frames (so timing-based tasks work) at a tiny resolution."""
+    root = tmp_path_factory.mktemp("qa_synthetic")
+    generate_dataset(root, QA_SCENES, 4, FULL_LENGTH_TINY)
+    return root

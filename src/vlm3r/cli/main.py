@@ -6,7 +6,7 @@ import logging
 
 import typer
 
-from vlm3r.cli import demo, scenes
+from vlm3r.cli import demo, qa, scenes
 
 app = typer.Typer(
     help="VLM-3R: spatial question answering from ordinary video, and the 3D data pipeline behind it.",
@@ -14,6 +14,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(scenes.app, name="scenes")
+app.add_typer(qa.app, name="qa")
 app.command("demo")(demo.demo)
 
 

@@ -1,0 +1,116 @@
+"""``vlm3r qa ...``: generate questions from scene metadata, inspect them, export them."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from vlm3r.scene import MetadataError
+from vlm3r.utils.fileio import atomic_write_text
+from vlm3r.utils.progress import progress_bar
+
+app = typer.Typer(help="Questions: generate VSI-Bench / VSTI-Bench QA from scene metadata, inspect, export.",
+                  no_args_is_help=True)
+
+
+@app.command("generate")
+def generate(
+    metadata: Path = typer.Option(..., "--metadata", help="Scene metadata file, metadata folder or dataset root."),
+    out: Path = typer.Option(..., "--out", help="QA JSONL file to write."),
+    bench: str = typer.Option("all", "--bench", help="vsi, vsti or all: the benchmark's tasks."),
+    tasks: str = typer.Option(None, "--tasks", help="Comma-separated task names (overrides --bench)."),
+    per_scene: int = typer.Option(None, "--per-scene", help="Questions kept per scene and task (default: per task)."),
+    seed: int = typer.Option(0, "--seed", help="Seed; the same seed gives an identical file."),
+    workers: int = typer.Option(1, "--workers", help="Processes (the output does not depend on it)."),
+) -> None:
+    """Generate questions for every scene and task; scenes or tasks that give none are reported with the reason.
+
+    Example: vlm3r qa generate --metadata data/synthetic --bench all --out qa.jsonl
+    """
+    from vlm3r.qa.generate import generate as run, load_scenes
+    from vlm3r.qa.record import write_qa_jsonl
+    from vlm3r.qa.task import select_tasks
+
+    console = Console()
+    try:
+        chosen = select_tasks(bench, [t.strip() for t in tasks.split(",")] if tasks else None)
+        scenes = load_scenes(metadata)
+    except (ValueError, FileNotFoundError, MetadataError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(code=1) from exc
+    if per_scene is not None and per_scene < 1:
+        raise typer.BadParameter("must be at least 1", param_hint="--per-scene")
+    with progress_bar() as bar:
+        task = bar.add_task("scenes", total=len(scenes))
+        records, skips = run(scenes, chosen, seed=seed, per_scene=per_scene, workers=workers,
+                             progress=lambda name: bar.update(task, advance=1, description=name))
+    write_qa_jsonl(out, records)
+    skipped_path = out.with_name(out.stem + ".skipped.jsonl")
+    atomic_write_text(skipped_path, "".join(json.dumps(s.__dict__) + "\n" for s in skips))
+    console.print(f"wrote {len(records)} questions from {len(scenes)} scenes to {out}")
+    if skips:
+        table = Table("task", "reason", "scenes", title=f"no questions (details in {skipped_path})")
+        for (task_name, reason), n in sorted(Counter((s.task, s.reason) for s in skips).items()):
+            table.add_row(task_name, reason, str(n))
+        console.print(table)
+
+
+@app.command("stats")
+def stats(qa: Path = typer.Argument(..., help="QA JSONL file.")) -> None:
+    """Questions per task, correct-letter shares and answer distributions.
+
+    Example: vlm3r qa stats qa.jsonl
+    """
+    from vlm3r.qa.record import QAFileError, read_qa_jsonl
+    from vlm3r.qa.stats import qa_stats
+
+    console = Console()
+    try:
+        records = read_qa_jsonl(qa)
+    except QAFileError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(code=1) from exc
+    table = Table("question type", "questions", "scenes", "correct letter", "answers (top 5) / range")
+    for s in qa_stats(records):
+        letters = " ".join(f"{k}:{v / s.count:.0%}" for k, v in s.letters.items())
+        answers = (f"{s.numeric['min']:g} .. {s.numeric['max']:g} (mean {s.numeric['mean']:.2f})" if s.numeric
+                   else ", ".join(f"{k} {v}" for k, v in s.answers.items()))
+        table.add_row(s.question_type, str(s.count), str(s.scenes), letters, answers)
+    console.print(table)
+    console.print(f"{len(records)} questions")
+
+
+@app.command("export")
+def export(
+    qa: Path = typer.Option(..., "--qa", help="QA JSONL file."),
+    format: str = typer.Option(..., "--format", help="llava (training conversations) or parquet (benchmark)."),
+    out: Path = typer.Option(..., "--out", help="File to write."),
+    bench: str = typer.Option(None, "--bench", help="parquet only: vsi or vsti, when the file mixes both."),
+    video_root: str = typer.Option("", "--video-root", help="llava only: prefix for video paths."),
+) -> None:
+    """Export questions as LLaVA training conversations or as a benchmark parquet file.
+
+    Example: vlm3r qa export --qa qa.jsonl --format llava --out train.json
+    """
+    from vlm3r.qa.export import write_llava, write_parquet
+    from vlm3r.qa.record import QAFileError, read_qa_jsonl
+
+    console = Console()
+    try:
+        records = read_qa_jsonl(qa)
+        if format == "llava":
+            write_llava(out, records, video_root)
+            console.print(f"wrote {len(records)} conversations to {out}")
+        elif format == "parquet":
+            written = write_parquet(out, records, bench)
+            console.print(f"wrote the {written} questions to {out}")
+        else:
+            raise typer.BadParameter(f"unknown format {format!r}: llava or parquet", param_hint="--format")
+    except (QAFileError, ValueError, KeyError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(code=1) from exc

@@ -1,0 +1,1 @@
+"""Question generation for VSI-Bench and VSTI-Bench tasks, from scene and frame metadata."""

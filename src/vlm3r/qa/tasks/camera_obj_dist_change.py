@@ -1,0 +1,43 @@
+"""VSTI camera-object distance change (declared by the reference, never implemented; decisions.md §2): by how many
+metres the camera-to-object distance changed between two sampled frames 5-30 frames apart that both show the
+object as the only one of its category; changes under 0.3 m give no question."""
+
+from __future__ import annotations
+
+from vlm3r.qa import templates
+from vlm3r.qa.choices import numeric_distractors, python_round
+from vlm3r.qa.task import Candidate, QATask, SceneContext, register
+from vlm3r.qa.tasks._frame_pairs import frame_pairs, pair_descriptions
+
+MIN_CHANGE = 0.3
+
+
+@register
+class CameraObjDistChange(QATask):
+    name = question_type = "camera_obj_dist_change"
+    bench, kind = "vsti", "na"
+
+    def candidates(self, ctx: SceneContext) -> list[Candidate]:
+        frames = ctx.require_frames().frames
+        g = ctx.geometry
+        visible = [g.frame_unique(frame) for frame in frames]
+        out = []
+        for i, j in frame_pairs(frames):
+            shared = sorted(set(visible[i]) & set(visible[j]))
+            if not shared:
+                continue
+            start = g.camera_distances(frames[i], shared)
+            end = g.camera_distances(frames[j], shared)
+            for index, d_start, d_end in zip(shared, start, end):
+                change = abs(float(d_end) - float(d_start))
+                if change < MIN_CHANGE:
+                    continue
+                answer = python_round(change, 1)
+                distractors = numeric_distractors(ctx.rng, answer)
+                if distractors is None:
+                    continue
+                question = templates.CAMERA_OBJ_DIST_CHANGE.format(object=g.categories[index],
+                                                                   **pair_descriptions(i, j, len(frames)))
+                out.append(Candidate(question, answer, [answer, *distractors], lettered=False,
+                                     frame_indices=[frames[i].frame_id, frames[j].frame_id]))
+        return out

@@ -1,0 +1,35 @@
+"""VSI-Bench absolute distance between two unique objects, measured between their closest points.
+
+Distances are exact box-to-box distances (the reference samples points every 5 cm, which can add a few
+centimetres); the answer is rounded to 0.1 m and pairs closer than 0.2 m are skipped, as in the reference.
+"""
+
+from __future__ import annotations
+
+from vlm3r.qa import templates
+from vlm3r.qa.choices import numeric_distractors, python_round
+from vlm3r.qa.task import Candidate, QATask, SceneContext, register
+
+MIN_DISTANCE = 0.2
+
+
+@register
+class ObjectAbsDistance(QATask):
+    name = question_type = "object_abs_distance"
+    bench, kind = "vsi", "na"
+
+    def candidates(self, ctx: SceneContext) -> list[Candidate]:
+        unique = ctx.scene.unique_categories()
+        out = []
+        for i, first in enumerate(unique):
+            for second in unique[:i]:  # each unique category with every one listed before it, as the reference
+                answer = python_round(ctx.geometry.category_distance(first, second), 1)
+                if answer < MIN_DISTANCE:
+                    continue
+                distractors = numeric_distractors(ctx.rng, answer)
+                if distractors is None:
+                    continue
+                out.append(Candidate(
+                    templates.OBJ_ABS_DISTANCE.format(object1=first, object2=second), answer, [answer, *distractors],
+                    extra={"category, first object": first, "category, second object": second}))
+        return out

@@ -1,0 +1,103 @@
+"""VSI-Bench relative direction (easy / medium / hard): standing by one object and facing another, where is a third?
+
+Geometry on the floor plane (z up): forward = orienting centroid - positioning centroid; the angle of a point is
+measured counter-clockwise from forward (0-360, left side 0-180). Hard uses quadrants, medium left / back /
+right with the back spanning 135-225 degrees, easy left / right (back dropped). A question is kept only when
+the querying object's centroid is at least 10 degrees from every region boundary (tested on all boundaries
+alike; decisions.md B9), at most 2 of its 8 box corners fall in another region, and the three objects are
+0.3-5 m apart pairwise.
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+import numpy as np
+
+from vlm3r.qa import templates
+from vlm3r.qa.task import Candidate, QATask, SceneContext, SkipScene, register
+
+MIN_SPACING, MAX_SPACING = 0.30, 5.0
+BOUNDARY_MARGIN = 10.0  # degrees
+MAX_CORNERS_ELSEWHERE = 2
+
+
+def ccw_angles(origin_xy: np.ndarray, forward_xy: np.ndarray, points_xy: np.ndarray) -> np.ndarray:
+    """Angles (degrees, [0, 360)) of points seen from ``origin``, counter-clockwise from ``forward``."""
+    v = points_xy - origin_xy
+    angle = np.degrees(np.arctan2(forward_xy[0] * v[:, 1] - forward_xy[1] * v[:, 0], v @ forward_xy))
+    return np.mod(angle, 360.0)
+
+
+class _ObjectRelDirection(QATask):
+    bench, kind = "vsi", "mca"
+    boundaries: tuple[float, ...]  # region edges in degrees, 0 and 360 included
+    regions: tuple[str | None, ...]  # name of each region between consecutive edges (None: no question)
+    options: tuple[str, ...]
+    template: str
+
+    def region(self, angles: np.ndarray) -> np.ndarray:
+        return np.searchsorted(np.array(self.boundaries[1:-1]), angles, side="right")
+
+    def candidates(self, ctx: SceneContext) -> list[Candidate]:
+        unique = ctx.scene.unique_categories()
+        if len(unique) < 3:
+            raise SkipScene(f"needs 3 unique categories, has {len(unique)}")
+        box = {c: ctx.scene.objects[c][0] for c in unique}
+        out = []
+        for triple in combinations(unique, 3):
+            if not all(MIN_SPACING <= ctx.geometry.category_distance(a, b) <= MAX_SPACING
+                       for a, b in combinations(triple, 2)):
+                continue
+            a, b, c = triple
+            for positioning, orienting, querying in ((a, b, c), (a, c, b), (b, a, c)):
+                answer = self.answer(box[positioning], box[orienting], box[querying])
+                if answer is None:
+                    continue
+                question = self.template.format(positioning_object=positioning, orienting_object=orienting,
+                                                querying_object=querying)
+                out.append(Candidate(question, answer, list(self.options), extra={
+                    "category, positioning object": positioning, "category, orienting object": orienting,
+                    "category, querying object": querying}))
+        return out
+
+    def answer(self, positioning, orienting, querying) -> str | None:
+        origin = positioning.centroid[:2]
+        forward = orienting.centroid[:2] - origin
+        if np.linalg.norm(forward) < 1e-6 or np.linalg.norm(querying.centroid[:2] - origin) < 1e-6:
+            return None
+        angles = ccw_angles(origin, forward, np.vstack([querying.centroid[:2], querying.corners[:, :2]]))
+        centre_angle = angles[0]
+        if np.min(np.abs(centre_angle - np.array(self.boundaries))) < BOUNDARY_MARGIN:
+            return None
+        regions = self.region(angles)
+        if np.count_nonzero(regions[1:] != regions[0]) > MAX_CORNERS_ELSEWHERE:
+            return None
+        return self.regions[regions[0]]
+
+
+@register
+class ObjectRelDirectionEasy(_ObjectRelDirection):
+    name = question_type = "object_rel_direction_easy"
+    boundaries = (0.0, 135.0, 225.0, 360.0)
+    regions = ("left", None, "right")
+    options = ("left", "right")
+    template = templates.OBJ_REL_DIRECTION_EASY
+
+
+@register
+class ObjectRelDirectionMedium(_ObjectRelDirection):
+    name = question_type = "object_rel_direction_medium"
+    boundaries = (0.0, 135.0, 225.0, 360.0)
+    regions = ("left", "back", "right")
+    options = ("left", "right", "back")
+    template = templates.OBJ_REL_DIRECTION_MEDIUM
+
+
+@register
+class ObjectRelDirectionHard(_ObjectRelDirection):
+    name = question_type = "object_rel_direction_hard"
+    boundaries = (0.0, 90.0, 180.0, 270.0, 360.0)
+    regions = ("front-left", "back-left", "back-right", "front-right")
+    options = ("front-left", "front-right", "back-left", "back-right")
+    template = templates.OBJ_REL_DIRECTION_HARD

@@ -1,0 +1,71 @@
+"""VSI-Bench relative distance: which of K objects is closest to a unique object (K = 4, 3 or 2).
+
+One rule for all variants (decisions.md B3, B12): exact distances, the closest option must be at least 0.15 m
+away, and no two options may be within the room-size-dependent ambiguity threshold (0.30 m in rooms over
+40 m², else 0.15 m). For a category with several instances the distance is to its closest instance.
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+import numpy as np
+
+from vlm3r.qa import templates
+from vlm3r.qa.task import Candidate, QATask, SceneContext, SkipScene, register
+
+MIN_CLOSEST = 0.15
+
+
+def ambiguity_threshold(room_size: float) -> float:
+    return 0.30 if room_size > 40 else 0.15
+
+
+class _ObjectRelDistance(QATask):
+    bench, kind = "vsi", "mca"
+    num_choices: int
+
+    def candidates(self, ctx: SceneContext) -> list[Candidate]:
+        categories = list(ctx.scene.objects)
+        unique = ctx.scene.unique_categories()
+        if len(categories) < self.num_choices + 1 or not unique:
+            raise SkipScene(f"needs {self.num_choices + 1} categories with one of them unique, has "
+                            f"{len(categories)} categories, {len(unique)} unique")
+        tau = ambiguity_threshold(ctx.scene.room_size)
+        out = []
+        for primary in unique:
+            others = [c for c in categories if c != primary]
+            distance = {c: ctx.geometry.category_distance(primary, c) for c in others}
+            for choice in combinations(others, self.num_choices):
+                d = np.array([distance[c] for c in choice])
+                gaps = np.abs(d[:, None] - d[None, :])[np.triu_indices(len(d), k=1)]
+                if d.min() < MIN_CLOSEST or np.any(gaps <= tau):
+                    continue
+                answer = choice[int(np.argmin(d))]
+                out.append(Candidate(
+                    lambda ordered, primary=primary: templates.OBJ_REL_DISTANCE.format(
+                        choices=templates.join_choices(ordered), category=primary),
+                    answer, list(choice), extra={"category": primary}))
+        return out
+
+
+@register
+class ObjectRelDistance(_ObjectRelDistance):
+    name = question_type = "object_rel_distance"
+    num_choices = 4
+
+
+@register
+class ObjectRelDistanceV2(_ObjectRelDistance):
+    """Three-choice training variant."""
+
+    name = question_type = "object_rel_distance_v2"
+    num_choices, in_benchmark = 3, False
+
+
+@register
+class ObjectRelDistanceV3(_ObjectRelDistance):
+    """Two-choice training variant."""
+
+    name = question_type = "object_rel_distance_v3"
+    num_choices, in_benchmark = 2, False
