@@ -186,3 +186,17 @@ def test_malformed_qa_file(tmp_path):
     path.write_text("not json\n")
     with pytest.raises(QAFileError, match="line 1: not valid JSON"):
         read_qa_jsonl(path)
+
+
+def test_demo_writes_every_stage(tmp_path):
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path), "--num-scenes", "1", "--seed", "2"],
+                           env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    records = read_qa_jsonl(tmp_path / "qa.jsonl")
+    assert len({r.question_type for r in records}) >= 10
+    assert len(json.loads((tmp_path / "train_llava.json").read_text())) == len(records)
+    vsi = pq.read_table(tmp_path / "vsibench.parquet").num_rows
+    vsti = pq.read_table(tmp_path / "vstibench.parquet").num_rows
+    assert vsi + vsti == len(records)
+    assert (tmp_path / "synth2_0000.png").stat().st_size > 10_000
+    assert "closest distance" in result.output

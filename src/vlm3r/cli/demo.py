@@ -12,6 +12,11 @@ from rich.table import Table
 from vlm3r.cli.scenes import print_scene_metadata
 from vlm3r.datasets.synthetic.generate import SynthConfig, generate_dataset
 from vlm3r.geometry import box_box_distance
+from vlm3r.qa.export import write_llava, write_parquet
+from vlm3r.qa.generate import generate as generate_questions
+from vlm3r.qa.generate import load_scenes
+from vlm3r.qa.record import write_qa_jsonl
+from vlm3r.qa.task import select_tasks
 from vlm3r.scene import SceneMeta, read_scene_metadata, stack_boxes
 from vlm3r.utils.progress import progress_bar
 from vlm3r.viz.scene_view import render_scene_overview
@@ -22,7 +27,8 @@ def demo(
     num_scenes: int = typer.Option(3, "--num-scenes", help="Synthetic scenes to generate."),
     seed: int = typer.Option(0, "--seed", help="Seed of the synthetic scenes."),
 ) -> None:
-    """Generate synthetic scenes, build their metadata, draw the first one and measure its objects.
+    """Generate synthetic scenes, build their metadata, draw the first one, measure its objects, and generate
+    VSI-Bench and VSTI-Bench questions with training and benchmark exports.
 
     Example: vlm3r demo --out demo_out --num-scenes 3
     """
@@ -37,9 +43,24 @@ def demo(
     console.print(distance_table(scene))
     picture = out / f"{scene.scene_name}.png"
     render_scene_overview(layout, scene.scene_name, picture)
+    records, skips = generate_questions(load_scenes(layout.root), select_tasks("all"), seed=seed)
+    qa_path = out / "qa.jsonl"
+    write_qa_jsonl(qa_path, records)
+    write_llava(out / "train_llava.json", records, video_root=str(layout.root))
+    for bench in ("vsi", "vsti"):
+        write_parquet(out / f"{bench}bench.parquet", records, bench=bench)
+    types = sorted({r.question_type for r in records})
+    console.print(f"\n{len(records)} questions of {len(types)} types; examples:")
+    for question_type in types[:: max(1, len(types) // 4)]:
+        example = next(r for r in records if r.question_type == question_type)
+        console.print(f"  [{question_type}] {example.question}\n    answer: {example.ground_truth} "
+                      f"({example.mc_answer})")
     console.print(f"\n[bold]written[/bold]\n  dataset:        {layout.root}\n"
                   f"  scene metadata: {layout.scene_metadata_path}\n  frame metadata: {layout.frame_metadata_path}\n"
-                  f"  videos:         {layout.root / 'videos' / layout.split}\n  overview:       {picture}")
+                  f"  videos:         {layout.root / 'videos' / layout.split}\n  overview:       {picture}\n"
+                  f"  questions:      {qa_path} ({len(skips)} scene/task pairs gave none)\n"
+                  f"  training data:  {out / 'train_llava.json'}\n"
+                  f"  benchmarks:     {out / 'vsibench.parquet'}, {out / 'vstibench.parquet'}")
 
 
 def distance_table(scene: SceneMeta) -> Table:
