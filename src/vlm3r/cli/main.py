@@ -6,7 +6,7 @@ import logging
 
 import typer
 
-from vlm3r.cli import demo, qa, scenes
+from vlm3r.cli import demo, eval, qa, scenes
 
 app = typer.Typer(
     help="VLM-3R: spatial question answering from ordinary video, and the 3D data pipeline behind it.",
@@ -15,6 +15,7 @@ app = typer.Typer(
 )
 app.add_typer(scenes.app, name="scenes")
 app.add_typer(qa.app, name="qa")
+app.add_typer(eval.app, name="eval")
 app.command("demo")(demo.demo)
 
 

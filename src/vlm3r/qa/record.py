@@ -11,6 +11,7 @@ from vlm3r.utils.fileio import atomic_write_text
 
 _FIELDS = ("id", "dataset", "scene_name", "video_path", "question_type", "question", "options", "ground_truth",
            "mc_answer")
+_REQUIRED = ("id", "question_type", "question", "ground_truth")
 
 
 class QAFileError(ValueError):
@@ -44,12 +45,20 @@ class QARecord:
 
     @classmethod
     def from_dict(cls, raw: dict, where: str = "") -> QARecord:
-        missing = [name for name in _FIELDS if name not in raw and name != "mc_answer"]
+        """A record from any of the layouts in use (vlm3r, VSI-Bench, VSTI-Bench): id, question_type, question
+        and ground_truth are required; the public files lack some of the others (VSI-Bench has no video_path or
+        mc_answer, and no options for numeric questions)."""
+        missing = [name for name in _REQUIRED if name not in raw or raw[name] is None]
         if missing:
             raise QAFileError(f"{where}: missing field(s) {', '.join(missing)}")
         known = set(_FIELDS) | {"frame_indices"}
-        return cls(**{name: raw.get(name) for name in _FIELDS}, frame_indices=raw.get("frame_indices"),
-                   extra={k: v for k, v in raw.items() if k not in known})
+        frame_indices = raw.get("frame_indices")
+        return cls(
+            id=raw["id"], dataset=raw.get("dataset") or "", scene_name=raw.get("scene_name") or "",
+            video_path=raw.get("video_path") or "", question_type=raw["question_type"], question=raw["question"],
+            options=list(raw.get("options") or []), ground_truth=raw["ground_truth"], mc_answer=raw.get("mc_answer"),
+            frame_indices=None if frame_indices is None else list(frame_indices),
+            extra={k: v for k, v in raw.items() if k not in known})
 
 
 def write_qa_jsonl(path: Path | str, records) -> None:

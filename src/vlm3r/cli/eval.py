@@ -1,0 +1,105 @@
+"""``vlm3r eval ...``: score predictions on VSI-Bench / VSTI-Bench, chance baselines, reports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from vlm3r.utils.fileio import atomic_write_text
+
+app = typer.Typer(help="Evaluation: score predictions, chance baselines, reports.", no_args_is_help=True)
+
+
+def _print_report(console: Console, report, title: str) -> None:
+    from vlm3r.eval.report import fmt
+
+    table = Table("", "overall", *report.columns, title=title)
+    table.add_row(report.benchmark, fmt(report.overall), *(fmt(v) for v in report.columns.values()))
+    console.print(table)
+    detail = Table("question type", "questions", "score")
+    for question_type, count in report.counts.items():
+        detail.add_row(question_type, str(count), fmt(report.per_question_type[question_type]))
+    console.print(detail)
+    if report.ignored_question_types:
+        console.print(f"ignored (not in {report.benchmark}): {', '.join(report.ignored_question_types)}")
+
+
+@app.command("score")
+def score_command(
+    bench: str = typer.Option(..., "--bench", help="vsibench or vstibench."),
+    qa: Path = typer.Option(..., "--qa", help="Questions: vlm3r .jsonl, reference .json or benchmark .parquet."),
+    pred: Path = typer.Option(..., "--pred", help='Predictions .jsonl: {"id": ..., "prediction": "..."} per line.'),
+    out: Path = typer.Option(None, "--out", help="Folder for scores.json, report.md and plots."),
+) -> None:
+    """Score model predictions exactly as the benchmark does and print the per-task table.
+
+    Example: vlm3r eval score --bench vsibench --qa qa.jsonl --pred predictions.jsonl --out results/
+    """
+    from vlm3r.eval.baselines import frequency_baseline, random_baseline
+    from vlm3r.eval.benchmarks import get_benchmark
+    from vlm3r.eval.loading import PredictionError, load_predictions, load_questions
+    from vlm3r.eval.report import write_report, write_scores
+    from vlm3r.eval.scoring import benchmark_questions, score
+    from vlm3r.qa.record import QAFileError
+
+    console = Console()
+    try:
+        benchmark = get_benchmark(bench)
+        questions = load_questions(qa)
+        scored, _ = benchmark_questions(benchmark, questions)
+        if not scored:
+            raise QAFileError(f"{qa}: no {bench} questions in it")
+        predictions = load_predictions(pred, questions)
+    except (ValueError, QAFileError, PredictionError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(code=1) from exc
+    report = score(benchmark, questions, predictions)
+    _print_report(console, report, f"{bench}: {pred.name}")
+    if out is not None:
+        write_scores(out, report)
+        baselines = {"random": random_baseline(benchmark, questions),
+                     "frequency": frequency_baseline(benchmark, questions)}
+        path = write_report(out, report, baselines, f"{bench} results: {pred.name}")
+        console.print(f"wrote {out / 'scores.json'} and {path}")
+
+
+@app.command("baseline")
+def baseline_command(
+    bench: str = typer.Option(..., "--bench", help="vsibench or vstibench."),
+    qa: Path = typer.Option(..., "--qa", help="Questions (.jsonl, .json or .parquet)."),
+    kind: str = typer.Option(..., "--kind", help="random or frequency."),
+    out: Path = typer.Option(None, "--out", help="Folder for scores.json (and, for frequency, predictions.jsonl)."),
+) -> None:
+    """The paper's chance rows, computed from the question file.
+
+    Example: vlm3r eval baseline --bench vstibench --qa qa.jsonl --kind frequency
+    """
+    from vlm3r.eval.baselines import frequency_baseline, frequency_predictions, random_baseline
+    from vlm3r.eval.benchmarks import get_benchmark
+    from vlm3r.eval.loading import load_questions
+    from vlm3r.eval.report import write_scores
+    from vlm3r.eval.scoring import benchmark_questions
+    from vlm3r.qa.record import QAFileError
+
+    console = Console()
+    try:
+        benchmark = get_benchmark(bench)
+        questions = load_questions(qa)
+        if kind not in ("random", "frequency"):
+            raise ValueError(f"unknown baseline {kind!r}: random or frequency")
+    except (ValueError, QAFileError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(code=1) from exc
+    report = (random_baseline if kind == "random" else frequency_baseline)(benchmark, questions)
+    _print_report(console, report, f"{bench}: chance level ({kind})")
+    if out is not None:
+        write_scores(out, report)
+        if kind == "frequency":
+            predictions = frequency_predictions(benchmark_questions(benchmark, questions)[0])
+            atomic_write_text(out / "predictions.jsonl", "".join(
+                json.dumps({"id": q, "prediction": p}) + "\n" for q, p in predictions.items()))
+        console.print(f"wrote {out / 'scores.json'}")

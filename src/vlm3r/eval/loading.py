@@ -1,0 +1,77 @@
+"""Reading benchmark questions (vlm3r JSONL, reference JSON lists, VSI-Bench / VSTI-Bench parquet) and predictions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from vlm3r.qa.record import QAFileError, QARecord, read_qa_jsonl
+
+
+class PredictionError(ValueError):
+    """A malformed prediction file; the message names the file and the problem."""
+
+
+def load_questions(path: Path | str) -> list[QARecord]:
+    """Questions from ``.jsonl`` (vlm3r, VSTI fields), ``.json`` (a list, as the reference writes) or ``.parquet``
+    (the public benchmark columns)."""
+    path = Path(path)
+    if not path.is_file():
+        raise QAFileError(f"{path}: no such file")
+    if path.suffix == ".jsonl":
+        records = read_qa_jsonl(path)
+    elif path.suffix == ".json":
+        try:
+            rows = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise QAFileError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+        if not isinstance(rows, list):
+            raise QAFileError(f"{path}: expected a list of questions")
+        records = [QARecord.from_dict(row, f"{path}: item {i}") for i, row in enumerate(rows)]
+    elif path.suffix == ".parquet":
+        try:
+            rows = pq.read_table(path).to_pylist()
+        except Exception as exc:  # pyarrow raises several types for unreadable files
+            raise QAFileError(f"{path}: not a readable parquet file ({exc})") from exc
+        records = [QARecord.from_dict(row, f"{path}: row {i}") for i, row in enumerate(rows)]
+    else:
+        raise QAFileError(f"{path}: unknown question file type {path.suffix!r} (.jsonl, .json or .parquet)")
+    ids = [str(r.id) for r in records]
+    if len(set(ids)) != len(ids):
+        raise QAFileError(f"{path}: question ids repeat")
+    return records
+
+
+def load_predictions(path: Path | str, questions: list[QARecord]) -> dict[str, str]:
+    """``{"id": ..., "prediction": "..."}`` per line, checked against the questions: every question answered
+    once, no unknown ids. Ids are compared as text, so 3 and "3" match."""
+    path = Path(path)
+    if not path.is_file():
+        raise PredictionError(f"{path}: no such file")
+    predictions: dict[str, str] = {}
+    with path.open(encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise PredictionError(f"{path}: line {number}: not valid JSON ({exc.msg})") from exc
+            if not isinstance(row, dict) or "id" not in row or "prediction" not in row:
+                raise PredictionError(f"{path}: line {number}: expected {{\"id\": ..., \"prediction\": \"...\"}}")
+            if not isinstance(row["prediction"], str):
+                raise PredictionError(f"{path}: line {number}: prediction must be text, got {row['prediction']!r}")
+            key = str(row["id"])
+            if key in predictions:
+                raise PredictionError(f"{path}: line {number}: id {row['id']!r} appears twice")
+            predictions[key] = row["prediction"]
+    known = {str(q.id) for q in questions}
+    unknown = [k for k in predictions if k not in known]
+    if unknown:
+        raise PredictionError(f"{path}: {len(unknown)} id(s) not in the question file, e.g. {unknown[:5]}")
+    missing = [str(q.id) for q in questions if str(q.id) not in predictions]
+    if missing:
+        raise PredictionError(f"{path}: {len(missing)} question(s) have no prediction, e.g. ids {missing[:5]}")
+    return predictions

@@ -1,0 +1,107 @@
+"""Scoring predictions and aggregating them as the benchmarks report (reference-data.md §9).
+
+Per question type: accuracy (multiple choice, on the letter; decisions.md B17) or Mean Relative Accuracy
+(numbers). VSI-Bench replaces its three relative-direction levels by their unweighted mean
+(``object_rel_direction``) before the unweighted overall mean; VSTI-Bench averages every question type as is.
+Scores are 0-100.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from vlm3r.eval.benchmarks import Benchmark
+from vlm3r.eval.metrics import MRA_THRESHOLDS, exact_match, mra_hits
+from vlm3r.qa.choices import LETTERS
+from vlm3r.qa.record import QARecord
+from vlm3r.qa.task import answer_kind
+
+
+def correct_letter(record: QARecord) -> str:
+    """The letter a multiple-choice answer must match: ``mc_answer`` (vlm3r, VSTI-Bench), else the ground truth
+    (VSI-Bench stores the letter there)."""
+    if record.mc_answer is not None and str(record.mc_answer) in LETTERS:
+        return str(record.mc_answer)
+    return str(record.ground_truth)
+
+
+def option_value(option) -> str:
+    """"A. left" -> "left"; raw values stay as they are."""
+    text = str(option)
+    return text[3:] if len(text) > 3 and text[0] in LETTERS and text[1:3] == ". " else text
+
+
+def benchmark_questions(benchmark: Benchmark, questions: list[QARecord]) -> tuple[list[QARecord], list[str]]:
+    """The questions of this benchmark, and the other question types found (ignored)."""
+    known = {t for column in benchmark.columns for t in column.question_types}
+    kept = [q for q in questions if q.question_type in known]
+    return kept, sorted({q.question_type for q in questions} - known)
+
+
+@dataclass
+class ScoreReport:
+    benchmark: str
+    overall: float | None  # the benchmark's overall score, 0-100 (None if a task has no score, as for chance)
+    per_task: dict[str, float | None]  # keyed as the benchmark reports (VSI-Bench's merged object_rel_direction)
+    n: int
+    per_question_type: dict[str, float | None] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    columns: dict[str, float | None] = field(default_factory=dict)  # the paper's table columns
+    paper_average: float | None = None  # mean of the paper's columns (VSTI-Bench's paper "Avg.")
+    mra_curves: dict[str, list[float]] = field(default_factory=dict)  # numeric types: % within each threshold
+    ignored_question_types: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def _mean(values) -> float | None:
+    values = list(values)
+    return None if not values or any(v is None for v in values) else float(np.mean(values))
+
+
+def aggregate(benchmark: Benchmark, per_type: dict[str, float | None], counts: dict[str, int],
+              mra_curves: dict[str, list[float]] | None = None, ignored: list[str] | None = None) -> ScoreReport:
+    """Benchmark-level scores from per-question-type scores."""
+    order = [t for column in benchmark.columns for t in column.question_types if t in per_type]
+    per_task: dict[str, float | None] = {}
+    merged_done = set()
+    for question_type in order:
+        merged_key = next((k for k, members in benchmark.merged.items() if question_type in members), None)
+        if merged_key is None:
+            per_task[question_type] = per_type[question_type]
+        elif merged_key not in merged_done:
+            merged_done.add(merged_key)
+            per_task[merged_key] = _mean(per_type[t] for t in benchmark.merged[merged_key] if t in per_type)
+    columns = {c.label: _mean(per_type[t] for t in c.question_types if t in per_type)
+               for c in benchmark.columns if any(t in per_type for t in c.question_types)}
+    return ScoreReport(
+        benchmark=benchmark.name, overall=_mean(per_task.values()), per_task=per_task,
+        n=sum(counts.values()), per_question_type={t: per_type[t] for t in order},
+        counts={t: counts[t] for t in order}, columns=columns, paper_average=_mean(columns.values()),
+        mra_curves=mra_curves or {}, ignored_question_types=ignored or [])
+
+
+def score(benchmark: Benchmark, questions: list[QARecord], predictions: dict[str, str]) -> ScoreReport:
+    """Score predictions (question id as text -> model output) on the benchmark's questions."""
+    questions, ignored = benchmark_questions(benchmark, questions)
+    scores: dict[str, list[float]] = defaultdict(list)
+    hits: dict[str, list[np.ndarray]] = defaultdict(list)
+    for q in questions:
+        prediction = predictions[str(q.id)]
+        if answer_kind(q.question_type) == "mca":
+            scores[q.question_type].append(exact_match(prediction, correct_letter(q)))
+        else:
+            within = mra_hits(prediction, float(q.ground_truth))
+            hits[q.question_type].append(within)
+            scores[q.question_type].append(float(within.mean()))
+    per_type = {t: 100.0 * float(np.mean(v)) for t, v in scores.items()}
+    curves = {t: (100.0 * np.mean(h, axis=0)).tolist() for t, h in hits.items()}
+    return aggregate(benchmark, per_type, {t: len(v) for t, v in scores.items()}, curves, ignored)
+
+
+__all__ = ["MRA_THRESHOLDS", "ScoreReport", "aggregate", "benchmark_questions", "correct_letter", "option_value",
+           "score"]
