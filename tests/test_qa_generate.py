@@ -200,3 +200,8 @@ def test_demo_writes_every_stage(tmp_path):
     assert vsi + vsti == len(records)
     assert (tmp_path / "synth2_0000.png").stat().st_size > 10_000
     assert "closest distance" in result.output
+    for bench in ("vsibench", "vstibench"):
+        scores = json.loads((tmp_path / "eval" / bench / "frequency_scores.json").read_text())
+        assert scores["n"] > 0 and 0 < scores["overall"] < 100
+        assert (tmp_path / "eval" / bench / "report.md").exists()
+    assert "frequency baseline" in result.output

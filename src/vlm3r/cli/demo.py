@@ -11,6 +11,9 @@ from rich.table import Table
 
 from vlm3r.cli.scenes import print_scene_metadata
 from vlm3r.datasets.synthetic.generate import SynthConfig, generate_dataset
+from vlm3r.eval.baselines import frequency_baseline, random_baseline
+from vlm3r.eval.benchmarks import VSIBENCH, VSTIBENCH
+from vlm3r.eval.report import fmt, write_report, write_scores
 from vlm3r.geometry import box_box_distance
 from vlm3r.qa.export import write_llava, write_parquet
 from vlm3r.qa.generate import generate as generate_questions
@@ -27,8 +30,8 @@ def demo(
     num_scenes: int = typer.Option(3, "--num-scenes", help="Synthetic scenes to generate."),
     seed: int = typer.Option(0, "--seed", help="Seed of the synthetic scenes."),
 ) -> None:
-    """Generate synthetic scenes, build their metadata, draw the first one, measure its objects, and generate
-    VSI-Bench and VSTI-Bench questions with training and benchmark exports.
+    """Generate synthetic scenes, build their metadata, draw the first one, measure its objects, generate
+    VSI-Bench and VSTI-Bench questions with training and benchmark exports, and score the chance baselines.
 
     Example: vlm3r demo --out demo_out --num-scenes 3
     """
@@ -55,12 +58,22 @@ def demo(
         example = next(r for r in records if r.question_type == question_type)
         console.print(f"  [{question_type}] {example.question}\n    answer: {example.ground_truth} "
                       f"({example.mc_answer})")
+    reports = []
+    for benchmark in (VSIBENCH, VSTIBENCH):
+        frequency = frequency_baseline(benchmark, records)
+        folder = out / "eval" / benchmark.name
+        write_scores(folder, frequency, "frequency_scores.json")
+        reports.append(write_report(folder, frequency, {"random": random_baseline(benchmark, records)},
+                                    f"{benchmark.name} on the demo scenes: frequency baseline"))
+        console.print(f"{benchmark.name}: frequency baseline {fmt(frequency.overall)}, random baseline "
+                      f"{fmt(random_baseline(benchmark, records).overall)} ({frequency.n} questions)")
     console.print(f"\n[bold]written[/bold]\n  dataset:        {layout.root}\n"
                   f"  scene metadata: {layout.scene_metadata_path}\n  frame metadata: {layout.frame_metadata_path}\n"
                   f"  videos:         {layout.root / 'videos' / layout.split}\n  overview:       {picture}\n"
                   f"  questions:      {qa_path} ({len(skips)} scene/task pairs gave none)\n"
                   f"  training data:  {out / 'train_llava.json'}\n"
-                  f"  benchmarks:     {out / 'vsibench.parquet'}, {out / 'vstibench.parquet'}")
+                  f"  benchmarks:     {out / 'vsibench.parquet'}, {out / 'vstibench.parquet'}\n"
+                  f"  reports:        {reports[0]}, {reports[1]}")
 
 
 def distance_table(scene: SceneMeta) -> Table:
