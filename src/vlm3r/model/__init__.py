@@ -1,0 +1,1 @@
+"""The VLM-3R model and its parts."""

@@ -1,0 +1,159 @@
+"""Loading official CUT3R weights: the released ``.pth`` (a dict with ``args`` and ``model``) or a
+``.safetensors`` state dict in the official key layout.
+
+Checks are strict: after removing a ``module.`` prefix, the dead ray-map branch (present in every official
+checkpoint, unused by VLM-3R; reference-cut3r.md §4.4) and the DPT alias keys (``scratch.layer_rn.{k}`` is the
+same tensor as ``scratch.layer{k+1}_rn``), every remaining key must exist in the model with the same shape and
+every model weight must be present; otherwise ``Cut3rCheckpointError`` lists what is wrong. Nothing is ever
+left randomly initialised. The ``.pth`` is read with ``weights_only=True``; classes its ``args`` need
+(argparse, OmegaConf, ...) are replaced by inert placeholders, so no code from the file runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import torch
+from torch.serialization import get_unsafe_globals_in_checkpoint, safe_globals
+
+from vlm3r.model.cut3r.config import Cut3rConfig
+from vlm3r.model.cut3r.model import Cut3r
+
+log = logging.getLogger(__name__)
+
+DEAD_PREFIXES = ("patch_embed_ray_map.", "enc_blocks_ray_map.", "enc_norm_ray_map.")
+DEAD_KEYS = ("masked_img_token", "masked_ray_map_token")
+_ALIAS = re.compile(r"^(downstream_head\.dpt_\w+\.scratch)\.layer_rn\.(\d)\.weight$")
+
+
+class Cut3rCheckpointError(ValueError):
+    """A checkpoint that does not fit the model; the message names the file and the keys."""
+
+
+class _Inert:
+    """Stands in for any class a checkpoint's ``args`` pickles: accepts anything, runs nothing."""
+
+    def __init__(self, *args, **kwargs):
+        self.args, self.kwargs, self.state = args, kwargs, None
+
+    def __setstate__(self, state):
+        self.state = state
+
+
+def read_checkpoint(path: Path | str) -> tuple[dict[str, torch.Tensor], str | None]:
+    """The state dict and, for a ``.pth`` with ``args``, the model constructor string."""
+    path = Path(path)
+    if not path.is_file():
+        raise Cut3rCheckpointError(f"{path}: no such file")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path)), None
+        except Exception as exc:  # safetensors raises its own error types for corrupt files
+            raise Cut3rCheckpointError(f"{path}: not a readable safetensors file ({exc})") from exc
+    try:
+        foreign = get_unsafe_globals_in_checkpoint(str(path))
+        holders = [(type(name.rsplit(".", 1)[-1], (_Inert,), {}), name) for name in foreign]
+        with safe_globals(holders):
+            checkpoint = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+    except Exception as exc:  # torch raises several types for truncated or foreign files
+        raise Cut3rCheckpointError(f"{path}: not a readable torch checkpoint ({exc})") from exc
+    if isinstance(checkpoint, dict) and "model" in checkpoint and isinstance(checkpoint["model"], dict):
+        return checkpoint["model"], _find_model_string(checkpoint.get("args"))
+    if isinstance(checkpoint, dict) and all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
+        return checkpoint, None
+    raise Cut3rCheckpointError(f"{path}: expected a state dict or a dict with 'model' (and 'args')")
+
+
+def _find_model_string(args) -> str | None:
+    """``args.model`` from an argparse Namespace, an OmegaConf config or any inert placeholder of one."""
+    seen = 0
+    stack = [args]
+    while stack and seen < 10_000:
+        seen += 1
+        item = stack.pop()
+        if isinstance(item, _Inert):
+            stack += [item.state, *item.args, item.kwargs]
+            continue
+        if hasattr(item, "__dict__") and not isinstance(item, type):
+            stack.append(vars(item))
+        if isinstance(item, dict):
+            value = item.get("model")
+            if isinstance(value, str) and "(" in value:
+                return value
+            if isinstance(value, _Inert) or isinstance(value, dict):
+                stack.append(value)
+            stack += [v for k, v in item.items() if k != "model"]
+        elif isinstance(item, (list, tuple)):
+            stack += list(item)
+        elif isinstance(item, str) and item.startswith("ARCroco3DStereo("):
+            return item
+    return None
+
+
+def normalise_state_dict(state_dict: dict[str, torch.Tensor], path: Path | str) -> dict[str, torch.Tensor]:
+    """Strip ``module.``, drop the dead ray-map keys and the DPT aliases (checking they equal their originals)."""
+    if state_dict and all(k.startswith("module.") for k in state_dict):
+        state_dict = {k[len("module."):]: v for k, v in state_dict.items()}
+    out = {}
+    for key, value in state_dict.items():
+        if key.startswith(DEAD_PREFIXES) or key in DEAD_KEYS:
+            continue
+        alias = _ALIAS.match(key)
+        if alias:
+            original = f"{alias.group(1)}.layer{int(alias.group(2)) + 1}_rn.weight"
+            if original in state_dict and not torch.equal(state_dict[original], value):
+                raise Cut3rCheckpointError(f"{path}: {key} should be the same tensor as {original} but differs")
+            if original in state_dict:
+                continue
+            key = original
+        out[key] = value
+    return out
+
+
+def _resolve_config(config, constructor: str | None, path: Path) -> Cut3rConfig:
+    if isinstance(config, Cut3rConfig):
+        return config
+    if isinstance(config, dict):
+        return Cut3rConfig.from_dict(config, config.get("dpt_override"))
+    if config is not None:
+        raise TypeError(f"config must be None, a dict or a Cut3rConfig, got {type(config).__name__}")
+    if constructor is None:
+        raise Cut3rCheckpointError(f"{path}: carries no model configuration (args.model); pass config=")
+    return Cut3rConfig.from_constructor_string(constructor)
+
+
+def load_cut3r(weights: Path | str, config: dict | Cut3rConfig | None = None, device: str | torch.device = "cpu",
+               dtype: torch.dtype = torch.float32, with_heads: bool | None = None) -> Cut3r:
+    """Build CUT3R from official weights. ``config``: None (read ``args.model`` from the ``.pth``), a dict of the
+    official constructor keys (optionally with ``dpt_override``), or a ``Cut3rConfig``. ``with_heads``: default
+    is whether the checkpoint has them; pass False for the token path only (the heads' weights are skipped)."""
+    path = Path(weights)
+    raw, constructor = read_checkpoint(path)
+    state_dict = normalise_state_dict(raw, path)
+    cfg = _resolve_config(config, constructor, path)
+    has_heads = any(k.startswith("downstream_head.") for k in state_dict)
+    if with_heads is None:
+        with_heads = has_heads
+    if not with_heads:
+        state_dict = {k: v for k, v in state_dict.items() if not k.startswith("downstream_head.")}
+    with torch.device("meta"):
+        model = Cut3r(cfg, with_heads=with_heads)
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    missing = sorted(set(expected) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(expected))
+    wrong = sorted(f"{k}: checkpoint {tuple(state_dict[k].shape)}, model {expected[k]}"
+                   for k in set(expected) & set(state_dict) if tuple(state_dict[k].shape) != expected[k])
+    if missing or unexpected or wrong:
+        parts = []
+        for title, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)):
+            if items:
+                parts.append(f"{len(items)} {title}: {', '.join(items[:12])}{' ...' if len(items) > 12 else ''}")
+        raise Cut3rCheckpointError(f"{path}: does not fit {cfg}: " + "; ".join(parts))
+    state_dict = {k: v.to(dtype=dtype) if v.is_floating_point() else v for k, v in state_dict.items()}
+    model.load_state_dict(state_dict, strict=True, assign=True)
+    log.info("loaded CUT3R from %s", path)
+    return model.to(device).eval()
