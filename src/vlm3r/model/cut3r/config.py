@@ -61,10 +61,7 @@ class Cut3rConfig:
             values["dpt_feature_dim"] = int(dpt_override["feature_dim"])
             values["dpt_last_dim"] = int(dpt_override["last_dim"])
             values["dpt_layer_dims"] = tuple(int(v) for v in dpt_override["layer_dims"])
-        elif "dec_embed_dim" in values:
-            dec = int(values["dec_embed_dim"])
-            values["dpt_layer_dims"] = (dec // 8, dec // 4, dec // 2, dec)  # the official default
-        return cls(**values)
+        return cls(**values)  # otherwise the official fixed DPT sizes (256, 128, (96, 192, 384, 768))
 
     @classmethod
     def from_constructor_string(cls, text: str) -> Cut3rConfig:
