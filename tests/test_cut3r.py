@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from vlm3r.model.cut3r import Cut3r, Cut3rCheckpointError, Cut3rConfig, load_cut3r
+from vlm3r.model.cut3r import Cut3r, Cut3rCheckpointError, Cut3rConfig, Cut3rState, load_cut3r
 from vlm3r.model.cut3r.loading import normalise_state_dict
 from vlm3r.model.cut3r.rope import rope_2d
 
@@ -308,3 +308,27 @@ def test_reconstruct_command(tmp_path):
     result = CliRunner().invoke(app, ["cut3r", "reconstruct", str(tmp_path / "room.mp4"), "--cut3r",
                                       str(tmp_path / "cut3r.safetensors"), "--out", str(out)])
     assert result.exit_code == 1 and "carries no model configuration" in result.output
+
+
+def test_update_and_reset_masks():
+    """The official blend: state <- new * update + old * (1 - update); reset -> initial state and memory."""
+    model = random_tiny_model()
+    frames = torch.rand(2, 2, 3, 32, 32) * 2 - 1  # two videos, two frames
+    state = model.init_state(2)
+    state, _, _ = model.step(frames[:, 0], state)
+    before = state
+    updated, _, _ = model.step(frames[:, 1], before)
+    masked, camera, _ = model.step(frames[:, 1], before, update=torch.tensor([True, False]))
+    torch.testing.assert_close(masked.state[0], updated.state[0], rtol=0, atol=0)
+    torch.testing.assert_close(masked.state[1], before.state[1], rtol=0, atol=0)
+    torch.testing.assert_close(masked.mem[1], before.mem[1], rtol=0, atol=0)
+    assert camera.shape == (2, 1, 16)  # tokens are produced either way
+    reset, _, _ = model.step(frames[:, 1], before, reset=torch.tensor([False, True]))
+    initial = model.init_state(2)
+    torch.testing.assert_close(reset.state[1], initial.state[1], rtol=0, atol=0)
+    torch.testing.assert_close(reset.mem[1], initial.mem[1], rtol=0, atol=0)
+    torch.testing.assert_close(reset.state[0], updated.state[0], rtol=0, atol=0)
+    # After a reset the next frame asks the retriever (frames_seen > 0), unlike a brand-new state.
+    _, after_reset, _ = model.step(frames[1:, 0], Cut3rState(reset.state[1:], reset.mem[1:], reset.frames_seen))
+    _, fresh, _ = model.step(frames[1:, 0], model.init_state(1))
+    assert not torch.allclose(after_reset, fresh)

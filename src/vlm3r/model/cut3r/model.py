@@ -106,8 +106,13 @@ class Cut3r(nn.Module):
             state, mem = state.to(device=device, dtype=dtype), mem.to(device=device, dtype=dtype)
         return Cut3rState(state, mem, 0)
 
-    def decode(self, tokens: torch.Tensor, pos: torch.Tensor, state: Cut3rState) -> tuple[FrameTokens, Cut3rState]:
-        """One recurrent step on already-encoded tokens: returns the frame's tokens and the next state."""
+    def decode(self, tokens: torch.Tensor, pos: torch.Tensor, state: Cut3rState, update: torch.Tensor | None = None,
+               reset: torch.Tensor | None = None) -> tuple[FrameTokens, Cut3rState]:
+        """One recurrent step on already-encoded tokens: returns the frame's tokens and the next state.
+
+        ``update`` / ``reset`` are optional per-video booleans [B], as in the official loop: a video whose update
+        is False keeps its previous state and memory; a video with reset True goes back to the initial ones after
+        this frame (its next frame still asks the pose retriever, as the official code does)."""
         b = tokens.shape[0]
         global_feature = tokens.mean(dim=1, keepdim=True)
         if state.frames_seen == 0:
@@ -129,14 +134,25 @@ class Cut3r(nn.Module):
             layers.append(image)
         camera = image[:, :1]
         mem = self.pose_retriever.update(state.mem, global_feature, camera)
+        if update is not None:
+            keep = update.to(device=tokens.device, dtype=current_state.dtype)[:, None, None]
+            current_state = current_state * keep + state.state * (1 - keep)
+            mem = mem * keep + state.mem * (1 - keep)
+        if reset is not None:
+            initial = self.init_state(b, tokens.device, current_state.dtype)
+            back = reset.to(device=tokens.device, dtype=current_state.dtype)[:, None, None]
+            current_state = initial.state * back + current_state * (1 - back)
+            mem = initial.mem * back + mem * (1 - back)
         return FrameTokens(camera, image[:, 1:], layers), Cut3rState(current_state, mem, state.frames_seen + 1)
 
     # ------------------------------------------------------------------ public API
     @torch.inference_mode()
-    def step(self, frame: torch.Tensor, state: Cut3rState) -> tuple[Cut3rState, torch.Tensor, torch.Tensor]:
-        """Streaming: one frame [B, 3, H, W] (one per video) -> (next state, camera [B,1,D], patch [B,N,D])."""
+    def step(self, frame: torch.Tensor, state: Cut3rState, update: torch.Tensor | None = None,
+             reset: torch.Tensor | None = None) -> tuple[Cut3rState, torch.Tensor, torch.Tensor]:
+        """Streaming: one frame [B, 3, H, W] (one per video) -> (next state, camera [B,1,D], patch [B,N,D]).
+        ``update`` / ``reset``: optional per-video masks (see ``decode``)."""
         tokens, pos = self.encode_images(frame)
-        out, state = self.decode(tokens, pos, state)
+        out, state = self.decode(tokens, pos, state, update, reset)
         return state, out.camera, out.patch
 
     @torch.inference_mode()
