@@ -1,0 +1,159 @@
+"""VLM-3R: SigLIP + CUT3R -> cross-attention fusion -> projector -> 2x2 bilinear pooling + row newlines -> Qwen2.
+
+Order of operations as the released model (reference-model.md §1): SigLIP (26 layers, no post-layernorm) on the
+[-1, 1] frames; CUT3R on the same pixels resized to 432 (one recurrent state per video); each frame's SigLIP
+tokens attend to its CUT3R tokens; the mlp2x_gelu projector; bilinear pooling 27 -> 14 per side; a learned
+newline embedding after every pooled row; the embeddings are spliced into the ChatML prompt at ``<image>``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import Qwen2Config, Qwen2ForCausalLM, SiglipVisionConfig, SiglipVisionModel
+
+from vlm3r.model.config import Vlm3rConfig
+from vlm3r.model.cut3r import Cut3r
+from vlm3r.model.fusion import CrossAttentionFusion, mlp2x_gelu
+from vlm3r.model.video import cut3r_pixels
+
+
+class Vlm3rModel(nn.Module):
+    def __init__(self, config: Vlm3rConfig):
+        super().__init__()
+        self.config = config
+        vision_config = SiglipVisionConfig(**config.vision)
+        vision_config._attn_implementation = "eager"  # the released tower: eager attention, fp32 softmax
+        self.vision_tower = SiglipVisionModel(vision_config)
+        self.vision_tower.encoder.layers = self.vision_tower.encoder.layers[:config.vision_layers]
+        d_clip, d_llm = config.vision["hidden_size"], config.llm["hidden_size"]
+        if config.fusion:
+            self.spatial_tower = Cut3r(config.cut3r, with_heads=False)
+            self.fusion_block = CrossAttentionFusion(d_clip, config.cut3r.dec_embed_dim, config.fusion_heads)
+        else:
+            self.spatial_tower = self.fusion_block = None
+        self.mm_projector = mlp2x_gelu(d_clip, d_llm)
+        self.image_newline = nn.Parameter(torch.zeros(d_llm))
+        self.llm = Qwen2ForCausalLM(Qwen2Config(**config.llm))
+
+    # ------------------------------------------------------------------ visual path
+    def vision_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """Output of the last kept SigLIP layer, before post_layernorm: [F, grid^2, d_clip]."""
+        out = self.vision_tower(pixel_values=pixel_values.to(self.vision_tower.dtype), output_hidden_states=True)
+        return out.hidden_states[-1]
+
+    def spatial_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """CUT3R tokens of one video's frames, as selected by ``spatial_tower_select_feature``: [F, M, d_spatial]."""
+        camera, patch = self.spatial_tower.encode_video(
+            cut3r_pixels(pixel_values, self.config.cut3r_image_size).to(self.spatial_tower.pose_token.dtype))
+        parts = {"camera": camera, "patch": patch}
+        return torch.cat([parts[name] for name in self.config.selected_tokens], dim=1).clone()
+
+    def fuse(self, visual: torch.Tensor, spatial: torch.Tensor | None) -> torch.Tensor:
+        if self.fusion_block is None or spatial is None:
+            return visual
+        return self.fusion_block(visual, spatial.to(visual.dtype))
+
+    def pool(self, x: torch.Tensor) -> torch.Tensor:
+        """[F, g*g, D] -> [F, h, h, D] with h = ceil(g/2) (bilinear) or g // 2 (average, max)."""
+        frames, tokens, dim = x.shape
+        g = self.config.grid
+        grid = x.view(frames, g, g, dim).permute(0, 3, 1, 2)
+        h = self.config.pooled_grid
+        if self.config.pool_mode == "bilinear":
+            grid = F.interpolate(grid, size=(h, h), mode="bilinear", align_corners=False)
+        elif self.config.pool_mode == "average":
+            grid = F.avg_pool2d(grid, 2)
+        else:
+            grid = F.max_pool2d(grid, 2)
+        return grid.permute(0, 2, 3, 1)
+
+    def add_newlines(self, grid: torch.Tensor) -> torch.Tensor:
+        """[F, h, w, D] -> [F * h * (w + 1), D]: the newline embedding after every row, frame after frame."""
+        frames, h, _, dim = grid.shape
+        newline = self.image_newline.to(grid.dtype).view(1, 1, 1, dim).expand(frames, h, 1, dim)
+        return torch.cat([grid, newline], dim=2).reshape(-1, dim)
+
+    def visual_embeddings(self, pixel_values: torch.Tensor, spatial: torch.Tensor | None = None) -> torch.Tensor:
+        """Embeddings of one video (frames [F, 3, S, S] in [-1, 1]) as spliced into the prompt: [F*h*(h+1), D].
+
+        ``spatial`` may carry precomputed CUT3R tokens (a feature cache); otherwise CUT3R runs here."""
+        visual = self.vision_features(pixel_values)
+        if self.fusion_block is not None and spatial is None:
+            spatial = self.spatial_features(pixel_values)
+        fused = self.fuse(visual, spatial)
+        return self.add_newlines(self.pool(self.mm_projector(fused)))
+
+    # ------------------------------------------------------------------ text
+    def splice(self, input_ids: list[list[int]], visuals: list[torch.Tensor], labels: list[list[int]] | None = None,
+               padding_side: str = "left"):
+        """Embed each sample's ids, put the i-th visual sequence at the i-th ``image_token_index``, pad.
+
+        Returns (inputs_embeds [B, L, D], attention_mask [B, L], labels [B, L] or None, position_ids [B, L]).
+        Visual positions get the ignore index as label. Position ids count only real tokens, so left-padded
+        samples in a batch see the same positions as alone."""
+        embed = self.llm.get_input_embeddings()
+        sentinel, ignore = self.config.image_token_index, self.config.ignore_index
+        visual_iter = iter(visuals)
+        rows, row_labels = [], []
+        for k, ids in enumerate(input_ids):
+            sample_labels = labels[k] if labels is not None else [ignore] * len(ids)
+            pieces, piece_labels, start = [], [], 0
+            for i, token in enumerate(ids + [sentinel]):
+                if token != sentinel:
+                    continue
+                text = torch.tensor(ids[start:i], dtype=torch.long, device=embed.weight.device)
+                pieces.append(embed(text))
+                piece_labels += sample_labels[start:i]
+                if i < len(ids):
+                    visual = next(visual_iter).to(embed.weight.dtype)
+                    pieces.append(visual)
+                    piece_labels += [ignore] * len(visual)
+                start = i + 1
+            rows.append(torch.cat(pieces))
+            row_labels.append(piece_labels)
+        length = max(len(r) for r in rows)
+        dim = rows[0].shape[-1]
+        device = rows[0].device
+        embeds = torch.zeros(len(rows), length, dim, dtype=rows[0].dtype, device=device)
+        mask = torch.zeros(len(rows), length, dtype=torch.long, device=device)
+        out_labels = torch.full((len(rows), length), ignore, dtype=torch.long, device=device)
+        positions = torch.zeros(len(rows), length, dtype=torch.long, device=device)
+        for k, (row, lab) in enumerate(zip(rows, row_labels)):
+            n = len(row)
+            span = slice(length - n, length) if padding_side == "left" else slice(0, n)
+            embeds[k, span], mask[k, span] = row, 1
+            out_labels[k, span] = torch.tensor(lab, dtype=torch.long, device=device)
+            positions[k, span] = torch.arange(n, device=device)
+        return embeds, mask, (out_labels if labels is not None else None), positions
+
+    def forward(self, input_ids: list[list[int]], visuals: list[torch.Tensor], labels=None):
+        embeds, mask, labels, positions = self.splice(input_ids, visuals, labels, padding_side="right")
+        return self.llm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, labels=labels)
+
+    @torch.inference_mode()
+    def generate(self, input_ids: list[list[int]], visuals: list[torch.Tensor], max_new_tokens: int = 16,
+                 eos_token_id: int = 151645, pad_token_id: int = 151643) -> list[list[int]]:
+        """Greedy decoding (the benchmarks' settings: no sampling, one beam) for a batch of prompts."""
+        embeds, mask, _, positions = self.splice(input_ids, visuals, padding_side="left")
+        finished = torch.zeros(len(input_ids), dtype=torch.bool, device=embeds.device)
+        outputs: list[list[int]] = [[] for _ in input_ids]
+        past = None
+        step_embeds, step_positions = embeds, positions
+        for _ in range(max_new_tokens):
+            out = self.llm(inputs_embeds=step_embeds, attention_mask=mask, position_ids=step_positions,
+                           past_key_values=past, use_cache=True)
+            past = out.past_key_values
+            next_tokens = out.logits[:, -1].argmax(dim=-1)
+            for k, token in enumerate(next_tokens.tolist()):
+                if not finished[k]:
+                    outputs[k].append(token)
+            finished |= next_tokens == eos_token_id
+            if finished.all():
+                break
+            next_tokens = torch.where(finished, torch.full_like(next_tokens, pad_token_id), next_tokens)
+            step_embeds = self.llm.get_input_embeddings()(next_tokens)[:, None]
+            step_positions = step_positions[:, -1:] + 1
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+        return [[t for t in seq if t != eos_token_id] for seq in outputs]
