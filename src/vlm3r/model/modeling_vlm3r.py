@@ -27,6 +27,9 @@ class Vlm3rModel(nn.Module):
         vision_config._attn_implementation = "eager"  # the released tower: eager attention, fp32 softmax
         self.vision_tower = SiglipVisionModel(vision_config)
         self.vision_tower.encoder.layers = self.vision_tower.encoder.layers[:config.vision_layers]
+        # Unused by VLM-3R (features are taken before them): no weights, no compute.
+        self.vision_tower.post_layernorm = nn.Identity()
+        self.vision_tower.head = nn.Identity()
         d_clip, d_llm = config.vision["hidden_size"], config.llm["hidden_size"]
         if config.fusion:
             self.spatial_tower = Cut3r(config.cut3r, with_heads=False)
