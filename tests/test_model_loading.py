@@ -112,3 +112,40 @@ def test_loader_names_what_is_missing(tmp_path, original):
     torch.save({"base_model.model.model.fusion_block.bogus": torch.zeros(1)}, release / "non_lora_trainables.bin")
     with pytest.raises(Vlm3rCheckpointError, match=r"unexpected: fusion_block\.bogus"):
         load_vlm3r(release, cut3r_path=cut3r, base_path=base)
+
+
+def test_pipeline_cache_and_ask_command(tmp_path, original):
+    import os
+
+    import numpy as np
+    from typer.testing import CliRunner
+
+    from test_cut3r import write_video
+    from vlm3r.cli.main import app
+    from vlm3r.model.pipeline import Vlm3rPipeline
+
+    base, release, cut3r = write_release(tmp_path, original)
+    rng = np.random.default_rng(0)
+    videos = [tmp_path / "a.mp4", tmp_path / "b.mp4"]
+    for video in videos:
+        write_video(video, rng.integers(0, 255, (10, 64, 96, 3), dtype=np.uint8))
+    pipeline = Vlm3rPipeline.from_pretrained(release, cut3r, base)
+    first = pipeline.ask(videos[0], "How far is the sofa from the tv?", max_new_tokens=4)
+    second = pipeline.ask(videos[0], "How many chairs are there?", max_new_tokens=4)
+    assert pipeline.encodings == 1  # two questions, one encoding
+    assert isinstance(first, str) and isinstance(second, str)
+    together = pipeline.ask_many(videos, ["How far is the sofa from the tv?"] * 2, max_new_tokens=4)
+    assert together[0] == first and pipeline.encodings == 2
+    assert together[1] == pipeline.ask(videos[1], "How far is the sofa from the tv?", max_new_tokens=4)
+    stat = videos[0].stat()
+    os.utime(videos[0], ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # the file changed: encode again
+    pipeline.ask(videos[0], "Anything?", max_new_tokens=1)
+    assert pipeline.encodings == 3
+    result = CliRunner().invoke(app, ["ask", "--model", str(release), "--base", str(base), "--cut3r", str(cut3r),
+                                      "--dtype", "fp32", "--max-new-tokens", "4", "--frames", "4", str(videos[0]),
+                                      "How far is the sofa from the tv?"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == first
+    result = CliRunner().invoke(app, ["ask", "--model", str(tmp_path / "none"), str(videos[0]), "q"],
+                                env={"COLUMNS": "200"})
+    assert result.exit_code == 1 and "Download the VLM-3R weights" in result.output
