@@ -8,10 +8,14 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml requirements/constraints.txt
+PIP := $(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -c requirements/constraints.txt
+
+$(STAMP): pyproject.toml requirements/constraints.txt requirements/lmms-eval.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
-		-c requirements/constraints.txt -e '.[test]'
+	$(PIP) -e '.[test]'
+	# lmms-eval is an optional extra, installed for the plugin's tests without its CUDA-torch requirements
+	$(PIP) --no-deps lmms-eval
+	$(PIP) -r requirements/lmms-eval.txt
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -103,3 +103,30 @@ def baseline_command(
             atomic_write_text(out / "predictions.jsonl", "".join(
                 json.dumps({"id": q, "prediction": p}) + "\n" for q, p in predictions.items()))
         console.print(f"wrote {out / 'scores.json'}")
+
+
+@app.command("lmms-tasks")
+def lmms_tasks_command(
+    qa: Path = typer.Option(..., "--qa", help="Questions (.jsonl, .json or .parquet)."),
+    video_root: Path = typer.Option(..., "--video-root", help="Folder the questions' video paths are relative to."),
+    out: Path = typer.Option(..., "--out", help="Folder to pass to lmms-eval as --include_path."),
+    bench: str = typer.Option("vsibench", "--bench", help="vsibench or vstibench."),
+) -> None:
+    """Write an offline lmms-eval task for a local question file, to run VLM-3R inside lmms-eval.
+
+    Example: vlm3r eval lmms-tasks --qa qa.jsonl --video-root data/synthetic --out lmms_tasks
+    then: lmms-eval --model vlm3r --model_args pretrained=DIR,cut3r=FILE,base=DIR --tasks vlm3r_vsibench
+    --include_path lmms_tasks
+    """
+    from vlm3r.eval.benchmarks import get_benchmark
+    from vlm3r.eval.lmms.tasks import write_lmms_tasks
+    from vlm3r.eval.loading import load_questions
+    from vlm3r.qa.record import QAFileError
+
+    console = Console()
+    try:
+        task = write_lmms_tasks(out, get_benchmark(bench), load_questions(qa), video_root)
+    except (ValueError, QAFileError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(code=1) from exc
+    console.print(f"wrote task {task} to {out}; run lmms-eval with --tasks {task} --include_path {out}")
