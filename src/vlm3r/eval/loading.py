@@ -8,6 +8,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from vlm3r.qa.record import QAFileError, QARecord, read_qa_jsonl
+from vlm3r.utils.fileio import read_jsonl_objects
 
 
 class PredictionError(ValueError):
@@ -47,26 +48,16 @@ def load_questions(path: Path | str) -> list[QARecord]:
 def load_predictions(path: Path | str, questions: list[QARecord]) -> dict[str, str]:
     """``{"id": ..., "prediction": "..."}`` per line, checked against the questions: every question answered
     once, no unknown ids. Ids are compared as text, so 3 and "3" match."""
-    path = Path(path)
-    if not path.is_file():
-        raise PredictionError(f"{path}: no such file")
     predictions: dict[str, str] = {}
-    with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise PredictionError(f"{path}: line {number}: not valid JSON ({exc.msg})") from exc
-            if not isinstance(row, dict) or "id" not in row or "prediction" not in row:
-                raise PredictionError(f"{path}: line {number}: expected {{\"id\": ..., \"prediction\": \"...\"}}")
-            if not isinstance(row["prediction"], str):
-                raise PredictionError(f"{path}: line {number}: prediction must be text, got {row['prediction']!r}")
-            key = str(row["id"])
-            if key in predictions:
-                raise PredictionError(f"{path}: line {number}: id {row['id']!r} appears twice")
-            predictions[key] = row["prediction"]
+    for number, row in read_jsonl_objects(path, PredictionError):
+        if "id" not in row or "prediction" not in row:
+            raise PredictionError(f"{path}: line {number}: expected {{\"id\": ..., \"prediction\": \"...\"}}")
+        if not isinstance(row["prediction"], str):
+            raise PredictionError(f"{path}: line {number}: prediction must be text, got {row['prediction']!r}")
+        key = str(row["id"])
+        if key in predictions:
+            raise PredictionError(f"{path}: line {number}: id {row['id']!r} appears twice")
+        predictions[key] = row["prediction"]
     known = {str(q.id) for q in questions}
     unknown = [k for k in predictions if k not in known]
     if unknown:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vlm3r.utils.fileio import atomic_write_text
+from vlm3r.utils.fileio import atomic_write_text, read_jsonl_objects
 
 _FIELDS = ("id", "dataset", "scene_name", "video_path", "question_type", "question", "options", "ground_truth",
            "mc_answer")
@@ -69,19 +69,4 @@ def write_qa_jsonl(path: Path | str, records) -> None:
 
 def read_qa_jsonl(path: Path | str) -> list[QARecord]:
     """Read a JSONL QA file; malformed lines raise QAFileError naming the file and line."""
-    path = Path(path)
-    if not path.is_file():
-        raise QAFileError(f"{path}: no such file")
-    records = []
-    with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                raw = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise QAFileError(f"{path}: line {number}: not valid JSON ({exc.msg})") from exc
-            if not isinstance(raw, dict):
-                raise QAFileError(f"{path}: line {number}: expected a JSON object")
-            records.append(QARecord.from_dict(raw, f"{path}: line {number}"))
-    return records
+    return [QARecord.from_dict(row, f"{path}: line {number}") for number, row in read_jsonl_objects(path, QAFileError)]
