@@ -31,6 +31,7 @@ class Vlm3rConfig:
     cut3r: Cut3rConfig = field(default_factory=Cut3rConfig.full)
     fusion: bool = True  # False: no spatial tower or fusion at all (the LLaVA-Video baseline)
     fusion_heads: int = 18
+    fusion_dropout: float = 0.1  # on the residual sum, active in training (reference-model.md §8.6)
     spatial_tower_select_feature: str = "patch_tokens"  # the reference's default when the field is missing
     pool_mode: str = "bilinear"  # bilinear (released), average or max; stride 2
     num_frames: int = 32

@@ -15,12 +15,15 @@ post-layernorm / head / extra layer keys excepted); otherwise ``Vlm3rCheckpointE
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import logging
 from pathlib import Path
 
 import torch
 from safetensors import safe_open
+from torch import nn
 
 from vlm3r.model.config import Vlm3rConfig
 from vlm3r.model.cut3r import load_cut3r
@@ -102,13 +105,22 @@ def remap_base(key: str, vision_layers: int) -> str | None:
     return key
 
 
-def non_lora_key(key: str) -> str:
-    """``base_model.model.model.fusion_block.x`` -> ``model.fusion_block.x`` (as the reference remaps)."""
-    if key.startswith("base_model."):
-        key = key[len("base_model."):]
-    if key.startswith("model.model."):
-        key = key[len("model."):]
-    return key
+def remap_non_lora(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The reference's remap of ``non_lora_trainables.bin`` (reference-model.md §4.3 step 4): drop a leading
+    ``base_model.``; then, if any key starts with ``model.model.``, drop one leading ``model.`` from every key.
+    ``base_model.model.model.fusion_block.x`` -> ``model.fusion_block.x``; ``base_model.model.lm_head.weight``
+    -> ``lm_head.weight``."""
+    state = {(k[len("base_model."):] if k.startswith("base_model.") else k): v for k, v in state.items()}
+    if any(k.startswith("model.model.") for k in state):
+        state = {(k[len("model."):] if k.startswith("model.") else k): v for k, v in state.items()}
+    return state
+
+
+def adapter_module(key: str) -> str:
+    """``base_model.model.model.layers.0.self_attn.q_proj.lora_A[.default].weight`` -> the LLM module
+    ``model.layers.0.self_attn.q_proj``."""
+    module = key.split(".lora_")[0]
+    return module[len("base_model.model."):] if module.startswith("base_model.model.") else module
 
 
 def merge_lora(state: dict[str, torch.Tensor], adapter_dir: Path) -> int:
@@ -131,8 +143,8 @@ def merge_lora(state: dict[str, torch.Tensor], adapter_dir: Path) -> int:
         key_b = key_a.replace(".lora_A.", ".lora_B.")
         if key_b not in adapter:
             raise Vlm3rCheckpointError(f"{path}: {key_a} has no matching {key_b}")
-        module = key_a.split(".lora_A.")[0].replace(".default", "")
-        target = "llm." + non_lora_key(module) + ".weight"
+        module = adapter_module(key_a)
+        target = "llm." + module + ".weight"
         if target not in state:
             raise Vlm3rCheckpointError(f"{path}: adapter module {module} targets {target}, which the model lacks")
         base = state[target]
@@ -144,60 +156,132 @@ def merge_lora(state: dict[str, torch.Tensor], adapter_dir: Path) -> int:
     return merged
 
 
-def load_vlm3r(model_path: Path | str, cut3r_path: Path | str | None = None, base_path: Path | str | None = None,
-               dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> tuple[Vlm3rModel, object]:
-    """(model, tokenizer) from local folders in the released layouts (see the module docstring)."""
-    from transformers import AutoTokenizer
+def _read_config(folder: Path) -> dict:
+    path = folder / "config.json"
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise Vlm3rCheckpointError(f"{path}: not valid JSON ({exc})") from exc
 
-    model_path = Path(model_path)
-    if not (model_path / "config.json").is_file():
-        raise Vlm3rCheckpointError(
-            f"{model_path}: no config.json. Download the VLM-3R weights (e.g. Journey9ni/vlm-3r-llava-qwen2-lora) "
-            "into this folder, and LLaVA-Video-7B-Qwen2 into a folder passed as the base")
-    config = config_from_released(json.loads((model_path / "config.json").read_text()))
-    is_adapter = (model_path / "adapter_config.json").is_file()
-    base = Path(base_path) if base_path is not None else (None if is_adapter else model_path)
-    if base is None:
-        raise Vlm3rCheckpointError(f"{model_path}: a LoRA adapter needs its base model: pass the local "
-                                   "LLaVA-Video-7B-Qwen2 folder as base_path (--base)")
+
+def _base_state(base: Path, config: Vlm3rConfig) -> dict[str, torch.Tensor]:
     state = {}
     for key, value in read_shards(base).items():
         target = remap_base(key, config.vision_layers)
         if target is not None:
             state[target] = value
-    if (model_path / NON_LORA).is_file():
-        for key, value in _load_bin(model_path / NON_LORA).items():
-            target = remap_base(non_lora_key(key), config.vision_layers)
-            if target is not None:
-                state[target] = value
-    if is_adapter:
-        log.info("merged %d LoRA modules", merge_lora(state, model_path))
-    if config.fusion:
-        if cut3r_path is None:
-            raise Vlm3rCheckpointError(f"{model_path}: this model needs CUT3R weights: download cut3r_512_dpt_4_64.pth "
-                                       "(from the CUT3R release) and pass it as cut3r_path (--cut3r)")
-        cut3r = load_cut3r(cut3r_path, config=config.cut3r, with_heads=False)
-        state.update({f"spatial_tower.{k}": v for k, v in cut3r.state_dict().items()})
-    tokenizer = AutoTokenizer.from_pretrained(str(base), local_files_only=True)
+    return state
+
+
+def _add_cut3r(state: dict, config: Vlm3rConfig, cut3r_path, owner: Path) -> None:
+    if not config.fusion:
+        return
+    if cut3r_path is None:
+        raise Vlm3rCheckpointError(f"{owner}: this model needs CUT3R weights: download cut3r_512_dpt_4_64.pth "
+                                   "(from the CUT3R release) and pass it as cut3r_path (--cut3r)")
+    cut3r = load_cut3r(cut3r_path, config=config.cut3r, with_heads=False)
+    state.update({f"spatial_tower.{k}": v for k, v in cut3r.state_dict().items()})
+
+
+def _tokenizer(folder: Path):
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise Vlm3rCheckpointError(f"{folder}: no readable tokenizer files (tokenizer.json / vocab.json, "
+                                   f"merges.txt; they come with LLaVA-Video-7B-Qwen2): {exc}") from exc
+
+
+def build_from_state(config: Vlm3rConfig, state: dict[str, torch.Tensor], source: str, dtype: torch.dtype,
+                     fresh: tuple[str, ...] = ()) -> Vlm3rModel:
+    """The model with every weight taken from ``state``, checked key by key. Modules named in ``fresh`` (e.g.
+    ``fusion_block`` when training starts from LLaVA-Video) may be absent and are then newly initialised."""
     with torch.device("meta"):
         model = Vlm3rModel(config)
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    missing = sorted(set(expected) - set(state))
+    missing = sorted(k for k in set(expected) - set(state) if not k.startswith(tuple(f"{m}." for m in fresh)))
     unexpected = sorted(set(state) - set(expected))
     wrong = sorted(f"{k}: file {tuple(state[k].shape)}, model {expected[k]}" for k in set(expected) & set(state)
                    if tuple(state[k].shape) != expected[k])
     if missing or unexpected or wrong:
         parts = [f"{len(v)} {t}: {', '.join(v[:10])}{' ...' if len(v) > 10 else ''}"
                  for t, v in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)) if v]
-        raise Vlm3rCheckpointError(f"{model_path} (base {base}): weights do not fit the model: " + "; ".join(parts))
-    model.load_state_dict({k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}, assign=True)
+        raise Vlm3rCheckpointError(f"{source}: weights do not fit the model: " + "; ".join(parts))
+    model.load_state_dict({k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()},
+                          strict=False, assign=True)
+    for name in fresh:
+        module = getattr(model, name, None)
+        if module is not None and any(p.is_meta for p in module.parameters()):
+            log.info("%s: %s is not in the checkpoint; initialised anew", source, name)
+            setattr(model, name, init_fresh(module, dtype))
     _rebuild_buffers(model)
+    return model
+
+
+def init_fresh(meta_module: nn.Module, dtype: torch.dtype) -> nn.Module:
+    """A new copy of a module with the initialisation reference-model.md §3.6 recommends: Linear weights
+    normal(0, 0.02) and zero bias (Qwen2's rule, which the reference applies), LayerNorm (1, 0), PyTorch's
+    default for the attention's packed projections."""
+    module = copy.deepcopy(meta_module).to_empty(device="cpu")
+    for sub in module.modules():
+        if isinstance(sub, nn.Linear):
+            nn.init.normal_(sub.weight, std=0.02)
+            if sub.bias is not None:
+                nn.init.zeros_(sub.bias)
+        elif isinstance(sub, (nn.LayerNorm, nn.MultiheadAttention)):
+            sub._reset_parameters() if isinstance(sub, nn.MultiheadAttention) else sub.reset_parameters()
+    return module.to(dtype)
+
+
+def load_vlm3r(model_path: Path | str, cut3r_path: Path | str | None = None, base_path: Path | str | None = None,
+               dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> tuple[Vlm3rModel, object]:
+    """(model, tokenizer) from local folders in the released layouts (see the module docstring). A folder written
+    by ``vlm3r train`` names its base and CUT3R files in config.json; they are used when not given here."""
+    model_path = Path(model_path)
+    if not (model_path / "config.json").is_file():
+        raise Vlm3rCheckpointError(
+            f"{model_path}: no config.json. Download the VLM-3R weights (e.g. Journey9ni/vlm-3r-llava-qwen2-lora) "
+            "into this folder, and LLaVA-Video-7B-Qwen2 into a folder passed as the base")
+    raw_config = _read_config(model_path)
+    config = config_from_released(raw_config)
+    is_adapter = (model_path / "adapter_config.json").is_file()
+    base_path = base_path if base_path is not None else raw_config.get("model_base")
+    cut3r_path = cut3r_path if cut3r_path is not None else raw_config.get("cut3r_weights")
+    base = Path(base_path) if base_path is not None else (None if is_adapter else model_path)
+    if base is None:
+        raise Vlm3rCheckpointError(f"{model_path}: a LoRA adapter needs its base model: pass the local "
+                                   "LLaVA-Video-7B-Qwen2 folder as base_path (--base)")
+    state = _base_state(base, config)
+    if (model_path / NON_LORA).is_file():
+        for key, value in remap_non_lora(_load_bin(model_path / NON_LORA)).items():
+            target = remap_base(key, config.vision_layers)
+            if target is not None:
+                state[target] = value
+    if is_adapter:
+        log.info("merged %d LoRA modules", merge_lora(state, model_path))
+    _add_cut3r(state, config, cut3r_path, model_path)
+    tokenizer = _tokenizer(base)
+    model = build_from_state(config, state, f"{model_path} (base {base})", dtype)
     if len(tokenizer) < model.llm.get_input_embeddings().num_embeddings:
         # as the reference: embeddings and lm_head are cut to the tokenizer's length (151646 of 152064 rows)
         model.llm.resize_token_embeddings(len(tokenizer))
     return model.to(device).eval(), tokenizer
 
 
+def load_for_training(base_path: Path | str, cut3r_path: Path | str | None = None,
+                      dtype: torch.dtype = torch.float32, **overrides) -> tuple[Vlm3rModel, object]:
+    """The starting point of training (reference-model.md §5.5): LLaVA-Video-7B-Qwen2 (LLM, SigLIP, projector,
+    newline) + CUT3R, with a new fusion block. ``overrides`` set Vlm3rConfig fields (fusion,
+    spatial_tower_select_feature, ...). The vocabulary keeps the checkpoint's size, as the reference trains."""
+    base = Path(base_path)
+    if not (base / "config.json").is_file():
+        raise Vlm3rCheckpointError(f"{base}: no config.json: download LLaVA-Video-7B-Qwen2 into this folder")
+    config = dataclasses.replace(config_from_released(_read_config(base)), **overrides)
+    state = _base_state(base, config)
+    _add_cut3r(state, config, cut3r_path, base)
+    tokenizer = _tokenizer(base)
+    return build_from_state(config, state, str(base), dtype, fresh=("fusion_block",)), tokenizer
 def _rebuild_buffers(model: Vlm3rModel) -> None:
     """Non-persistent buffers stay on the meta device after loading: compute them again."""
     embeddings = model.vision_tower.embeddings

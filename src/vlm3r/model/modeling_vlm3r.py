@@ -19,6 +19,10 @@ from vlm3r.model.fusion import CrossAttentionFusion, mlp2x_gelu
 from vlm3r.model.video import cut3r_pixels
 
 
+def _frozen(module: nn.Module) -> bool:
+    return not any(p.requires_grad for p in module.parameters())
+
+
 class Vlm3rModel(nn.Module):
     def __init__(self, config: Vlm3rConfig):
         super().__init__()
@@ -33,7 +37,8 @@ class Vlm3rModel(nn.Module):
         d_clip, d_llm = config.vision["hidden_size"], config.llm["hidden_size"]
         if config.fusion:
             self.spatial_tower = Cut3r(config.cut3r, with_heads=False)
-            self.fusion_block = CrossAttentionFusion(d_clip, config.cut3r.dec_embed_dim, config.fusion_heads)
+            self.fusion_block = CrossAttentionFusion(d_clip, config.cut3r.dec_embed_dim, config.fusion_heads,
+                                                    config.fusion_dropout)
         else:
             self.spatial_tower = self.fusion_block = None
         self.mm_projector = mlp2x_gelu(d_clip, d_llm)
@@ -43,15 +48,21 @@ class Vlm3rModel(nn.Module):
     # ------------------------------------------------------------------ visual path
     def vision_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """Output of the last kept SigLIP layer, before post_layernorm: [F, grid^2, d_clip]."""
-        out = self.vision_tower(pixel_values=pixel_values.to(self.vision_tower.dtype), output_hidden_states=True)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not _frozen(self.vision_tower)):
+            out = self.vision_tower(pixel_values=pixel_values.to(self.vision_tower.dtype), output_hidden_states=True)
         return out.hidden_states[-1]
 
     def spatial_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """CUT3R tokens of one video's frames, as selected by ``spatial_tower_select_feature``: [F, M, d_spatial]."""
-        camera, patch = self.spatial_tower.encode_video(
-            cut3r_pixels(pixel_values, self.config.cut3r_image_size).to(self.spatial_tower.pose_token.dtype))
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not _frozen(self.spatial_tower)):
+            camera, patch = self.spatial_tower.encode_video(
+                cut3r_pixels(pixel_values, self.config.cut3r_image_size).to(self.spatial_tower.pose_token.dtype))
+        return self.select_spatial(camera, patch).clone()
+
+    def select_spatial(self, camera: torch.Tensor, patch: torch.Tensor) -> torch.Tensor:
+        """The K/V tokens fusion attends to, from CUT3R's camera [F, 1, D] and patch [F, N, D] tokens."""
         parts = {"camera": camera, "patch": patch}
-        return torch.cat([parts[name] for name in self.config.selected_tokens], dim=1).clone()
+        return torch.cat([parts[name] for name in self.config.selected_tokens], dim=1)
 
     def fuse(self, visual: torch.Tensor, spatial: torch.Tensor | None) -> torch.Tensor:
         if self.fusion_block is None or spatial is None:
@@ -81,8 +92,11 @@ class Vlm3rModel(nn.Module):
     def visual_embeddings(self, pixel_values: torch.Tensor, spatial: torch.Tensor | None = None) -> torch.Tensor:
         """Embeddings of one video (frames [F, 3, S, S] in [-1, 1]) as spliced into the prompt: [F*h*(h+1), D].
 
-        ``spatial`` may carry precomputed CUT3R tokens (a feature cache); otherwise CUT3R runs here."""
+        ``spatial`` may carry precomputed CUT3R tokens, as selected [F, M, D] or as the feature files'
+        ``{"camera_tokens", "patch_tokens"}``; otherwise CUT3R runs here."""
         visual = self.vision_features(pixel_values)
+        if isinstance(spatial, dict):
+            spatial = self.select_spatial(spatial["camera_tokens"], spatial["patch_tokens"])
         if self.fusion_block is not None and spatial is None:
             spatial = self.spatial_features(pixel_values)
         fused = self.fuse(visual, spatial)
@@ -131,8 +145,21 @@ class Vlm3rModel(nn.Module):
             positions[k, span] = torch.arange(n, device=device)
         return embeds, mask, (out_labels if labels is not None else None), positions
 
-    def forward(self, input_ids: list[list[int]], visuals: list[torch.Tensor], labels=None):
+    def forward(self, input_ids: list[list[int]], visuals: list[torch.Tensor] | None = None, labels=None,
+                pixel_values: list[torch.Tensor] | None = None, spatial_features: list | None = None,
+                max_length: int | None = None):
+        """Logits (and the loss when ``labels`` are given) for a batch of prompts.
+
+        Each sample's visual embeddings come from ``visuals`` or are computed here from its video's
+        ``pixel_values`` (with precomputed CUT3R tokens from ``spatial_features`` where given, the training
+        path). ``max_length`` truncates the spliced sequences, as the reference does after splicing."""
+        if visuals is None:
+            spatial_features = spatial_features or [None] * len(pixel_values or [])
+            visuals = [self.visual_embeddings(px, sp) for px, sp in zip(pixel_values or [], spatial_features)]
         embeds, mask, labels, positions = self.splice(input_ids, visuals, labels, padding_side="right")
+        if max_length is not None:
+            embeds, mask, positions = embeds[:, :max_length], mask[:, :max_length], positions[:, :max_length]
+            labels = labels[:, :max_length] if labels is not None else None
         return self.llm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, labels=labels)
 
     @torch.inference_mode()

@@ -63,6 +63,16 @@ class Cut3rConfig:
             values["dpt_layer_dims"] = tuple(int(v) for v in dpt_override["layer_dims"])
         return cls(**values)  # otherwise the official fixed DPT sizes (256, 128, (96, 192, 384, 768))
 
+    def constructor_string(self) -> str:
+        """``args.model`` as the official checkpoints carry it, for ``.pth`` files vlm3r writes; the DPT sizes
+        are the official fixed ones, so a checkpoint with other sizes also needs its config when loaded."""
+        keys = ("state_size", "enc_embed_dim", "enc_depth", "enc_num_heads", "dec_embed_dim", "dec_depth",
+                "dec_num_heads", "state_dec_num_heads", "local_mem_size", "patch_size", "mlp_ratio", "pose_head",
+                "rgb_head")
+        values = ", ".join(f"{k}={getattr(self, k)!r}" for k in keys)
+        return (f"ARCroco3DStereo(ARCroco3DStereoConfig({values}, pos_embed='RoPE{self.rope_base:g}', "
+                "head_type='dpt', state_pe='2d'))")
+
     @classmethod
     def from_constructor_string(cls, text: str) -> Cut3rConfig:
         """Parse (never evaluate) a checkpoint's ``args.model`` string such as

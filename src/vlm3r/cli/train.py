@@ -1,0 +1,97 @@
+"""``vlm3r train`` and ``vlm3r features extract``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+features_app = typer.Typer(help="Precomputed CUT3R tokens for training.", no_args_is_help=True)
+
+
+def train(
+    config: str = typer.Option(..., "--config", help="Recipe: a YAML file or a built-in name (tiny, vsibench-7b)."),
+    set_: list[str] = typer.Option([], "--set", help="Override a field: section.field=value (repeatable)."),
+    resume: str = typer.Option(None, "--resume", help="Checkpoint folder to resume from, or 'latest'."),
+    stop_after_steps: int = typer.Option(None, "--stop-after-steps",
+                                         help="Checkpoint and stop after this many optimizer steps (fit a job's "
+                                              "time limit; continue with --resume latest)."),
+) -> None:
+    """Fine-tune VLM-3R (LoRA on Qwen2, fusion block and projector) on LLaVA conversation JSON.
+
+    Runs as is on one device; launch with accelerate or torchrun for several GPUs, or with
+    configs/accelerate/zero2.yaml for DeepSpeed ZeRO-2.
+
+    Example: vlm3r train --config tiny --set data.train=demo_out/train_llava.json --set run.output_dir=runs/tiny
+    """
+    from vlm3r.model.loading import Vlm3rCheckpointError
+    from vlm3r.model.video import VideoError
+    from vlm3r.training.config import TrainConfigError, load_train_config
+    from vlm3r.training.data import TrainingDataError
+    from vlm3r.training.trainer import train as run_training
+
+    console = Console()
+    try:
+        cfg = load_train_config(config, set_)
+        out = run_training(cfg, resume, stop_after_steps)
+    except (TrainConfigError, TrainingDataError, Vlm3rCheckpointError, VideoError, FileNotFoundError,
+            ValueError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(code=1) from exc
+    console.print(f"wrote {out}")
+
+
+@features_app.command("extract")
+def extract(
+    videos: Path = typer.Option(..., "--videos", help="Folder of videos (searched recursively)."),
+    cut3r: Path = typer.Option(..., "--cut3r", help="CUT3R weights (.pth or .safetensors)."),
+    out: Path = typer.Option(..., "--out", help="Folder for <video>.pt files (the 'spatial_features' sibling "
+                                                "of the 'videos' folder, where training looks)."),
+    config: Path = typer.Option(None, "--config", help="JSON CUT3R architecture config (needed for .safetensors)."),
+    frames: int = typer.Option(32, "--frames", help="Frames per video, as the model is trained and run."),
+    image_size: int = typer.Option(384, "--image-size", help="SigLIP input size (the frames are resized to it)."),
+    cut3r_size: int = typer.Option(432, "--cut3r-size", help="CUT3R input size."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    dtype: str = typer.Option("fp32", "--dtype", help="fp32, bf16 or fp16."),
+) -> None:
+    """Extract CUT3R camera and patch tokens of every video; finished files are skipped, failures listed.
+
+    Example: vlm3r features extract --videos data/scannet/videos --cut3r cut3r_512_dpt_4_64.pth
+             --out data/scannet/spatial_features
+    """
+    import torch
+
+    from vlm3r.cli.cut3r import DTYPES
+    from vlm3r.model.cut3r import Cut3rCheckpointError, load_cut3r
+    from vlm3r.training.features import extract_features, video_files
+    from vlm3r.utils.fileio import atomic_write_text
+    from vlm3r.utils.progress import progress_bar
+
+    console = Console()
+    if dtype not in DTYPES:
+        raise typer.BadParameter(f"one of {', '.join(DTYPES)}", param_hint="--dtype")
+    if not videos.is_dir():
+        raise typer.BadParameter(f"{videos}: not a folder", param_hint="--videos")
+    try:
+        config_dict = json.loads(config.read_text()) if config else None
+        model = load_cut3r(cut3r, config=config_dict, device=device, dtype=getattr(torch, DTYPES[dtype]),
+                           with_heads=False)
+    except (Cut3rCheckpointError, OSError, json.JSONDecodeError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(code=1) from exc
+    with progress_bar() as bar:
+        task = bar.add_task("extracting", total=len(video_files(videos)))
+        report = extract_features(model, videos, out, frames, image_size, cut3r_size,
+                                  progress=lambda video: bar.update(task, advance=1, description=video.name))
+    console.print(f"{len(report.written)} written, {len(report.skipped)} already present, "
+                  f"{len(report.failed)} failed")
+    failures = out / "failures.json"
+    failures.unlink(missing_ok=True)
+    if report.failed:
+        atomic_write_text(failures, json.dumps(report.failed, indent=1))
+        for video, reason in report.failed.items():
+            console.print(f"[red]failed[/red] {video}: {reason}")
+        console.print(f"failures written to {failures}")
+        raise typer.Exit(code=1)

@@ -1,0 +1,169 @@
+"""Training samples: LLaVA conversation JSON -> video frames, optional CUT3R feature files, ids and labels
+(reference-model.md §5.1-5.3).
+
+``data.train`` is a JSON list of samples (``vlm3r qa export --format llava``) or a YAML file
+``datasets: [{json_path, sampling_strategy}]`` as the reference's ``data_path`` (strategies ``all``,
+``first:N``, ``end:N``, ``random:N``; N may be a percentage such as ``random:10%``).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import yaml
+from torch.utils.data import Dataset
+
+from vlm3r.model.prompt import IMAGE_TOKEN
+from vlm3r.model.video import read_video_frames, siglip_pixels
+from vlm3r.training.tokenization import ConversationError, tokenize_conversation
+
+
+class TrainingDataError(ValueError):
+    """Unusable training data; the message names the file and the sample or field."""
+
+
+def _read_json_list(path: Path) -> list[dict]:
+    if not path.is_file():
+        raise TrainingDataError(f"{path}: no such file")
+    try:
+        samples = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise TrainingDataError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(samples, list):
+        raise TrainingDataError(f"{path}: expected a JSON list of samples")
+    for k, sample in enumerate(samples):
+        conversations = sample.get("conversations") if isinstance(sample, dict) else None
+        if not isinstance(conversations, list) or not conversations:
+            raise TrainingDataError(f"{path}: sample {k}: needs a non-empty 'conversations' list")
+        if "video" in sample and not isinstance(sample["video"], str):
+            raise TrainingDataError(f"{path}: sample {k}: 'video' must be a path string")
+    return samples
+
+
+def _sample(samples: list[dict], strategy: str, rng: random.Random, where: str) -> list[dict]:
+    if strategy == "all":
+        return samples
+    kind, _, amount = strategy.partition(":")
+    try:
+        count = (int(len(samples) * float(amount[:-1]) / 100) if amount.endswith("%") else int(amount))
+    except ValueError:
+        count = -1
+    if kind not in ("first", "end", "random") or count < 0:
+        raise TrainingDataError(f"{where}: sampling_strategy {strategy!r}: expected all, first:N, end:N or "
+                                "random:N (N a count or a percentage)")
+    if kind == "first":
+        return samples[:count]
+    if kind == "end":
+        return samples[len(samples) - count:] if count else []
+    return rng.sample(samples, min(count, len(samples)))
+
+
+def read_training_samples(path: Path | str, seed: int = 42) -> list[dict]:
+    path = Path(path)
+    if path.suffix.lower() not in (".yaml", ".yml"):
+        return _read_json_list(path)
+    try:
+        listing = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise TrainingDataError(f"{path}: not a readable YAML file ({exc})") from exc
+    entries = listing.get("datasets") if isinstance(listing, dict) else None
+    if not isinstance(entries, list):
+        raise TrainingDataError(f"{path}: expected 'datasets: [{{json_path: ...}}, ...]'")
+    rng = random.Random(seed)
+    samples = []
+    for k, entry in enumerate(entries):
+        if not isinstance(entry, dict) or "json_path" not in entry:
+            raise TrainingDataError(f"{path}: datasets[{k}]: needs json_path")
+        json_path = Path(entry["json_path"])
+        json_path = json_path if json_path.is_absolute() else path.parent / json_path
+        samples += _sample(_read_json_list(json_path), str(entry.get("sampling_strategy", "all")), rng,
+                           f"{path}: datasets[{k}]")
+    return samples
+
+
+def time_instruction(indices, fps: float) -> str:
+    """The reference's text: video length, frame count and each sampled frame's time (reference-model.md §5.2).
+    With linspace sampling the last index is the video's last frame, so the video has ``indices[-1] + 1``."""
+    frame_time = ",".join(f"{i / fps:.2f}s" for i in indices)
+    return (f"The video lasts for {(int(indices[-1]) + 1) / fps:.2f} seconds, and {len(indices)} frames are "
+            f"uniformly sampled from it. These frames are located at {frame_time}.Please answer the following "
+            "questions related to this video.")
+
+
+def with_time_instruction(conversations: list[dict], instruction: str) -> list[dict]:
+    """``<image>\\n{TI}\\n`` + the first turn with ``<image>`` removed (hence the blank line, as the reference)."""
+    first = dict(conversations[0])
+    first["value"] = f"{IMAGE_TOKEN}\n{instruction}\n{first['value'].replace(IMAGE_TOKEN, '')}"
+    return [first, *conversations[1:]]
+
+
+def feature_path(video_folder: Path, video: str) -> Path:
+    """Where precomputed CUT3R tokens of a video live: ``videos`` -> ``spatial_features``, ``.mp4`` -> ``.pt``."""
+    return video_folder / video.replace("videos", "spatial_features").replace(".mp4", ".pt")
+
+
+def load_features(path: Path, num_frames: int) -> dict[str, torch.Tensor]:
+    try:
+        features = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for unreadable files
+        raise TrainingDataError(f"{path}: not a readable feature file ({exc})") from exc
+    for name in ("camera_tokens", "patch_tokens"):
+        value = features.get(name) if isinstance(features, dict) else None
+        if not isinstance(value, torch.Tensor) or value.dim() != 3 or value.shape[0] != num_frames:
+            shape = tuple(value.shape) if isinstance(value, torch.Tensor) else None
+            raise TrainingDataError(f"{path}: {name}: expected [{num_frames}, N, D] tokens, got {shape}")
+    return features
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    video_folder: Path
+    num_frames: int = 32
+    image_size: int = 384
+    add_time_instruction: bool = True
+    masking: str = "reference"
+
+
+class ConversationDataset(Dataset):
+    """Map-style dataset of training samples; each item: ids, labels, the video's pixels and CUT3R features."""
+
+    def __init__(self, samples: list[dict], tokenizer, options: DataOptions, source: str = "training data"):
+        self.samples, self.tokenizer, self.options, self.source = samples, tokenizer, options, source
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> dict:
+        sample, opts = self.samples[index], self.options
+        conversations = sample["conversations"]
+        pixels = features = None
+        if "video" in sample:
+            video = opts.video_folder / sample["video"]
+            frames, indices, fps = read_video_frames(video, opts.num_frames)
+            pixels = siglip_pixels(frames, opts.image_size)
+            cached = feature_path(opts.video_folder, sample["video"])
+            features = load_features(cached, len(frames)) if cached.is_file() else None
+            if opts.add_time_instruction:
+                conversations = with_time_instruction(conversations, time_instruction(indices, fps))
+        try:
+            tokens = tokenize_conversation(self.tokenizer, conversations, opts.masking)
+        except ConversationError as exc:
+            raise TrainingDataError(f"{self.source}: sample {index} ({sample.get('id')}): {exc}") from exc
+        images = tokens.input_ids.count(-200)
+        if images != (pixels is not None):
+            raise TrainingDataError(f"{self.source}: sample {index} ({sample.get('id')}): {images} <image> "
+                                    f"tags for {int(pixels is not None)} video")
+        return {"input_ids": tokens.input_ids, "labels": tokens.labels, "pixel_values": pixels,
+                "spatial_features": features}
+
+
+def collate(items: list[dict]) -> dict:
+    """Lists per field (the model splices and pads); samples without a video contribute no pixels."""
+    with_video = [it for it in items if it["pixel_values"] is not None]
+    return {"input_ids": [it["input_ids"] for it in items], "labels": [it["labels"] for it in items],
+            "pixel_values": [it["pixel_values"] for it in with_video],
+            "spatial_features": [it["spatial_features"] for it in with_video]}

@@ -1,0 +1,58 @@
+"""Conversation -> (input ids, labels) as the reference's ``preprocess_qwen`` (reference-model.md §5.3).
+
+Every message is rendered ``<|im_start|>{role}\\n{content}<|im_end|>\\n`` and tokenized on its own, after a
+system message. Labels: system and user turns are ignored, assistant turns (header and closing tokens
+included) are learned. Masking ``"reference"`` then UN-masks every ``\\n`` (198), ``<|im_start|>`` and
+``<|im_end|>`` everywhere, user turns included, as LLaVA-NeXT does; training with the released recipe needs
+it. ``"assistant"`` leaves the user turns fully ignored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vlm3r.model.prompt import SYSTEM, tokenize_with_images
+
+ROLES = {"human": "user", "gpt": "assistant", "user": "user", "assistant": "assistant", "system": "system"}
+MASKING = ("reference", "assistant")
+NEWLINE_ID = 198
+
+
+class ConversationError(ValueError):
+    """A malformed conversation; the message names the sample and the field."""
+
+
+@dataclass(frozen=True)
+class Tokenized:
+    input_ids: list[int]
+    labels: list[int]
+
+
+def message_text(role: str, content: str) -> str:
+    return f"<|im_start|>{role}\n{content}<|im_end|>\n"
+
+
+def tokenize_conversation(tokenizer, conversations: list[dict], masking: str = "reference", system: str = SYSTEM,
+                          image_token_index: int = -200, ignore_index: int = -100) -> Tokenized:
+    """Ids with ``image_token_index`` where ``<image>`` stood, and labels (``ignore_index`` where not learned)."""
+    if masking not in MASKING:
+        raise ValueError(f"masking must be one of {MASKING}, got {masking!r}")
+    messages = list(conversations)
+    if messages and ROLES.get(messages[0].get("from", messages[0].get("role"))) != "user":
+        messages = messages[1:]  # the reference drops a leading non-human turn
+    ids = tokenize_with_images(tokenizer, message_text("system", system), image_token_index)
+    labels = [ignore_index] * len(ids)
+    for k, message in enumerate(messages):
+        role = ROLES.get(message.get("from", message.get("role")))
+        content = message.get("value", message.get("content"))
+        if role is None or not isinstance(content, str):
+            raise ConversationError(f"conversations[{k}]: needs 'from' (human|gpt) and a string 'value', got "
+                                    f"{sorted(message)}")
+        turn = tokenize_with_images(tokenizer, message_text(role, content), image_token_index)
+        ids += turn
+        labels += turn if role == "assistant" else [ignore_index] * len(turn)
+    if masking == "reference":
+        unmasked = {NEWLINE_ID, tokenizer.convert_tokens_to_ids("<|im_start|>"),
+                    tokenizer.convert_tokens_to_ids("<|im_end|>")}
+        labels = [i if i in unmasked else label for i, label in zip(ids, labels)]
+    return Tokenized(ids, labels)

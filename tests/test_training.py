@@ -1,0 +1,213 @@
+"""Training: label masking as the reference, the time instruction, over-fitting a few synthetic questions on a
+CPU, the released layout written and read back, resuming, config and data errors."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from test_model import qwen_tokenizer
+from vlm3r.model.loading import load_vlm3r
+from vlm3r.training.config import TrainConfigError, load_train_config
+from vlm3r.training.data import (ConversationDataset, DataOptions, TrainingDataError, collate,
+                                 read_training_samples, time_instruction, with_time_instruction)
+from vlm3r.training.tokenization import tokenize_conversation
+from vlm3r.training.trainer import Trainer, latest_checkpoint, train
+
+IGNORE = -100
+IM_START, IM_END, NL = 151644, 151645, 198
+
+
+def pieces(tokenizer, *parts):
+    """Ids of text parts tokenized one by one; ints are taken as ids."""
+    out = []
+    for part in parts:
+        out += [part] if isinstance(part, int) else tokenizer(part, add_special_tokens=False)["input_ids"]
+    return out
+
+
+def test_label_masking_matches_a_hand_built_example():
+    tok = qwen_tokenizer()
+    conversation = [{"from": "human", "value": "<image>\nHow many chairs?"}, {"from": "gpt", "value": "3"}]
+    system = pieces(tok, IM_START, "system", NL, "You are a helpful assistant.", IM_END, NL)
+    user = pieces(tok, IM_START, "user", NL, -200, "\nHow many chairs?", IM_END, NL)
+    assistant = pieces(tok, IM_START, "assistant", NL, "3", IM_END, NL)
+    got = tokenize_conversation(tok, conversation, masking="reference")
+    assert got.input_ids == system + user + assistant
+    # reference: system and user ignored, except every newline / <|im_start|> / <|im_end|>; assistant learned
+    unmask = lambda ids: [i if i in (IM_START, IM_END, NL) else IGNORE for i in ids]  # noqa: E731
+    assert got.labels == unmask(system) + unmask(user) + assistant
+    assert got.labels.count(NL) == 7 and user[4] == NL  # 2 + 3 + 2: the one after <image> is learned too
+    strict = tokenize_conversation(tok, conversation, masking="assistant")
+    assert strict.labels == [IGNORE] * len(system + user) + assistant
+
+
+def test_masking_equals_the_reference_procedure():
+    """The reference: add <image> as a special token, render each message with the chat template, unmask."""
+    tok = qwen_tokenizer()
+    conversation = [{"from": "human", "value": "<image>\nThese are frames.\nWhich is closer, A or B?\nA. x\nB. y"},
+                    {"from": "gpt", "value": "B"}, {"from": "human", "value": "And now?"},
+                    {"from": "gpt", "value": "2.5"}]
+    ref = qwen_tokenizer()
+    ref.add_tokens(["<image>"], special_tokens=True)
+    image_id = ref.convert_tokens_to_ids("<image>")
+    ref.chat_template = ("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + "
+                         "message['content'] + '<|im_end|>' + '\n'}}{% endfor %}")
+    render = lambda role, text: ref.apply_chat_template([{"role": role, "content": text}], tokenize=True,  # noqa
+                                                         return_dict=False)
+    ids = render("system", "You are a helpful assistant.")
+    labels = [IGNORE] * len(ids)
+    for message in conversation:
+        role = {"human": "user", "gpt": "assistant"}[message["from"]]
+        encoded = list(render(role, message["value"]))
+        ids += encoded
+        labels += encoded if role == "assistant" else [IGNORE] * len(encoded)
+    labels = [i if i in (NL, IM_START, IM_END) else lab for i, lab in zip(ids, labels)]
+    ids = [-200 if i == image_id else i for i in ids]
+    got = tokenize_conversation(tok, conversation)
+    assert got.input_ids == ids and got.labels == labels
+
+
+def test_time_instruction_as_the_reference_writes_it():
+    text = time_instruction([0, 79, 159, 239], 24.0)
+    assert text == ("The video lasts for 10.00 seconds, and 4 frames are uniformly sampled from it. These frames are "
+                    "located at 0.00s,3.29s,6.62s,9.96s.Please answer the following questions related to this video.")
+    turns = with_time_instruction([{"from": "human", "value": "<image>\nThese are frames of a video.\nQ?"},
+                                   {"from": "gpt", "value": "A"}], "TI")
+    assert turns[0]["value"] == "<image>\nTI\n\nThese are frames of a video.\nQ?" and turns[1]["value"] == "A"
+
+
+# ---------------------------------------------------------------------------------------------- small runs
+@pytest.fixture(scope="module")
+def questions(qa_synthetic, tmp_path_factory):
+    """Two synthetic questions of different types with different one-token answers, as LLaVA conversations."""
+    from vlm3r.qa.export import to_llava
+    from vlm3r.qa.generate import generate, load_scenes
+    from vlm3r.qa.task import select_tasks
+
+    records, _ = generate(load_scenes(qa_synthetic), select_tasks("all"), seed=0)
+    chosen = []
+    for conv in to_llava(records, str(qa_synthetic)):
+        answer = conv["conversations"][1]["value"]
+        if len(answer) == 1 and all(c["conversations"][1]["value"] != answer and c["question_type"] !=
+                                    conv["question_type"] for c in chosen):
+            chosen.append(conv)
+    path = tmp_path_factory.mktemp("train") / "train.json"
+    path.write_text(json.dumps(chosen[:2]))
+    return path
+
+
+def tiny_config(data: Path, out: Path, *extra):
+    return load_train_config("tiny", [f"data.train={data}", f"run.output_dir={out}", *extra])
+
+
+@pytest.fixture(scope="module")
+def overfit(questions, tmp_path_factory):
+    out = tmp_path_factory.mktemp("overfit")
+    cfg = tiny_config(questions, out, "optim.epochs=60", "data.masking=assistant", "data.add_time_instruction=false",
+                      "run.save_every=1000", "model.fusion_dropout=0", "lora.dropout=0")
+    trainer = Trainer(cfg)
+    trainer.train()
+    return trainer, out
+
+
+def test_tiny_model_overfits_and_answers(overfit, questions):
+    from vlm3r.model.pipeline import Vlm3rPipeline
+
+    _, out = overfit
+    losses = [json.loads(line)["loss"] for line in (out / "log.jsonl").read_text().splitlines()]
+    assert len(losses) == 120
+    assert sum(losses[-8:]) / 8 < sum(losses[:4]) / 4 / 20  # falls by a factor of more than 20
+    assert (out / "loss.png").stat().st_size > 0
+    pipeline = Vlm3rPipeline.from_pretrained(out, num_frames=4)  # base and CUT3R named in config.json
+    for sample in json.loads(questions.read_text()):
+        question = sample["conversations"][0]["value"].removeprefix("<image>\n")
+        assert pipeline.ask(sample["video"], question) == sample["conversations"][1]["value"]
+
+
+def test_saved_layout_loads_back_with_the_same_logits(overfit, questions):
+    trainer, out = overfit
+    trained = trainer.unwrapped.eval()
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["spatial_tower"] == "cut3r" and saved["spatial_tower_select_feature"] == "all"
+    non_lora = torch.load(out / "non_lora_trainables.bin", weights_only=True)
+    assert any(k.startswith("base_model.model.model.fusion_block.") for k in non_lora)
+    assert any(k.startswith("base_model.model.model.mm_projector.") for k in non_lora)
+    assert "base_model.model.lm_head.weight" in non_lora  # the tiny recipe trains the LLM too
+    assert "base_model.model.model.layers.0.self_attn.q_proj.weight" in non_lora
+    adapter = torch.load(out / "adapter_model.bin", weights_only=True)
+    assert "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight" in adapter
+    assert json.loads((out / "adapter_config.json").read_text())["r"] == 16
+    loaded, tokenizer = load_vlm3r(out)
+    dataset = ConversationDataset(json.loads(questions.read_text()), tokenizer,
+                                  DataOptions(Path("."), 4, 84, False, "assistant"))
+    batch = collate([dataset[0], dataset[1]])
+    with torch.no_grad():
+        expected = trained(**batch).logits
+        got = loaded(**batch).logits
+    torch.testing.assert_close(got, expected, rtol=0, atol=2e-5)  # merged LoRA: W + s*BA vs the two paths
+
+
+def test_resume_continues_the_schedule(questions, tmp_path):
+    settings = ("optim.epochs=4", "run.save_every=2", "optim.warmup_ratio=0.3", "model.fusion_dropout=0.1")
+    straight = train(tiny_config(questions, tmp_path / "straight", *settings))
+    interrupted = tmp_path / "interrupted"
+    stopped = train(tiny_config(questions, interrupted, *settings), stop_after_steps=3)
+    assert stopped == interrupted / "checkpoint-3" and latest_checkpoint(interrupted) == stopped
+    assert not (interrupted / "adapter_model.bin").exists()  # no final output yet
+    resumed = train(tiny_config(questions, interrupted, *settings), resume="latest")
+    log = lambda run: [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]  # noqa: E731
+    a, b = log(straight), log(resumed)
+    assert [e["step"] for e in b] == list(range(1, 9))
+    assert [e["lr"] for e in a] == [e["lr"] for e in b]
+    assert a[0]["lr"] == 0 and max(e["lr"] for e in a) == pytest.approx(5e-3)  # warm-up, then cosine
+    for name in ("non_lora_trainables.bin", "adapter_model.bin"):
+        want, got = (torch.load(run / name, weights_only=True) for run in (straight, resumed))
+        for key in want:
+            torch.testing.assert_close(got[key], want[key], rtol=0, atol=1e-6, msg=key)
+    assert sorted(p.name for p in interrupted.glob("checkpoint-*")) == ["checkpoint-6", "checkpoint-8"]
+
+
+# ---------------------------------------------------------------------------------------------- errors
+def test_config_errors_name_the_field(tmp_path):
+    with pytest.raises(TrainConfigError, match=r"data\.train: required"):
+        load_train_config("tiny")
+    with pytest.raises(TrainConfigError, match=r"optim\.learning_rate: unknown field"):
+        load_train_config("tiny", ["data.train=x.json", "optim.learning_rate=1"])
+    with pytest.raises(TrainConfigError, match=r"optim\.epochs: expected int"):
+        load_train_config("tiny", ["data.train=x.json", "optim.epochs=two"])
+    with pytest.raises(TrainConfigError, match="not a built-in recipe"):
+        load_train_config("nonexistent")
+    bad = tmp_path / "cfg.yaml"
+    bad.write_text("model: {tiny: false}\ndata: {train: x.json}\n")
+    with pytest.raises(TrainConfigError, match=rf"{bad}: model\.base: required"):
+        load_train_config(bad)
+    assert load_train_config("vsibench-7b").lora.alpha == 256
+
+
+def test_data_errors_name_the_file_and_sample(tmp_path):
+    path = tmp_path / "train.json"
+    path.write_text(json.dumps([{"id": "a", "conversations": []}]))
+    with pytest.raises(TrainingDataError, match=rf"{path}: sample 0: needs a non-empty 'conversations'"):
+        read_training_samples(path)
+    samples = [{"id": f"q{k}", "conversations": [{"from": "human", "value": f"q{k}"}]} for k in range(10)]
+    path.write_text(json.dumps(samples))
+    listing = tmp_path / "mix.yaml"
+    listing.write_text("datasets:\n  - json_path: train.json\n    sampling_strategy: first:3\n"
+                       "  - json_path: train.json\n    sampling_strategy: random:50%\n")
+    mixed = read_training_samples(listing)
+    assert [s["id"] for s in mixed[:3]] == ["q0", "q1", "q2"] and len(mixed) == 8
+    listing.write_text("datasets:\n  - json_path: train.json\n    sampling_strategy: some\n")
+    with pytest.raises(TrainingDataError, match=r"datasets\[0\]: sampling_strategy 'some'"):
+        read_training_samples(listing)
+    from vlm3r.model.video import VideoError
+
+    dataset = ConversationDataset([{"video": "missing.mp4", "conversations": [{"from": "human", "value": "<image>"}]}],
+                                  qwen_tokenizer(), DataOptions(tmp_path, 4, 84))
+    with pytest.raises(VideoError, match="missing.mp4: no such file"):
+        dataset[0]
+    text_only = ConversationDataset([{"id": "t", "conversations": [{"from": "human", "value": "<image>\nq"}]}],
+                                    qwen_tokenizer(), DataOptions(tmp_path, 4, 84), "train.json")
+    with pytest.raises(TrainingDataError, match=r"train.json: sample 0 \(t\): 1 <image> tags for 0 video"):
+        text_only[0]
