@@ -211,3 +211,38 @@ def test_data_errors_name_the_file_and_sample(tmp_path):
                                     qwen_tokenizer(), DataOptions(tmp_path, 4, 84), "train.json")
     with pytest.raises(TrainingDataError, match=r"train.json: sample 0 \(t\): 1 <image> tags for 0 video"):
         text_only[0]
+
+
+def test_two_gloo_processes_train_as_one_with_accumulation(questions, tmp_path):
+    """Data parallel over 2 CPU processes (torchrun, gloo), one sample each per step, gives the weights of one
+    process accumulating the same two samples: gradients are averaged across processes."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    # Adam with a large eps is close to SGD: the weights then follow the gradients linearly, not their signs
+    # (a first Adam step turns last-bit differences of near-zero gradients into whole lr-sized steps)
+    settings = ["optim.epochs=2", "model.fusion_dropout=0", "lora.dropout=0", "run.save_every=1000",
+                "optim.adam_eps=1.0", "optim.warmup_ratio=0", "optim.lr=1.0"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
+               "-m", "vlm3r", "train", "--config", "tiny"]
+    for item in [f"data.train={questions}", f"run.output_dir={tmp_path / 'ddp'}", "optim.grad_accum=1", *settings]:
+        command += ["--set", item]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    single = train(tiny_config(questions, tmp_path / "single", "optim.grad_accum=2", *settings))
+    ddp_log = [json.loads(x) for x in (tmp_path / "ddp" / "log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in ddp_log] == [1, 2]  # one optimizer step per epoch: 2 samples over 2 processes
+    single_log = [json.loads(x) for x in (single / "log.jsonl").read_text().splitlines()]
+    assert [e["loss"] for e in ddp_log] == pytest.approx([e["loss"] for e in single_log], rel=1e-5)
+    assert ddp_log[1]["loss"] < ddp_log[0]["loss"]
+    for name in ("non_lora_trainables.bin", "adapter_model.bin"):
+        want = torch.load(single / name, weights_only=True)
+        got = torch.load(tmp_path / "ddp" / name, weights_only=True)
+        for key in want:
+            torch.testing.assert_close(got[key], want[key], rtol=1e-4, atol=1e-5, msg=key)

@@ -109,8 +109,9 @@ class Trainer:
     def __init__(self, cfg: TrainConfig):
         self.cfg = cfg
         self.run_dir = Path(cfg.run.output_dir)
-        self.accelerator = Accelerator(
-            gradient_accumulation_steps=cfg.optim.grad_accum, mixed_precision=cfg.run.mixed_precision,
+        on_cpu = not (torch.cuda.is_available() or torch.backends.mps.is_available())
+        self.accelerator = Accelerator(  # cpu=True lets torchrun / accelerate launch use gloo between CPU processes
+            cpu=on_cpu, gradient_accumulation_steps=cfg.optim.grad_accum, mixed_precision=cfg.run.mixed_precision,
             dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True))
         set_seed(cfg.run.seed)
         self.run_dir.mkdir(parents=True, exist_ok=True)
