@@ -184,6 +184,12 @@ def test_config_errors_name_the_field(tmp_path):
     with pytest.raises(TrainConfigError, match=rf"{bad}: model\.base: required"):
         load_train_config(bad)
     assert load_train_config("vsibench-7b").lora.alpha == 256
+    from typer.testing import CliRunner
+
+    from vlm3r.cli.main import app
+
+    result = CliRunner().invoke(app, ["train", "--config", "tiny", "--set", "optim.lr=fast"])
+    assert result.exit_code == 1 and "optim.lr: expected float, got 'fast'" in " ".join(result.output.split())
 
 
 def test_data_errors_name_the_file_and_sample(tmp_path):
@@ -246,3 +252,51 @@ def test_two_gloo_processes_train_as_one_with_accumulation(questions, tmp_path):
         got = torch.load(tmp_path / "ddp" / name, weights_only=True)
         for key in want:
             torch.testing.assert_close(got[key], want[key], rtol=1e-4, atol=1e-5, msg=key)
+
+
+def test_feature_extraction_resumes_and_feeds_training(tmp_path):
+    import numpy as np
+    from typer.testing import CliRunner
+
+    from test_cut3r import write_video
+    from vlm3r.cli.main import app
+    from vlm3r.model.config import Vlm3rConfig
+    from vlm3r.model.modeling_vlm3r import Vlm3rModel
+    from vlm3r.model.saving import save_cut3r
+    from vlm3r.training.data import feature_path
+
+    torch.manual_seed(0)
+    model = Vlm3rModel(Vlm3rConfig.tiny()).eval()
+    save_cut3r(model.spatial_tower, tmp_path / "cut3r.pth")
+    videos = tmp_path / "data" / "videos"
+    (videos / "scannet").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in ("scannet/a.mp4", "b.mp4"):
+        write_video(videos / name, rng.integers(0, 255, (12, 48, 64, 3), dtype=np.uint8))
+    (videos / "broken.mp4").write_bytes(b"not a video")
+    out = tmp_path / "data" / "spatial_features"
+    command = ["features", "extract", "--videos", str(videos), "--cut3r", str(tmp_path / "cut3r.pth"), "--out",
+               str(out), "--frames", "4", "--image-size", "84", "--cut3r-size", "96"]
+    first = CliRunner().invoke(app, command)
+    assert first.exit_code == 1 and "2 written, 0 already present, 1 failed" in first.output
+    assert "broken.mp4" in json.loads((out / "failures.json").read_text()).popitem()[0]
+    written = out / "scannet" / "a.pt"
+    mtime = written.stat().st_mtime_ns
+    (videos / "broken.mp4").unlink()
+    second = CliRunner().invoke(app, command)
+    assert second.exit_code == 0 and "0 written, 2 already present, 0 failed" in second.output
+    assert written.stat().st_mtime_ns == mtime and not (out / "failures.json").exists()
+
+    sample = {"video": "videos/scannet/a.mp4",
+              "conversations": [{"from": "human", "value": "<image>\nq"}, {"from": "gpt", "value": "A"}]}
+    assert feature_path(tmp_path / "data", sample["video"]) == written
+    item = ConversationDataset([sample], qwen_tokenizer(), DataOptions(tmp_path / "data", 4, 84))[0]
+    features = item["spatial_features"]
+    assert features["camera_tokens"].shape == (4, 1, 16) and features["patch_tokens"].shape == (4, 36, 16)
+    with torch.no_grad():
+        on_the_fly = model.visual_embeddings(item["pixel_values"])
+        cached = model.visual_embeddings(item["pixel_values"], features)
+        torch.testing.assert_close(model.spatial_features(item["pixel_values"]),
+                                   torch.cat([features["camera_tokens"], features["patch_tokens"]], 1),
+                                   rtol=0, atol=0)
+    torch.testing.assert_close(cached, on_the_fly, rtol=0, atol=0)

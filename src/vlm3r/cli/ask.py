@@ -14,9 +14,12 @@ def ask(
     video: Path = typer.Argument(..., help="The video."),
     question: str = typer.Argument(..., help="The question, e.g. \"How far is the sofa from the tv?\""),
     model: Path = typer.Option(..., "--model", help="VLM-3R folder (config.json, adapter, non_lora_trainables.bin)."),
-    cut3r: Path = typer.Option(None, "--cut3r", help="CUT3R weights (cut3r_512_dpt_4_64.pth)."),
-    base: Path = typer.Option(None, "--base", help="LLaVA-Video-7B-Qwen2 folder (for a LoRA release)."),
-    frames: int = typer.Option(32, "--frames", help="Frames sampled uniformly from the video."),
+    cut3r: Path = typer.Option(None, "--cut3r", help="CUT3R weights (cut3r_512_dpt_4_64.pth); a folder written by "
+                                                     "vlm3r train names its own."),
+    base: Path = typer.Option(None, "--base", help="LLaVA-Video-7B-Qwen2 folder (for a LoRA release); a folder "
+                                                   "written by vlm3r train names its own."),
+    frames: int = typer.Option(None, "--frames", help="Frames sampled uniformly from the video (default: the "
+                                                      "model's, 32 for the released one)."),
     dtype: str = typer.Option("bf16", "--dtype", help="fp32, bf16 or fp16."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     max_new_tokens: int = typer.Option(16, "--max-new-tokens", help="Longest answer in tokens."),
