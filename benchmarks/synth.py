@@ -57,7 +57,7 @@ def main() -> None:
                          "design_s": designed - start, "write_s": written - designed, "total_s": written - start})
             print(f"{scene.name}: {rows[-1]['total_s']:.2f} s")
         start = time.perf_counter()
-        write_metadata(layout, layout.scene_names(), vocabulary)
+        write_metadata(layout)
         metadata_s = time.perf_counter() - start
     totals = np.array([r["total_s"] for r in rows])
     summary = {

@@ -1,4 +1,4 @@
-"""``vlm3r scenes ...``: inspect scene and frame metadata."""
+"""``vlm3r scenes ...``: build, synthesise, inspect and draw scenes and their metadata."""
 
 from __future__ import annotations
 
@@ -154,3 +154,41 @@ def show(
         Console().print(f"[red]error:[/red] {exc}")
         raise typer.Exit(code=1) from exc
     Console().print(f"wrote {out}")
+
+
+@app.command("metadata")
+def metadata(
+    dataset: str = typer.Option(..., "--dataset", help="scannet, scannetpp, arkitscenes or synthetic."),
+    root: Path = typer.Option(..., "--root", help="The dataset's raw folder (the processed folder for synthetic)."),
+    split: str = typer.Option("train", "--split", help="train or val."),
+    out: Path = typer.Option(None, "--out", help="Processed folder to write (default: --root, for synthetic)."),
+    workers: int = typer.Option(1, "--workers", help="Scenes prepared in parallel (processes)."),
+) -> None:
+    """Turn a dataset into the processed layout and its scene and frame metadata; resumable, failures listed.
+
+    Example: vlm3r scenes metadata --dataset scannet --root /data/ScanNet --split val --out data/processed/scannet
+    """
+    from vlm3r.datasets.metadata import ADAPTERS, build_dataset_metadata
+
+    console = Console()
+    if dataset not in ADAPTERS:
+        raise typer.BadParameter(f"one of {', '.join(sorted(ADAPTERS))}", param_hint="--dataset")
+    if workers < 1:
+        raise typer.BadParameter("must be at least 1", param_hint="--workers")
+    out = out or root
+    try:
+        with progress_bar() as bar:
+            task = bar.add_task("preparing", total=None)
+            result = build_dataset_metadata(dataset, root, out, split, workers,
+                                            progress=lambda scene: bar.update(task, advance=1, description=scene))
+    except (ValueError, FileNotFoundError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(code=1) from exc
+    console.print(f"{len(result.scenes)} scenes in the metadata ({len(result.prepared)} prepared now)\n"
+                  f"  scene metadata: {result.layout.scene_metadata_path}\n"
+                  f"  frame metadata: {result.layout.frame_metadata_path}")
+    if result.failures:
+        for scene, reason in sorted(result.failures.items()):
+            console.print(f"[red]failed[/red] {scene}: {reason}")
+        console.print(f"{len(result.failures)} scenes failed; listed in {result.failures_path}")
+        raise typer.Exit(code=1)

@@ -9,18 +9,16 @@ labelled point cloud sampled on every surface. Everything is drawn from one gene
 
 from __future__ import annotations
 
-import io
 import logging
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import av
 import numpy as np
-from PIL import Image
 
-from vlm3r.datasets.builder import build_scene_frames, build_scene_meta
+from vlm3r.datasets.builder import SceneBuildError
+from vlm3r.datasets.media import write_intrinsics, write_sampled_frame, write_video
 from vlm3r.datasets.layout import MASK_VALUE_OFFSET, ProcessedLayout
 from vlm3r.datasets.pointcloud import LabelledPoints, write_point_cloud
 from vlm3r.datasets.synthetic.categories import SyntheticVocabulary
@@ -28,8 +26,6 @@ from vlm3r.datasets.synthetic.furnish import FurnishedRoom, furnish
 from vlm3r.datasets.synthetic.render import Renderer, scene_geometry
 from vlm3r.datasets.synthetic.trajectory import NoWalkableFloor, Trajectory, walkthrough
 from vlm3r.geometry import intrinsic_matrix, point_box_distance
-from vlm3r.scene import write_frame_metadata, write_scene_metadata
-from vlm3r.utils.fileio import atomic_path, atomic_write_bytes, atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -132,49 +128,19 @@ def write_scene(layout: ProcessedLayout, scene: SyntheticScene, config: SynthCon
                 on_frame: Callable[[], None] | None = None) -> None:
     """Write one scene's files; its point cloud is written last, so a scene is listed only once complete."""
     geometry = scene_geometry(scene.furnished, scene.instance_colours, scene.structure_colours)
-    _write_video(layout.video_path(scene.name), Renderer(geometry, config.intrinsics(config.video_size),
-                                                         *config.video_size), scene.trajectory.poses, config.fps,
-                 on_frame)
+    video = Renderer(geometry, config.intrinsics(config.video_size), *config.video_size)
+    write_video(layout.video_path(scene.name), (video.render(pose).rgb for pose in scene.trajectory.poses),
+                config.fps, *config.video_size, on_frame=on_frame)
     k = config.intrinsics(config.frame_size)
     renderer = Renderer(geometry, k, *config.frame_size)
-    k4 = np.eye(4)
-    k4[:3, :3] = k
-    atomic_write_text(layout.intrinsic_path(scene.name), _matrix_text(k4))
+    write_intrinsics(layout, scene.name, k)
     for frame_id in config.sampled_frame_ids:
         pose = scene.trajectory.poses[frame_id]
         frame = renderer.render(pose)
-        atomic_write_bytes(layout.color_path(scene.name, frame_id), _encode(frame.rgb, "JPEG", quality=95))
-        depth_mm = np.clip(np.round(frame.depth * 1000.0), 0, 65535).astype(np.uint16)
-        atomic_write_bytes(layout.depth_path(scene.name, frame_id), _encode(depth_mm, "PNG", compress_level=1))
-        mask = np.where(frame.instance > 0, frame.instance + MASK_VALUE_OFFSET, 0).astype(np.uint16)
-        atomic_write_bytes(layout.instance_path(scene.name, frame_id), _encode(mask, "PNG", compress_level=1))
-        atomic_write_text(layout.pose_path(scene.name, frame_id), _matrix_text(pose))
+        depth_mm = np.clip(np.round(frame.depth * 1000.0), 0, 65535)
+        mask = np.where(frame.instance > 0, frame.instance + MASK_VALUE_OFFSET, 0)
+        write_sampled_frame(layout, scene.name, frame_id, frame.rgb, depth_mm, mask, pose)
     write_point_cloud(layout.point_cloud_path(scene.name), scene_points(scene, config.point_spacing))
-
-
-def _matrix_text(matrix: np.ndarray) -> str:
-    return "\n".join(" ".join(f"{v:.9f}" for v in row) for row in matrix) + "\n"
-
-
-def _encode(array: np.ndarray, format: str, **options) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format=format, **options)
-    return buffer.getvalue()
-
-
-def _write_video(path: Path, renderer: Renderer, poses: np.ndarray, fps: float,
-                 on_frame: Callable[[], None] | None) -> None:
-    with atomic_path(path) as tmp:
-        with av.open(str(tmp), mode="w", format="mp4") as container:
-            stream = container.add_stream("libx264", rate=int(round(fps)))
-            stream.width, stream.height, stream.pix_fmt = renderer.width, renderer.height, "yuv420p"
-            stream.options = {"crf": "20", "preset": "ultrafast", "threads": "1"}
-            for pose in poses:
-                frame = av.VideoFrame.from_ndarray(renderer.render(pose).rgb, format="rgb24")
-                container.mux(stream.encode(frame))
-                if on_frame is not None:
-                    on_frame()
-            container.mux(stream.encode())
 
 
 def scene_points(scene: SyntheticScene, spacing: float) -> LabelledPoints:
@@ -240,13 +206,15 @@ def generate_dataset(out: Path | str, num_scenes: int, seed: int, config: SynthC
         callback = (lambda name=scene.name: progress(name, 1)) if progress is not None else None
         write_scene(layout, scene, config, callback)
     # The metadata describes every complete scene in the folder (earlier runs' scenes included).
-    write_metadata(layout, layout.scene_names(), vocabulary)
+    write_metadata(layout)
     return layout
 
 
-def write_metadata(layout: ProcessedLayout, scenes: list[str], vocabulary: SyntheticVocabulary) -> None:
-    """Build and write the dataset's scene and frame metadata from the files on disk."""
-    metas = [build_scene_meta(layout, name, vocabulary.label_names, DATASET) for name in scenes]
-    frames = [build_scene_frames(layout, name) for name in scenes]
-    write_scene_metadata(layout.scene_metadata_path, metas)
-    write_frame_metadata(layout.frame_metadata_path, frames)
+def write_metadata(layout: ProcessedLayout) -> None:
+    """Build and write the dataset's scene and frame metadata from the files on disk (``vlm3r scenes metadata
+    --dataset synthetic``); a scene that cannot be described is an error here, never silently left out."""
+    from vlm3r.datasets.metadata import build_dataset_metadata
+
+    result = build_dataset_metadata(DATASET, layout.root, layout.root, layout.split)
+    if result.failures:
+        raise SceneBuildError("; ".join(f"{scene}: {reason}" for scene, reason in result.failures.items()))

@@ -85,7 +85,6 @@ class Renderer:
         self.face_light = 0.45 + 0.5 * np.clip(self.face_normals @ _LIGHT, 0, None)
 
     def render(self, camera_to_world: np.ndarray) -> RenderedFrame:
-        g = self.geometry
         rotation, origin = camera_to_world[:3, :3], camera_to_world[:3, 3]
         r = rotation.astype(np.float32)
         dirs = [r[i, 0] * self.x[None, :] + (r[i, 1] * self.y[:, None] + r[i, 2]) for i in range(3)]  # world

@@ -1,0 +1,146 @@
+"""``vlm3r scenes metadata``: any dataset to the processed layout and its scene and frame metadata.
+
+Each dataset is an adapter: how to list a split's scenes in its raw folder, and how to write one scene into the
+processed layout (``prepare``; None for datasets already in the layout, such as the synthetic scenes). Every
+adapter then shares ``vlm3r.datasets.builder`` for the metadata. Runs resume: a scene whose point cloud exists
+is complete and is not prepared again. A scene that fails is reported by name with the reason, in the result
+and in ``<dataset>_failures_<split>.json`` beside the metadata; the other scenes go on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+from vlm3r.datasets.builder import build_scene_frames, build_scene_meta
+from vlm3r.datasets.categories import CategoryTable
+from vlm3r.datasets.layout import ProcessedLayout
+from vlm3r.scene import write_frame_metadata, write_scene_metadata
+from vlm3r.utils.fileio import atomic_write_text
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DatasetAdapter:
+    name: str
+    label_names: Callable[[], dict[int, str]]
+    list_scenes: Callable[[Path, str], list[str]]
+    prepare: Callable[..., None] | None  # (root, scene, layout) -> None; writes the scene's processed files
+
+
+def _synthetic_labels() -> dict[int, str]:
+    from vlm3r.datasets.synthetic.categories import SyntheticVocabulary
+
+    return SyntheticVocabulary.load().label_names
+
+
+def _prepare_scannet(root: Path, scene: str, layout: ProcessedLayout) -> None:
+    from vlm3r.datasets.scannet.adapter import prepare_scene
+
+    prepare_scene(root, scene, layout, CategoryTable.load("scannet"))
+
+
+def _list_scannet(root: Path, split: str) -> list[str]:
+    from vlm3r.datasets.scannet.adapter import list_scenes
+
+    return list_scenes(root, split)
+
+
+ADAPTERS = {
+    "synthetic": DatasetAdapter("synthetic", _synthetic_labels,
+                                lambda root, split: ProcessedLayout(root, "synthetic", split).scene_names(), None),
+    "scannet": DatasetAdapter("scannet", lambda: CategoryTable.load("scannet").label_names, _list_scannet,
+                              _prepare_scannet),
+}
+
+
+@dataclass
+class MetadataResult:
+    layout: ProcessedLayout
+    scenes: list[str] = field(default_factory=list)  # in the metadata
+    prepared: list[str] = field(default_factory=list)  # written by this run
+    failures: dict[str, str] = field(default_factory=dict)  # scene -> reason
+
+    @property
+    def failures_path(self) -> Path:
+        return self.layout.scene_metadata_path.with_name(f"{self.layout.dataset}_failures_{self.layout.split}.json")
+
+
+def clear_partial_scene(layout: ProcessedLayout, scene: str) -> None:
+    """Remove what an interrupted or failed attempt left of a scene (its point cloud was never written)."""
+    for kind in ("color", "depth", "instance", "pose"):
+        shutil.rmtree(layout.root / kind / layout.split / scene, ignore_errors=True)
+    for path in (layout.video_path(scene), layout.intrinsic_path(scene)):
+        path.unlink(missing_ok=True)
+
+
+def _prepare_one(prepare, root: Path, layout: ProcessedLayout, scene: str) -> tuple[str, str | None]:
+    clear_partial_scene(layout, scene)
+    try:
+        prepare(root, scene, layout)
+        return scene, None
+    except (ValueError, OSError, KeyError) as exc:  # the adapters' errors name the file and the field
+        clear_partial_scene(layout, scene)
+        return scene, f"{type(exc).__name__}: {exc}"
+
+
+def build_dataset_metadata(dataset: str, root: Path | str, out: Path | str, split: str, workers: int = 1,
+                           progress: Callable[[str], None] | None = None) -> MetadataResult:
+    """Prepare the split's missing scenes (``workers`` processes), then write the scene and frame metadata of
+    every complete scene."""
+    if dataset not in ADAPTERS:
+        raise ValueError(f"unknown dataset {dataset!r}: one of {', '.join(sorted(ADAPTERS))}")
+    adapter = ADAPTERS[dataset]
+    root, out = Path(root), Path(out)
+    if adapter.prepare is None and root.resolve() != out.resolve():
+        raise ValueError(f"{dataset} scenes are already in the processed layout: --out must be --root ({root})")
+    layout = ProcessedLayout(out, dataset, split)
+    result = MetadataResult(layout)
+    scenes = adapter.list_scenes(root, split)
+    todo = [s for s in scenes if not layout.point_cloud_path(s).is_file()] if adapter.prepare else []
+    if todo:
+        job = partial(_prepare_one, adapter.prepare, root, layout)
+        if workers > 1:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                outcomes = (f.result() for f in as_completed([pool.submit(job, s) for s in todo]))
+                _collect(outcomes, result, progress)
+        else:
+            _collect(map(job, todo), result, progress)
+    label_names = adapter.label_names()
+    metas, frames = [], []
+    for scene in scenes:
+        if scene in result.failures or not layout.point_cloud_path(scene).is_file():
+            continue
+        try:
+            meta, scene_frames = build_scene_meta(layout, scene, label_names, dataset), build_scene_frames(layout, scene)
+        except (ValueError, OSError) as exc:
+            result.failures[scene] = f"{type(exc).__name__}: {exc}"
+            continue
+        metas.append(meta)
+        frames.append(scene_frames)
+        result.scenes.append(scene)
+    write_scene_metadata(layout.scene_metadata_path, metas)
+    write_frame_metadata(layout.frame_metadata_path, frames)
+    if result.failures:
+        atomic_write_text(result.failures_path, json.dumps(result.failures, indent=1, sort_keys=True))
+    else:
+        result.failures_path.unlink(missing_ok=True)
+    return result
+
+
+def _collect(outcomes, result: MetadataResult, progress) -> None:
+    for scene, failure in outcomes:
+        if failure is None:
+            result.prepared.append(scene)
+        else:
+            result.failures[scene] = failure
+            log.warning("%s: %s", scene, failure)
+        if progress:
+            progress(scene)

@@ -1,0 +1,171 @@
+"""ScanNet raw scan -> processed layout (reference-data.md §1.1, §2.3, §3.1).
+
+Per scene ``<root>/scans/<scene>/``: ``<scene>.sens``, ``<scene>.txt`` (``axisAlignment``),
+``<scene>_vh_clean_2.ply``, ``<scene>_vh_clean_2.0.010000.segs.json``, ``<scene>.aggregation.json`` and
+``<scene>_2d-instance-filt.zip``. Written:
+
+- the labelled point cloud: mesh vertices in the axis-aligned world, each aggregation group whose raw label
+  the category table (``data/categories/scannet.json``) keeps becomes one instance with ``instance_id`` = the
+  group's id (the value its 2D masks carry, plus one);
+- 32 ``linspace`` frames of the stream: colour resized to 640x480, raw depth (mm), the instance mask resized
+  (nearest) to 640x480, the axis-aligned camera-to-world pose;
+- the intrinsics of those 640x480 colour frames: the colour camera's, scaled (the reference stores the depth
+  camera's, which do not describe the resized colour images);
+- the video: every colour frame at 640x480 and 24 fps, so frame ids are video frame indices.
+
+A scene with a lost-tracking (non-finite) pose among its sampled frames, an empty instance, or a missing mask
+fails with the reason; it is never written half-way (the point cloud, which marks a scene complete, is last).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from plyfile import PlyData
+
+from vlm3r.datasets.builder import SceneBuildError
+from vlm3r.datasets.categories import CategoryTable
+from vlm3r.datasets.layout import ProcessedLayout
+from vlm3r.datasets.media import write_intrinsics, write_sampled_frame, write_video
+from vlm3r.datasets.pointcloud import LabelledPoints, write_point_cloud
+from vlm3r.datasets.scannet.sens import SensFile
+
+FRAME_SIZE = (640, 480)
+VIDEO_FPS = 24.0
+NUM_FRAMES = 32
+
+
+def list_scenes(root: Path, split: str) -> list[str]:
+    """Scenes of a split: ``scannetv2_<split>.txt`` (ScanNet's benchmark lists) if present, else every scan."""
+    listing = root / f"scannetv2_{split}.txt"
+    if listing.is_file():
+        return [line.strip() for line in listing.read_text().splitlines() if line.strip()]
+    scans = root / "scans"
+    if not scans.is_dir():
+        raise FileNotFoundError(f"{root}: neither scannetv2_{split}.txt nor a scans/ folder (is this ScanNet?)")
+    return sorted(p.name for p in scans.iterdir() if p.is_dir())
+
+
+def read_axis_alignment(path: Path) -> np.ndarray:
+    """``axisAlignment`` of a scene's ``.txt`` as 4x4 (identity when the file has none, as the reference)."""
+    if not path.is_file():
+        raise SceneBuildError(f"{path}: missing (the scene's meta file with axisAlignment)")
+    for line in path.read_text().splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "axisAlignment":
+            try:
+                matrix = np.array([float(v) for v in value.split()], dtype=np.float64)
+            except ValueError as exc:
+                raise SceneBuildError(f"{path}: axisAlignment is not 16 numbers") from exc
+            if matrix.shape != (16,) or not np.all(np.isfinite(matrix)):
+                raise SceneBuildError(f"{path}: axisAlignment must be 16 finite numbers, got {matrix.size}")
+            return matrix.reshape(4, 4)
+    return np.eye(4)
+
+
+def _read_json(path: Path, what: str):
+    if not path.is_file():
+        raise SceneBuildError(f"{path}: missing ({what})")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise SceneBuildError(f"{path}: not valid JSON ({exc})") from exc
+
+
+def labelled_points(scan: Path, scene: str, table: CategoryTable, alignment: np.ndarray) -> LabelledPoints:
+    """Mesh vertices (axis-aligned) with category label and instance id from the segments and aggregation."""
+    ply_path = scan / f"{scene}_vh_clean_2.ply"
+    if not ply_path.is_file():
+        raise SceneBuildError(f"{ply_path}: missing (the scene mesh)")
+    try:
+        vertex = PlyData.read(str(ply_path))["vertex"].data
+        xyz = np.stack([vertex[c] for c in "xyz"], axis=1).astype(np.float64)
+        rgb = np.stack([vertex[c] for c in ("red", "green", "blue")], axis=1).astype(np.uint8)
+    except Exception as exc:  # plyfile raises several exception types for corrupt files
+        raise SceneBuildError(f"{ply_path}: not a readable mesh with x, y, z, red, green, blue ({exc})") from exc
+    xyz = xyz @ alignment[:3, :3].T + alignment[:3, 3]
+    segs_path = scan / f"{scene}_vh_clean_2.0.010000.segs.json"
+    segments = np.asarray(_read_json(segs_path, "mesh segments").get("segIndices", []), dtype=np.int64)
+    if len(segments) != len(xyz):
+        raise SceneBuildError(f"{segs_path}: segIndices has {len(segments)} entries for {len(xyz)} vertices")
+    aggregation_path = scan / f"{scene}.aggregation.json"
+    groups = _read_json(aggregation_path, "object aggregation").get("segGroups")
+    if not isinstance(groups, list):
+        raise SceneBuildError(f"{aggregation_path}: segGroups missing")
+    label = np.zeros(len(xyz), dtype=np.int64)
+    instance = np.zeros(len(xyz), dtype=np.int64)
+    for group in groups:
+        category = table.resolve(group.get("label", ""))
+        if category is None:
+            continue
+        members = np.isin(segments, np.asarray(group.get("segments", []), dtype=np.int64))
+        if not members.any():
+            raise SceneBuildError(f"{aggregation_path}: segGroup {group.get('id')} ({group.get('label')}) is "
+                                  "empty: none of its segments has a vertex")
+        label[members], instance[members] = table.label_id(category), int(group["id"])
+    return LabelledPoints(xyz, rgb, label, instance)
+
+
+class _MaskArchive:
+    """The scene's 2D instance masks (``instance-filt/<frame>.png`` in ``<scene>_2d-instance-filt.zip``)."""
+
+    def __init__(self, scan: Path, scene: str):
+        candidates = [scan / f"{scene}_2d-instance-filt.zip", scan / f"{scene}_2d-instance.zip"]
+        self.path = next((p for p in candidates if p.is_file()), None)
+        if self.path is None:
+            raise SceneBuildError(f"{candidates[0]}: missing (the 2D instance masks)")
+        try:
+            self.zip = zipfile.ZipFile(self.path)
+        except zipfile.BadZipFile as exc:
+            raise SceneBuildError(f"{self.path}: not a readable zip ({exc})") from exc
+        self.names = set(self.zip.namelist())
+
+    def mask(self, frame_id: int, size: tuple[int, int]) -> np.ndarray:
+        for name in (f"instance-filt/{frame_id}.png", f"instance/{frame_id}.png"):
+            if name in self.names:
+                with Image.open(io.BytesIO(self.zip.read(name))) as image:
+                    return np.asarray(image.resize(size, Image.NEAREST))
+        raise SceneBuildError(f"{self.path}: no mask for frame {frame_id} (instance-filt/{frame_id}.png)")
+
+
+def sampled_indices(total: int, num_frames: int) -> np.ndarray:
+    return np.unique(np.linspace(0, total - 1, num_frames, dtype=int)) if total > num_frames else np.arange(total)
+
+
+def prepare_scene(root: Path, scene: str, layout: ProcessedLayout, table: CategoryTable,
+                  num_frames: int = NUM_FRAMES, on_frame: Callable[[], None] | None = None) -> None:
+    scan = root / "scans" / scene
+    if not scan.is_dir():
+        raise SceneBuildError(f"{scan}: missing (listed in the split but not in scans/)")
+    alignment = read_axis_alignment(scan / f"{scene}.txt")
+    points = labelled_points(scan, scene, table, alignment)  # validated before any frame is written
+    masks = _MaskArchive(scan, scene)
+    with SensFile(scan / f"{scene}.sens") as sens:
+        if len(sens) == 0:
+            raise SceneBuildError(f"{sens.path}: no frames")
+        chosen = set(sampled_indices(len(sens), num_frames).tolist())
+        for index in sorted(chosen):
+            if not np.all(np.isfinite(sens.frames[index].camera_to_world)):
+                raise SceneBuildError(f"{sens.path}: frame {index}: camera_to_world is not finite (tracking lost), "
+                                      "and it is one of the sampled frames")
+        header = sens.header
+        scale = np.diag([FRAME_SIZE[0] / header.color_width, FRAME_SIZE[1] / header.color_height, 1.0])
+        write_intrinsics(layout, scene, scale @ header.intrinsic_color[:3, :3])
+
+        def colour_frames():
+            for index in range(len(sens)):
+                rgb = np.asarray(Image.fromarray(sens.color(index)).resize(FRAME_SIZE, Image.BILINEAR))
+                if index in chosen:
+                    write_sampled_frame(layout, scene, index, rgb, sens.depth_mm(index),
+                                        masks.mask(index, FRAME_SIZE),
+                                        alignment @ sens.frames[index].camera_to_world)
+                yield rgb
+
+        write_video(layout.video_path(scene), colour_frames(), VIDEO_FPS, *FRAME_SIZE, on_frame)
+    write_point_cloud(layout.point_cloud_path(scene), points)

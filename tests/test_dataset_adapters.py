@@ -1,0 +1,202 @@
+"""Dataset adapters: miniature scenes written in each dataset's raw formats (by the tests themselves), turned
+into scene and frame metadata and checked against the known geometry; malformed inputs are reported per scene."""
+
+import io
+import json
+import struct
+import zipfile
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+from plyfile import PlyData, PlyElement
+
+from vlm3r.datasets.metadata import build_dataset_metadata
+from vlm3r.scene import read_frame_metadata, read_scene_metadata
+
+# ------------------------------------------------------------------------------------------------ ScanNet
+COLOR_W, COLOR_H, DEPTH_W, DEPTH_H = 128, 96, 64, 48
+K_COLOR = np.array([[100.0, 0, 64, 0], [0, 110.0, 48, 0], [0, 0, 1, 0], [0, 0, 0, 1]])
+ALIGN = np.array([[0.0, -1, 0, 1.0], [1, 0, 0, 2.0], [0, 0, 1, 0.5], [0, 0, 0, 1]])  # 90 degrees about z, shift
+#: raw-frame boxes (centre, full lengths) of the objects, their aggregation labels, segments and group ids
+OBJECTS = [("table", (1.0, 0.5, 0.4), (1.2, 0.6, 0.8), [10, 11], 0),
+           ("chair", (-1.0, 0.8, 0.45), (0.5, 0.4, 0.9), [20], 1),
+           ("desk", (0.5, -1.5, 0.35), (1.0, 0.5, 0.7), [50], 3),  # merged into table
+           ("wall", (0.0, 2.0, 1.25), (4.0, 0.1, 2.5), [30], 2)]  # not an object category
+FLOOR = (0.0, 0.0, -0.005), (4.0, 4.0, 0.01)
+
+
+def box_points(centre, lengths, n=6):
+    """Points on a grid through the box, corners included."""
+    axes = [np.linspace(c - l / 2, c + l / 2, n) for c, l in zip(centre, lengths)]
+    return np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
+
+
+def write_sens(path, poses, truncate=0):
+    """A .sens file as ScanNet's SensorData writes it (version 4, jpeg colour, zlib depth)."""
+    out = io.BytesIO()
+    out.write(struct.pack("<I", 4))
+    name = b"StructureSensor"
+    out.write(struct.pack("<Q", len(name)) + name)
+    for matrix in (K_COLOR, np.eye(4), K_COLOR / 2 + np.diag([0, 0, 0.5, 0.5]), np.eye(4)):
+        out.write(struct.pack("<16f", *matrix.flatten()))
+    out.write(struct.pack("<ii", 2, 1) + struct.pack("<4I", COLOR_W, COLOR_H, DEPTH_W, DEPTH_H))
+    out.write(struct.pack("<f", 1000.0) + struct.pack("<Q", len(poses)))
+    for i, pose in enumerate(poses):
+        colour = io.BytesIO()
+        Image.fromarray(np.full((COLOR_H, COLOR_W, 3), (i * 5 % 255, 80, 160), np.uint8)).save(colour, "JPEG")
+        depth = zlib.compress(np.full((DEPTH_H, DEPTH_W), 1000 + i, "<u2").tobytes())
+        out.write(struct.pack("<16f", *np.asarray(pose, dtype=np.float32).flatten()))
+        out.write(struct.pack("<4Q", i * 33, i * 33, len(colour.getvalue()), len(depth)))
+        out.write(colour.getvalue() + depth)
+    data = out.getvalue()
+    path.write_bytes(data[:len(data) - truncate])
+
+
+def mask_for(frame):
+    """320x240 mask: table (group 0) and chair (group 1) rectangles that move with the frame."""
+    mask = np.zeros((240, 320), np.uint16)
+    mask[20:40, 10 + frame:30 + frame] = 0 + 1
+    mask[100:150, 200:260] = 1 + 1
+    return mask
+
+
+def raw_pose(i):
+    pose = np.eye(4)
+    pose[:3, 3] = (0.1 * i, 0.0, 1.5)
+    return pose
+
+
+def write_scannet_scene(root, scene, frames=40, bad=None):
+    """A miniature ScanNet scan. ``bad``: None, "truncated", "inf_pose", "empty_instance" or "no_aggregation"."""
+    scan = root / "scans" / scene
+    scan.mkdir(parents=True)
+    (scan / f"{scene}.txt").write_text("sceneType = Living room\naxisAlignment = "
+                                       + " ".join(f"{v:g}" for v in ALIGN.flatten()) + "\n")
+    pieces, segments = [], []
+    for _, centre, lengths, segs, _ in OBJECTS:
+        pts = box_points(centre, lengths)
+        pieces.append(pts)
+        segments += [segs[k % len(segs)] for k in range(len(pts))]
+    floor = box_points(*FLOOR, n=21)
+    pieces.append(floor)
+    segments += [40] * len(floor)
+    xyz = np.concatenate(pieces)
+    vertex = np.empty(len(xyz), [("x", "f4"), ("y", "f4"), ("z", "f4"), ("red", "u1"), ("green", "u1"),
+                                 ("blue", "u1"), ("alpha", "u1")])
+    vertex["x"], vertex["y"], vertex["z"] = xyz.T
+    vertex["red"] = vertex["green"] = vertex["blue"] = vertex["alpha"] = 200
+    PlyData([PlyElement.describe(vertex, "vertex")]).write(str(scan / f"{scene}_vh_clean_2.ply"))
+    (scan / f"{scene}_vh_clean_2.0.010000.segs.json").write_text(json.dumps({"segIndices": segments}))
+    groups = [{"id": gid, "objectId": gid, "label": label, "segments": segs} for label, _, _, segs, gid in OBJECTS]
+    if bad == "empty_instance":
+        groups.append({"id": 4, "objectId": 4, "label": "lamp", "segments": [999]})
+    if bad != "no_aggregation":
+        (scan / f"{scene}.aggregation.json").write_text(json.dumps({"segGroups": groups}))
+    poses = [raw_pose(i) for i in range(frames)]
+    if bad == "inf_pose":
+        poses[frames - 1] = np.full((4, 4), -np.inf)
+    write_sens(scan / f"{scene}.sens", poses, truncate=500 if bad == "truncated" else 0)
+    with zipfile.ZipFile(scan / f"{scene}_2d-instance-filt.zip", "w") as archive:
+        for i in range(frames):
+            png = io.BytesIO()
+            Image.fromarray(mask_for(i)).save(png, "PNG")
+            archive.writestr(f"instance-filt/{i}.png", png.getvalue())
+
+
+def aligned_box(centre, lengths):
+    """Centre and footprint/height of a raw axis-aligned box after the axis alignment (90 degrees about z)."""
+    c = ALIGN[:3, :3] @ np.asarray(centre) + ALIGN[:3, 3]
+    return c, sorted(lengths[:2]), lengths[2]
+
+
+def test_scannet_scene_to_metadata(tmp_path):
+    root, out = tmp_path / "scannet", tmp_path / "processed"
+    write_scannet_scene(root, "scene0001_00")
+    result = build_dataset_metadata("scannet", root, out, "val")
+    assert result.scenes == ["scene0001_00"] and not result.failures
+    scene = read_scene_metadata(result.layout.scene_metadata_path).scenes["scene0001_00"]
+    assert scene.object_counts == {"chair": 1, "table": 2}
+    for label, centre, lengths, _, gid in OBJECTS[:3]:
+        name = "table" if label == "desk" else label
+        box = next(b for b in scene.objects[name] if b.instance_id == gid)
+        want_centre, footprint, height = aligned_box(centre, lengths)
+        np.testing.assert_allclose(box.centroid, want_centre, atol=1e-5)
+        lengths_found = np.asarray(box.axes_lengths)
+        vertical = np.argmax(np.abs(np.asarray(box.normalized_axes).reshape(3, 3)[:, 2]))
+        assert lengths_found[vertical] == pytest.approx(height, abs=1e-5)
+        assert sorted(np.delete(lengths_found, vertical)) == pytest.approx(footprint, abs=1e-5)
+    assert scene.room_size == pytest.approx(16.0, rel=0.05)  # the 4 x 4 m floor
+    assert scene.video_path == "videos/val/scene0001_00.mp4"
+
+    frames = read_frame_metadata(result.layout.frame_metadata_path)["scene0001_00"]
+    expected_ids = np.unique(np.linspace(0, 39, 32, dtype=int)).tolist()
+    assert [f.frame_id for f in frames.frames] == expected_ids
+    assert (frames.image_width, frames.image_height) == (640, 480)
+    k = frames.intrinsics
+    assert (k.fx, k.fy, k.cx, k.cy) == pytest.approx((500.0, 550.0, 320.0, 240.0))  # colour camera x 5
+    for frame in frames.frames:
+        np.testing.assert_allclose(frame.camera_to_world, ALIGN @ raw_pose(frame.frame_id), atol=1e-6)
+        boxes = {b.instance_id: tuple(b.bbox) for b in frame.bboxes_2d}
+        i = frame.frame_id
+        assert boxes == {0: (2 * (10 + i), 40, 2 * (30 + i) - 1, 79), 1: (400, 200, 519, 299)}
+    depth = np.asarray(Image.open(out / frames.frames[3].file_path_depth))
+    assert depth.shape == (DEPTH_H, DEPTH_W) and int(depth[0, 0]) == 1000 + frames.frames[3].frame_id
+    import av
+
+    with av.open(str(out / scene.video_path)) as video:
+        stream = video.streams.video[0]
+        assert (stream.width, stream.height, float(stream.average_rate)) == (640, 480, 24.0)
+        assert sum(1 for _ in video.decode(stream)) == 40
+
+
+def test_scannet_failures_are_named_and_runs_resume(tmp_path):
+    root, out = tmp_path / "scannet", tmp_path / "processed"
+    write_scannet_scene(root, "scene0000_00")
+    broken = {"scene0002_00": "truncated", "scene0003_00": "inf_pose", "scene0004_00": "empty_instance",
+              "scene0005_00": "no_aggregation"}
+    for scene, bad in broken.items():
+        write_scannet_scene(root, scene, bad=bad)
+    result = build_dataset_metadata("scannet", root, out, "train", workers=2)
+    assert result.scenes == ["scene0000_00"] and sorted(result.failures) == sorted(broken)
+    reasons = result.failures
+    assert "scene0002_00.sens: truncated in frame 39" in reasons["scene0002_00"]
+    assert "frame 39: camera_to_world is not finite" in reasons["scene0003_00"]
+    assert "segGroup 4 (lamp) is empty" in reasons["scene0004_00"]
+    assert "scene0005_00.aggregation.json: missing" in reasons["scene0005_00"]
+    assert json.loads(result.failures_path.read_text()) == reasons
+    for scene in broken:  # nothing of a failed scene is left looking complete
+        assert not result.layout.point_cloud_path(scene).exists() and not result.layout.pose_dir(scene).exists()
+    done = result.layout.point_cloud_path("scene0000_00")
+    stamp = done.stat().st_mtime_ns
+    import shutil
+
+    shutil.rmtree(root / "scans" / "scene0005_00")
+    write_scannet_scene(root, "scene0005_00")  # fixed
+    again = build_dataset_metadata("scannet", root, out, "train")
+    assert again.prepared == ["scene0005_00"] and again.scenes == ["scene0000_00", "scene0005_00"]
+    assert done.stat().st_mtime_ns == stamp  # the finished scene was not redone
+    assert len(read_scene_metadata(again.layout.scene_metadata_path).scenes) == 2
+
+
+def test_metadata_command_for_synthetic_and_scannet(tmp_path, small_synthetic):
+    from typer.testing import CliRunner
+
+    from vlm3r.cli.main import app
+    from vlm3r.datasets.layout import ProcessedLayout
+
+    layout = ProcessedLayout(small_synthetic, "synthetic", "train")
+    before = layout.scene_metadata_path.read_bytes()
+    rebuilt = CliRunner().invoke(app, ["scenes", "metadata", "--dataset", "synthetic", "--root", str(small_synthetic)])
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert layout.scene_metadata_path.read_bytes() == before  # the generator's path: same bytes
+    write_scannet_scene(tmp_path / "raw", "scene0007_00", frames=8)
+    write_scannet_scene(tmp_path / "raw", "scene0008_00", frames=8, bad="inf_pose")
+    result = CliRunner().invoke(app, ["scenes", "metadata", "--dataset", "scannet", "--root", str(tmp_path / "raw"),
+                                      "--split", "val", "--out", str(tmp_path / "out"), "--workers", "2"])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 1 and "1 scenes in the metadata" in text and "failed scene0008_00" in text
+    wrong = CliRunner().invoke(app, ["scenes", "metadata", "--dataset", "synthetic", "--root", str(small_synthetic),
+                                     "--out", str(tmp_path / "elsewhere")])
+    assert wrong.exit_code == 1 and "--out must be --root" in " ".join(wrong.output.split())
