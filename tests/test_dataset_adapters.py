@@ -200,3 +200,118 @@ def test_metadata_command_for_synthetic_and_scannet(tmp_path, small_synthetic):
     wrong = CliRunner().invoke(app, ["scenes", "metadata", "--dataset", "synthetic", "--root", str(small_synthetic),
                                      "--out", str(tmp_path / "elsewhere")])
     assert wrong.exit_code == 1 and "--out must be --root" in " ".join(wrong.output.split())
+
+
+# ------------------------------------------------------------------------------------------------ ARKitScenes
+ARKIT_SIZE, ARKIT_K = (64, 48), np.array([[50.0, 0, 32], [0, 50.0, 24], [0, 0, 1]])
+#: label, centre, lengths, yaw (degrees); the sink is not an object category, so chair = 0 and tv = 1
+ARKIT_OBJECTS = [("sink", (0.0, 1.5, 0.8), (0.5, 0.4, 0.2), 0.0),
+                 ("chair", (1.0, 0.0, 0.45), (0.5, 0.5, 0.9), 30.0),
+                 ("tv_monitor", (-1.0, 0.5, 1.2), (0.8, 0.1, 0.5), -20.0)]
+#: camera-to-world rotation of a camera looking along +y (OpenCV axes: x right, y down, z forward)
+LOOK_Y = np.array([[1.0, 0, 0], [0, 0, 1], [0, -1, 0]])
+
+
+def yaw_axes(degrees):
+    a = np.radians(degrees)
+    return np.array([[np.cos(a), np.sin(a), 0], [-np.sin(a), np.cos(a), 0], [0, 0, 1]])
+
+
+def arkit_object_points(centre, lengths, yaw):
+    return box_points((0, 0, 0), lengths, n=8) @ yaw_axes(yaw) + np.asarray(centre)
+
+
+def arkit_pose(i):
+    pose = np.eye(4)
+    pose[:3, :3], pose[:3, 3] = LOOK_Y, (-0.5 + 0.1 * i, -3.0, 1.0)
+    return pose
+
+
+def write_arkit_scan(root, video_id, frames=12, bad=None):
+    """A miniature 3DOD scan (frames in <id>_frames/); frame 5 lacks its depth image. ``bad``: None,
+    "no_annotation", "degenerate_box" or "bad_traj"."""
+    from scipy.spatial.transform import Rotation
+
+    scan = root / "Validation" / video_id
+    data = []
+    for k, (label, centre, lengths, yaw) in enumerate(ARKIT_OBJECTS):
+        size = [0.0, 0.4, 0.2] if bad == "degenerate_box" and label == "chair" else list(lengths)
+        data.append({"uid": f"u{k}", "label": label, "segments": {"obbAligned": {
+            "centroid": list(centre), "axesLengths": size, "normalizedAxes": yaw_axes(yaw).flatten().tolist()}}})
+    (scan / f"{video_id}_frames").mkdir(parents=True)
+    if bad != "no_annotation":
+        (scan / f"{video_id}_3dod_annotation.json").write_text(json.dumps({"data": data}))
+    xyz = np.concatenate([arkit_object_points(c, s, y) for _, c, s, y in ARKIT_OBJECTS] +
+                         [box_points((0, 0, -0.005), (4, 4, 0.01), n=21)])
+    vertex = np.empty(len(xyz), [("x", "f4"), ("y", "f4"), ("z", "f4")])
+    vertex["x"], vertex["y"], vertex["z"] = xyz.T
+    PlyData([PlyElement.describe(vertex, "vertex")]).write(str(scan / f"{video_id}_3dod_mesh.ply"))
+    frames_dir = scan / f"{video_id}_frames"
+    for sub in ("lowres_wide", "lowres_depth", "lowres_wide_intrinsics"):
+        (frames_dir / sub).mkdir()
+    lines = []
+    for i in range(frames):
+        stamp = f"{1000.0 + 0.1 * i:.3f}"
+        c2w = arkit_pose(i)
+        rotvec = Rotation.from_matrix(c2w[:3, :3].T).as_rotvec()
+        translation = -c2w[:3, :3].T @ c2w[:3, 3]
+        lines.append(" ".join(f"{v:.9f}" for v in [1000.0 + 0.1 * i + 0.004, *rotvec, *translation]))
+        name = f"{video_id}_{stamp}"
+        Image.fromarray(np.full((48, 64, 3), 20 * i, np.uint8)).save(frames_dir / "lowres_wide" / f"{name}.png")
+        if i != 5:
+            Image.fromarray(np.full((48, 64), 10000, np.uint16)).save(frames_dir / "lowres_depth" / f"{name}.png")
+        (frames_dir / "lowres_wide_intrinsics" / f"{name}.pincam").write_text("64 48 50 50 32 24")
+    if bad == "bad_traj":
+        lines[3] = lines[3].rsplit(" ", 1)[0] + " inf"
+    (frames_dir / "lowres_wide.traj").write_text("\n".join(lines) + "\n")
+
+
+def expected_mask_boxes(frame_pose):
+    """Independent expectation: bounds of each object's vertices projected into the frame (pixel = floor)."""
+    boxes = {}
+    for instance_id, (_, centre, lengths, yaw) in enumerate(ARKIT_OBJECTS[1:]):
+        pts = arkit_object_points(centre, lengths, yaw)
+        cam = (pts - frame_pose[:3, 3]) @ frame_pose[:3, :3]
+        u = np.floor(50 * cam[:, 0] / cam[:, 2] + 32).astype(int)
+        v = np.floor(50 * cam[:, 1] / cam[:, 2] + 24).astype(int)
+        ok = (cam[:, 2] > 0) & (u >= 0) & (u < 64) & (v >= 0) & (v < 48)
+        if ok.any():
+            boxes[instance_id] = (u[ok].min(), v[ok].min(), u[ok].max(), v[ok].max())
+    return boxes
+
+
+def test_arkitscenes_scan_to_metadata(tmp_path):
+    root, out = tmp_path / "arkit", tmp_path / "processed"
+    write_arkit_scan(root, "41069021")
+    write_arkit_scan(root, "41069025")  # same visit: one of the two is used
+    (root / "metadata.csv").write_text("video_id,visit_id,fold\n41069021,420683,Validation\n"
+                                       "41069025,420683,Validation\n47333431,NA,Validation\n")
+    result = build_dataset_metadata("arkitscenes", root, out, "val")
+    assert len(result.scenes) == 1 and not result.failures
+    name = result.scenes[0]
+    scene = read_scene_metadata(result.layout.scene_metadata_path).scenes[name]
+    assert scene.object_counts == {"chair": 1, "tv": 1}
+    for instance_id, (label, centre, lengths, yaw) in enumerate(ARKIT_OBJECTS[1:]):
+        box = scene.objects["tv" if label == "tv_monitor" else label][0]
+        assert box.instance_id == instance_id
+        np.testing.assert_allclose(box.centroid, centre)
+        np.testing.assert_allclose(box.axes_lengths, lengths)
+        np.testing.assert_allclose(box.normalized_axes, yaw_axes(yaw), atol=1e-12)
+    frames = read_frame_metadata(result.layout.frame_metadata_path)[name]
+    assert [f.frame_id for f in frames.frames] == list(range(11))  # 11 usable frames: all sampled, in order
+    assert (frames.image_width, frames.image_height) == ARKIT_SIZE
+    assert (frames.intrinsics.fx, frames.intrinsics.cx) == (50.0, 32.0)
+    for frame in frames.frames:
+        capture = frame.frame_id + (frame.frame_id >= 5)  # capture index: frame 5 had no depth
+        np.testing.assert_allclose(frame.camera_to_world, arkit_pose(capture), atol=1e-6)
+        assert {b.instance_id: tuple(b.bbox) for b in frame.bboxes_2d} == expected_mask_boxes(arkit_pose(capture))
+    assert any(len(f.bboxes_2d) == 2 for f in frames.frames)
+
+
+@pytest.mark.parametrize("bad, reason", [("no_annotation", "_3dod_annotation.json: missing"),
+                                         ("degenerate_box", "data[1] (chair, uid u1): degenerate box"),
+                                         ("bad_traj", "lowres_wide.traj: line 4: expected 7 finite numbers")])
+def test_arkitscenes_failures_are_named(tmp_path, bad, reason):
+    write_arkit_scan(tmp_path / "arkit", "40000001", frames=6, bad=bad)
+    result = build_dataset_metadata("arkitscenes", tmp_path / "arkit", tmp_path / "out", "val")
+    assert result.scenes == [] and reason in result.failures["40000001"]

@@ -32,11 +32,33 @@ class SceneBuildError(ValueError):
 
 def build_scene_meta(layout: ProcessedLayout, scene: str, label_names: dict[int, str],
                      dataset: str | None = None) -> SceneMeta:
-    """Scene metadata of one scene from its labelled point cloud (labels not in ``label_names`` are ignored)."""
+    """Scene metadata of one scene: boxes as annotated when the dataset has them (``boxes/<split>/<scene>.json``),
+    otherwise fitted to the labelled point cloud (labels not in ``label_names`` are ignored)."""
     ply_path = layout.point_cloud_path(scene)
     points = read_point_cloud(ply_path)
     if len(points.xyz) < 3:
         raise SceneBuildError(f"{ply_path}: only {len(points.xyz)} points")
+    boxes_path = layout.boxes_path(scene)
+    if boxes_path.is_file():
+        from vlm3r.datasets.annotated import read_annotated_boxes
+
+        boxes: dict[str, list[tuple[int, OrientedBox]]] = {}
+        for b in read_annotated_boxes(boxes_path):
+            box = OrientedBox.from_geometry(b.centroid, b.axes_lengths, b.normalized_axes, instance_id=b.instance_id)
+            boxes.setdefault(b.category, []).append((b.instance_id, box))
+    else:
+        boxes = _fitted_boxes(points, label_names, ply_path)
+    objects = {category: [box for _, box in sorted(found, key=lambda item: item[0])]
+               for category, found in sorted(boxes.items())}
+    room_centre = gravity_aligned_box(points.xyz)[0]
+    return SceneMeta.from_objects(
+        scene, objects, room_size=alpha_shape_area(points.xyz[:, :2]), room_center=room_centre,
+        video_path=layout.relative(layout.video_path(scene)), dataset=dataset or layout.dataset, split=layout.split,
+    )
+
+
+def _fitted_boxes(points, label_names: dict[int, str], ply_path: Path) -> dict[str, list[tuple[int, OrientedBox]]]:
+    """One box per (category, instance): the gravity-aligned box with the smallest footprint around its points."""
     labelled = np.isin(points.label, list(label_names))
     pairs = np.unique(np.stack([points.label[labelled], points.instance_id[labelled]], axis=1), axis=0)
     boxes: dict[str, list[tuple[int, OrientedBox]]] = {}
@@ -52,13 +74,7 @@ def build_scene_meta(layout: ProcessedLayout, scene: str, label_names: dict[int,
                                   f"(box side lengths {np.round(lengths, 4).tolist()} m)")
         box = OrientedBox.from_geometry(centre, lengths, axes, instance_id=int(instance_id))
         boxes.setdefault(label_names[label], []).append((int(instance_id), box))
-    objects = {category: [box for _, box in sorted(found, key=lambda item: item[0])]
-               for category, found in sorted(boxes.items())}
-    room_centre = gravity_aligned_box(points.xyz)[0]
-    return SceneMeta.from_objects(
-        scene, objects, room_size=alpha_shape_area(points.xyz[:, :2]), room_center=room_centre,
-        video_path=layout.relative(layout.video_path(scene)), dataset=dataset or layout.dataset, split=layout.split,
-    )
+    return boxes
 
 
 def read_pose(path: Path) -> np.ndarray:

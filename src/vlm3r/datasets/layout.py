@@ -10,6 +10,7 @@ Relative to a processed dataset root:
     pose/<split>/<scene>/<frame:06d>.txt                    4x4 camera-to-world (OpenCV camera axes)
     intrinsic/<split>/intrinsic_depth_<scene>.txt           4x4 pinhole matrix for the sampled frames
     point_cloud/<split>/<scene>.ply                         labelled point cloud (x,y,z,rgb,label,instance_id)
+    boxes/<split>/<scene>.json                              annotated boxes, for datasets that have them
     videos/<split>/<scene>.mp4                              the scene's video
 
 ``<frame>`` is the frame's index in the video, so "frame k of N" questions point at real video frames.
@@ -64,6 +65,9 @@ class ProcessedLayout:
 
     def point_cloud_path(self, scene: str) -> Path:
         return self.root / "point_cloud" / self.split / f"{scene}.ply"
+
+    def boxes_path(self, scene: str) -> Path:
+        return self.root / "boxes" / self.split / f"{scene}.json"
 
     def video_path(self, scene: str) -> Path:
         return self.root / "videos" / self.split / f"{scene}.mp4"

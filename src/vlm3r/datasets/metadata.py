@@ -41,23 +41,34 @@ def _synthetic_labels() -> dict[int, str]:
     return SyntheticVocabulary.load().label_names
 
 
-def _prepare_scannet(root: Path, scene: str, layout: ProcessedLayout) -> None:
-    from vlm3r.datasets.scannet.adapter import prepare_scene
+def _adapter_module(dataset: str):
+    import importlib
 
-    prepare_scene(root, scene, layout, CategoryTable.load("scannet"))
+    return importlib.import_module(f"vlm3r.datasets.{dataset}.adapter")
 
 
-def _list_scannet(root: Path, split: str) -> list[str]:
-    from vlm3r.datasets.scannet.adapter import list_scenes
+def _prepare(dataset: str, root: Path, scene: str, layout: ProcessedLayout) -> None:
+    _adapter_module(dataset).prepare_scene(root, scene, layout, CategoryTable.load(dataset))
 
-    return list_scenes(root, split)
+
+def _list(dataset: str, root: Path, split: str) -> list[str]:
+    return _adapter_module(dataset).list_scenes(root, split)
+
+
+def _labels(dataset: str) -> dict[int, str]:
+    return CategoryTable.load(dataset).label_names
+
+
+def _real_adapter(dataset: str) -> DatasetAdapter:
+    """A raw dataset: its module's ``list_scenes`` and ``prepare_scene``, its category table (module-level
+    functions, so that worker processes can receive them)."""
+    return DatasetAdapter(dataset, partial(_labels, dataset), partial(_list, dataset), partial(_prepare, dataset))
 
 
 ADAPTERS = {
     "synthetic": DatasetAdapter("synthetic", _synthetic_labels,
                                 lambda root, split: ProcessedLayout(root, "synthetic", split).scene_names(), None),
-    "scannet": DatasetAdapter("scannet", lambda: CategoryTable.load("scannet").label_names, _list_scannet,
-                              _prepare_scannet),
+    **{name: _real_adapter(name) for name in ("scannet", "arkitscenes")},
 }
 
 
@@ -77,7 +88,7 @@ def clear_partial_scene(layout: ProcessedLayout, scene: str) -> None:
     """Remove what an interrupted or failed attempt left of a scene (its point cloud was never written)."""
     for kind in ("color", "depth", "instance", "pose"):
         shutil.rmtree(layout.root / kind / layout.split / scene, ignore_errors=True)
-    for path in (layout.video_path(scene), layout.intrinsic_path(scene)):
+    for path in (layout.video_path(scene), layout.intrinsic_path(scene), layout.boxes_path(scene)):
         path.unlink(missing_ok=True)
 
 
