@@ -315,3 +315,114 @@ def test_arkitscenes_failures_are_named(tmp_path, bad, reason):
     write_arkit_scan(tmp_path / "arkit", "40000001", frames=6, bad=bad)
     result = build_dataset_metadata("arkitscenes", tmp_path / "arkit", tmp_path / "out", "val")
     assert result.scenes == [] and reason in result.failures["40000001"]
+
+
+# ------------------------------------------------------------------------------------------------ ScanNet++
+PP_K = np.array([[100.0, 0, 80], [0, 100.0, 60], [0, 0, 1]])  # for the 160x120 iPhone frames
+#: label, group id, centre, lengths, yaw; windows are not object categories
+PP_OBJECTS = [("table", 3, (0.8, 0.5, 0.4), (1.0, 0.6, 0.8), 10.0),
+              ("office chair", 7, (-0.9, 0.2, 0.5), (0.5, 0.5, 1.0), -30.0),
+              ("window", 9, (0.0, 2.0, 1.5), (1.0, 0.05, 1.0), 0.0)]
+
+
+def deflate(data: bytes) -> bytes:
+    packer = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    return packer.compress(data) + packer.flush()
+
+
+def pp_pose(i):
+    pose = arkit_pose(i)
+    pose[2, 3] = 1.2
+    return pose
+
+
+def write_scannetpp_scene(root, scene, frames=10, bad=None, per_frame_depth=False):
+    """A miniature ScanNet++ scene with an iPhone capture; frame 4's pose is NaN. ``bad``: None, "no_anno",
+    "truncated_depth"."""
+    import av
+
+    scans, iphone = root / "data" / scene / "scans", root / "data" / scene / "iphone"
+    scans.mkdir(parents=True)
+    iphone.mkdir()
+    pieces, segments, groups = [], [], []
+    for k, (label, gid, centre, lengths, yaw) in enumerate(PP_OBJECTS):
+        pts = arkit_object_points(centre, lengths, yaw)
+        pieces.append(pts)
+        segments += [100 + 2 * k + (j % 2) for j in range(len(pts))]
+        groups.append({"id": gid, "objectId": gid, "label": label, "segments": [100 + 2 * k, 101 + 2 * k],
+                       "obb": {"centroid": list(centre), "axesLengths": list(lengths),
+                               "normalizedAxes": yaw_axes(yaw).flatten().tolist()}})
+    floor = box_points((0, 0, -0.005), (4, 4, 0.01), n=21)
+    xyz = np.concatenate(pieces + [floor])
+    segments += [1] * len(floor)
+    vertex = np.empty(len(xyz), [("x", "f4"), ("y", "f4"), ("z", "f4"), ("red", "u1"), ("green", "u1"),
+                                 ("blue", "u1")])
+    vertex["x"], vertex["y"], vertex["z"] = xyz.T
+    vertex["red"] = vertex["green"] = vertex["blue"] = 90
+    PlyData([PlyElement.describe(vertex, "vertex")]).write(str(scans / "mesh_aligned_0.05.ply"))
+    (scans / "segments.json").write_text(json.dumps({"segIndices": segments}))
+    if bad != "no_anno":
+        (scans / "segments_anno.json").write_text(json.dumps({"segGroups": groups}))
+    poses = {}
+    for i in range(frames):
+        pose = np.full((4, 4), np.nan) if i == 4 else pp_pose(i)
+        poses[f"frame_{i:06d}"] = {"aligned_pose": pose.tolist(), "intrinsic": PP_K.tolist()}
+    (iphone / "pose_intrinsic_imu.json").write_text(json.dumps(poses))  # NaN as Python's json writes it
+    depth = np.full((frames, 192, 256), 10.0, "<f4")
+    if per_frame_depth:
+        blob = b"".join(len(b).to_bytes(4, "little") + b for b in (deflate(d.tobytes()) for d in depth))
+    else:
+        blob = deflate(depth.tobytes())
+    (iphone / "depth.bin").write_bytes(blob[:-50] if bad == "truncated_depth" else blob)
+    with av.open(str(iphone / "rgb.mkv"), mode="w", format="matroska") as container:
+        stream = container.add_stream("libx264", rate=60)
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.full((120, 160, 3), 10 * i, np.uint8), format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+
+
+def pp_expected_boxes(pose):
+    k = np.diag([4.0, 4.0, 1.0]) @ PP_K  # the 640x480 frames
+    boxes = {}
+    for label, gid, centre, lengths, yaw in PP_OBJECTS[:2]:
+        cam = (arkit_object_points(centre, lengths, yaw) - pose[:3, 3]) @ pose[:3, :3]
+        u = np.floor(k[0, 0] * cam[:, 0] / cam[:, 2] + k[0, 2]).astype(int)
+        v = np.floor(k[1, 1] * cam[:, 1] / cam[:, 2] + k[1, 2]).astype(int)
+        ok = (cam[:, 2] > 0) & (u >= 0) & (u < 640) & (v >= 0) & (v < 480)
+        if ok.any():
+            boxes[gid] = (u[ok].min(), v[ok].min(), u[ok].max(), v[ok].max())
+    return boxes
+
+
+@pytest.mark.parametrize("per_frame_depth", [False, True])
+def test_scannetpp_scene_to_metadata(tmp_path, per_frame_depth):
+    root, out = tmp_path / "scannetpp", tmp_path / "processed"
+    write_scannetpp_scene(root, "0a5c013435", per_frame_depth=per_frame_depth)
+    result = build_dataset_metadata("scannetpp", root, out, "train")
+    assert result.scenes == ["0a5c013435"] and not result.failures
+    scene = read_scene_metadata(result.layout.scene_metadata_path).scenes["0a5c013435"]
+    assert scene.object_counts == {"chair": 1, "table": 1}
+    for label, gid, centre, lengths, yaw in PP_OBJECTS[:2]:
+        box = scene.objects["chair" if label == "office chair" else label][0]
+        assert box.instance_id == gid
+        np.testing.assert_allclose(box.centroid, centre)
+        np.testing.assert_allclose(box.axes_lengths, lengths)
+    frames = read_frame_metadata(result.layout.frame_metadata_path)["0a5c013435"]
+    assert [f.frame_id for f in frames.frames] == [0, 1, 2, 3, 5, 6, 7, 8, 9]  # frame 4 has no pose
+    assert (frames.intrinsics.fx, frames.intrinsics.cx, frames.intrinsics.cy) == (400.0, 320.0, 240.0)
+    for frame in frames.frames:
+        np.testing.assert_allclose(frame.camera_to_world, pp_pose(frame.frame_id), atol=1e-9)
+        assert {b.instance_id: tuple(b.bbox) for b in frame.bboxes_2d} == pp_expected_boxes(pp_pose(frame.frame_id))
+    assert all(len(f.bboxes_2d) == 2 for f in frames.frames)  # table and chair in view, the window is no object
+    depth = np.asarray(Image.open(out / frames.frames[0].file_path_depth))
+    assert depth.shape == (480, 640) and int(depth[0, 0]) == 10000
+
+
+@pytest.mark.parametrize("bad, reason", [("no_anno", "segments_anno.json: missing"),
+                                         ("truncated_depth", "depth.bin: frame 9 truncated")])
+def test_scannetpp_failures_are_named(tmp_path, bad, reason):
+    write_scannetpp_scene(tmp_path / "pp", "bad0000000", bad=bad, per_frame_depth=True)
+    result = build_dataset_metadata("scannetpp", tmp_path / "pp", tmp_path / "out", "train")
+    assert result.scenes == [] and reason in result.failures["bad0000000"]

@@ -68,7 +68,7 @@ def _real_adapter(dataset: str) -> DatasetAdapter:
 ADAPTERS = {
     "synthetic": DatasetAdapter("synthetic", _synthetic_labels,
                                 lambda root, split: ProcessedLayout(root, "synthetic", split).scene_names(), None),
-    **{name: _real_adapter(name) for name in ("scannet", "arkitscenes")},
+    **{name: _real_adapter(name) for name in ("scannet", "scannetpp", "arkitscenes")},
 }
 
 

@@ -20,14 +20,12 @@ fails with the reason; it is never written half-way (the point cloud, which mark
 from __future__ import annotations
 
 import io
-import json
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from plyfile import PlyData
 
 from vlm3r.datasets.builder import SceneBuildError
 from vlm3r.datasets.categories import CategoryTable
@@ -35,6 +33,7 @@ from vlm3r.datasets.layout import ProcessedLayout
 from vlm3r.datasets.media import write_intrinsics, write_sampled_frame, write_video
 from vlm3r.datasets.pointcloud import LabelledPoints, write_point_cloud
 from vlm3r.datasets.scannet.sens import SensFile
+from vlm3r.datasets.segments import segment_labelled_points
 
 FRAME_SIZE = (640, 480)
 VIDEO_FPS = 24.0
@@ -69,47 +68,10 @@ def read_axis_alignment(path: Path) -> np.ndarray:
     return np.eye(4)
 
 
-def _read_json(path: Path, what: str):
-    if not path.is_file():
-        raise SceneBuildError(f"{path}: missing ({what})")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise SceneBuildError(f"{path}: not valid JSON ({exc})") from exc
-
-
 def labelled_points(scan: Path, scene: str, table: CategoryTable, alignment: np.ndarray) -> LabelledPoints:
-    """Mesh vertices (axis-aligned) with category label and instance id from the segments and aggregation."""
-    ply_path = scan / f"{scene}_vh_clean_2.ply"
-    if not ply_path.is_file():
-        raise SceneBuildError(f"{ply_path}: missing (the scene mesh)")
-    try:
-        vertex = PlyData.read(str(ply_path))["vertex"].data
-        xyz = np.stack([vertex[c] for c in "xyz"], axis=1).astype(np.float64)
-        rgb = np.stack([vertex[c] for c in ("red", "green", "blue")], axis=1).astype(np.uint8)
-    except Exception as exc:  # plyfile raises several exception types for corrupt files
-        raise SceneBuildError(f"{ply_path}: not a readable mesh with x, y, z, red, green, blue ({exc})") from exc
-    xyz = xyz @ alignment[:3, :3].T + alignment[:3, 3]
-    segs_path = scan / f"{scene}_vh_clean_2.0.010000.segs.json"
-    segments = np.asarray(_read_json(segs_path, "mesh segments").get("segIndices", []), dtype=np.int64)
-    if len(segments) != len(xyz):
-        raise SceneBuildError(f"{segs_path}: segIndices has {len(segments)} entries for {len(xyz)} vertices")
-    aggregation_path = scan / f"{scene}.aggregation.json"
-    groups = _read_json(aggregation_path, "object aggregation").get("segGroups")
-    if not isinstance(groups, list):
-        raise SceneBuildError(f"{aggregation_path}: segGroups missing")
-    label = np.zeros(len(xyz), dtype=np.int64)
-    instance = np.zeros(len(xyz), dtype=np.int64)
-    for group in groups:
-        category = table.resolve(group.get("label", ""))
-        if category is None:
-            continue
-        members = np.isin(segments, np.asarray(group.get("segments", []), dtype=np.int64))
-        if not members.any():
-            raise SceneBuildError(f"{aggregation_path}: segGroup {group.get('id')} ({group.get('label')}) is "
-                                  "empty: none of its segments has a vertex")
-        label[members], instance[members] = table.label_id(category), int(group["id"])
-    return LabelledPoints(xyz, rgb, label, instance)
+    """Mesh vertices in the axis-aligned world, labelled through the segments and the aggregation."""
+    return segment_labelled_points(scan / f"{scene}_vh_clean_2.ply", scan / f"{scene}_vh_clean_2.0.010000.segs.json",
+                                   scan / f"{scene}.aggregation.json", table, alignment)
 
 
 class _MaskArchive:

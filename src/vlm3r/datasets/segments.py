@@ -1,0 +1,64 @@
+"""Meshes labelled through over-segmentation, as ScanNet and ScanNet++ release them: a mesh, a segments file
+(``segIndices``: one segment id per vertex) and an annotation whose ``segGroups`` name each object's segments
+(``id``, ``label``, ``segments``). Each group whose raw label the category table keeps is one instance with the
+group's id."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from plyfile import PlyData
+
+from vlm3r.datasets.builder import SceneBuildError
+from vlm3r.datasets.categories import CategoryTable
+from vlm3r.datasets.pointcloud import LabelledPoints
+
+
+def read_json(path: Path, what: str):
+    if not path.is_file():
+        raise SceneBuildError(f"{path}: missing ({what})")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise SceneBuildError(f"{path}: not valid JSON ({exc})") from exc
+
+
+def read_seg_groups(path: Path, what: str) -> list[dict]:
+    groups = read_json(path, what).get("segGroups")
+    if not isinstance(groups, list):
+        raise SceneBuildError(f"{path}: segGroups missing")
+    return groups
+
+
+def segment_labelled_points(ply_path: Path, segs_path: Path, groups_path: Path, table: CategoryTable,
+                            transform: np.ndarray | None = None) -> LabelledPoints:
+    """Mesh vertices (mapped by the 4x4 ``transform`` when given) with category label and instance id."""
+    if not ply_path.is_file():
+        raise SceneBuildError(f"{ply_path}: missing (the scene mesh)")
+    try:
+        vertex = PlyData.read(str(ply_path))["vertex"].data
+        xyz = np.stack([vertex[c] for c in "xyz"], axis=1).astype(np.float64)
+        rgb = np.stack([vertex[c] for c in ("red", "green", "blue")], axis=1).astype(np.uint8)
+    except Exception as exc:  # plyfile raises several exception types for corrupt files
+        raise SceneBuildError(f"{ply_path}: not a readable mesh with x, y, z, red, green, blue ({exc})") from exc
+    if not np.all(np.isfinite(xyz)):
+        raise SceneBuildError(f"{ply_path}: vertices with non-finite coordinates")
+    if transform is not None:
+        xyz = xyz @ transform[:3, :3].T + transform[:3, 3]
+    segments = np.asarray(read_json(segs_path, "mesh segments").get("segIndices", []), dtype=np.int64)
+    if len(segments) != len(xyz):
+        raise SceneBuildError(f"{segs_path}: segIndices has {len(segments)} entries for {len(xyz)} vertices")
+    label = np.zeros(len(xyz), dtype=np.int64)
+    instance = np.zeros(len(xyz), dtype=np.int64)
+    for group in read_seg_groups(groups_path, "object annotation"):
+        category = table.resolve(group.get("label", ""))
+        if category is None:
+            continue
+        members = np.isin(segments, np.asarray(group.get("segments", []), dtype=np.int64))
+        if not members.any():
+            raise SceneBuildError(f"{groups_path}: segGroup {group.get('id')} ({group.get('label')}) is "
+                                  "empty: none of its segments has a vertex")
+        label[members], instance[members] = table.label_id(category), int(group["id"])
+    return LabelledPoints(xyz, rgb, label, instance)
