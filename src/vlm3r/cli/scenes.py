@@ -178,7 +178,7 @@ def metadata(
     out = out or root
     try:
         with progress_bar() as bar:
-            task = bar.add_task("preparing", total=None)
+            task = bar.add_task("scenes", total=None)
             result = build_dataset_metadata(dataset, root, out, split, workers,
                                             progress=lambda scene: bar.update(task, advance=1, description=scene))
     except (ValueError, FileNotFoundError) as exc:

@@ -104,8 +104,8 @@ def _prepare_one(prepare, root: Path, layout: ProcessedLayout, scene: str) -> tu
 
 def build_dataset_metadata(dataset: str, root: Path | str, out: Path | str, split: str, workers: int = 1,
                            progress: Callable[[str], None] | None = None) -> MetadataResult:
-    """Prepare the split's missing scenes (``workers`` processes), then write the scene and frame metadata of
-    every complete scene."""
+    """Prepare the split's missing scenes, then build and write the scene and frame metadata of every complete
+    scene; both steps use ``workers`` processes. ``progress(scene)`` is called after each step of each scene."""
     if dataset not in ADAPTERS:
         raise ValueError(f"unknown dataset {dataset!r}: one of {', '.join(sorted(ADAPTERS))}")
     adapter = ADAPTERS[dataset]
@@ -116,26 +116,29 @@ def build_dataset_metadata(dataset: str, root: Path | str, out: Path | str, spli
     result = MetadataResult(layout)
     scenes = adapter.list_scenes(root, split)
     todo = [s for s in scenes if not layout.point_cloud_path(s).is_file()] if adapter.prepare else []
-    if todo:
-        job = partial(_prepare_one, adapter.prepare, root, layout)
-        if workers > 1:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                outcomes = (f.result() for f in as_completed([pool.submit(job, s) for s in todo]))
-                _collect(outcomes, result, progress)
-        else:
-            _collect(map(job, todo), result, progress)
-    label_names = adapter.label_names()
+    with ProcessPoolExecutor(max_workers=workers) if workers > 1 else _Serial() as pool:
+        for scene, failure in _run(pool, partial(_prepare_one, adapter.prepare, root, layout), todo):
+            if failure is None:
+                result.prepared.append(scene)
+            else:
+                result.failures[scene] = failure
+                log.warning("%s: %s", scene, failure)
+            if progress:
+                progress(scene)
+        complete = [s for s in scenes if s not in result.failures and layout.point_cloud_path(s).is_file()]
+        built = {}
+        for scene, outcome in _run(pool, partial(_build_one, layout, adapter.label_names(), dataset), complete):
+            built[scene] = outcome
+            if progress:
+                progress(scene)
     metas, frames = [], []
-    for scene in scenes:
-        if scene in result.failures or not layout.point_cloud_path(scene).is_file():
+    for scene in complete:  # in the split's order, whatever order the workers finished in
+        outcome = built[scene]
+        if isinstance(outcome, str):
+            result.failures[scene] = outcome
             continue
-        try:
-            meta, scene_frames = build_scene_meta(layout, scene, label_names, dataset), build_scene_frames(layout, scene)
-        except (ValueError, OSError) as exc:
-            result.failures[scene] = f"{type(exc).__name__}: {exc}"
-            continue
-        metas.append(meta)
-        frames.append(scene_frames)
+        metas.append(outcome[0])
+        frames.append(outcome[1])
         result.scenes.append(scene)
     write_scene_metadata(layout.scene_metadata_path, metas)
     write_frame_metadata(layout.frame_metadata_path, frames)
@@ -146,12 +149,27 @@ def build_dataset_metadata(dataset: str, root: Path | str, out: Path | str, spli
     return result
 
 
-def _collect(outcomes, result: MetadataResult, progress) -> None:
-    for scene, failure in outcomes:
-        if failure is None:
-            result.prepared.append(scene)
-        else:
-            result.failures[scene] = failure
-            log.warning("%s: %s", scene, failure)
-        if progress:
-            progress(scene)
+def _build_one(layout: ProcessedLayout, label_names: dict[int, str], dataset: str, scene: str):
+    """(scene, (scene metadata, frame metadata)) or (scene, reason)."""
+    try:
+        return scene, (build_scene_meta(layout, scene, label_names, dataset), build_scene_frames(layout, scene))
+    except (ValueError, OSError) as exc:
+        return scene, f"{type(exc).__name__}: {exc}"
+
+
+class _Serial:
+    """Stands in for a process pool when there is one worker."""
+
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _run(pool, job, items):
+    """Results of ``job`` over ``items``, from the pool as they finish (or in order, without a pool)."""
+    if pool is None:
+        yield from map(job, items)
+    else:
+        yield from (f.result() for f in as_completed([pool.submit(job, item) for item in items]))
