@@ -185,12 +185,17 @@ def _add_cut3r(state: dict, config: Vlm3rConfig, cut3r_path, owner: Path) -> Non
 
 def _tokenizer(folder: Path):
     from transformers import AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # it reads config.json too, and warns that llava_qwen is not a known type
     try:
         return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
     except (OSError, ValueError) as exc:
         raise Vlm3rCheckpointError(f"{folder}: no readable tokenizer files (tokenizer.json / vocab.json, "
                                    f"merges.txt; they come with LLaVA-Video-7B-Qwen2): {exc}") from exc
+    finally:
+        hf_logging.set_verbosity(verbosity)
 
 
 def build_from_state(config: Vlm3rConfig, state: dict[str, torch.Tensor], source: str, dtype: torch.dtype,
