@@ -62,7 +62,7 @@ def annotated_boxes(path: Path, table: CategoryTable) -> list:
 
 
 def read_depth_frames(path: Path) -> np.ndarray:
-    """All depth frames [N, 192, 256] in metres."""
+    """All depth frames [N, 192, 256] in metres (float32: a long capture holds tens of thousands of frames)."""
     if not path.is_file():
         raise SceneBuildError(f"{path}: missing (the iPhone depth)")
     data = path.read_bytes()
@@ -70,7 +70,7 @@ def read_depth_frames(path: Path) -> np.ndarray:
     try:
         whole = zlib.decompress(data, wbits=-zlib.MAX_WBITS)
         if len(whole) % (4 * pixels) == 0:
-            return np.frombuffer(whole, dtype="<f4").reshape(-1, *DEPTH_SHAPE).astype(np.float64)
+            return np.frombuffer(whole, dtype="<f4").reshape(-1, *DEPTH_SHAPE)
     except zlib.error:
         pass
     frames, at = [], 0
@@ -91,7 +91,7 @@ def read_depth_frames(path: Path) -> np.ndarray:
 def _depth_block(block: bytes, path: Path, index: int, pixels: int) -> np.ndarray:
     try:
         raw = zlib.decompress(block, wbits=-zlib.MAX_WBITS)
-        return np.frombuffer(raw, dtype="<f4").reshape(DEPTH_SHAPE).astype(np.float64)
+        return np.frombuffer(raw, dtype="<f4").reshape(DEPTH_SHAPE)
     except (zlib.error, ValueError):
         pass
     try:
@@ -103,7 +103,7 @@ def _depth_block(block: bytes, path: Path, index: int, pixels: int) -> np.ndarra
         raw = lz4.block.decompress(block, uncompressed_size=2 * pixels)
     except Exception as exc:  # lz4 raises its own error type
         raise SceneBuildError(f"{path}: frame {index}: neither deflate nor lz4 ({exc})") from exc
-    return np.frombuffer(raw, dtype="<u2").reshape(DEPTH_SHAPE) / 1000.0
+    return (np.frombuffer(raw, dtype="<u2").reshape(DEPTH_SHAPE) / 1000.0).astype(np.float32)
 
 
 def read_poses(path: Path) -> dict[int, tuple[np.ndarray, np.ndarray]]:
@@ -121,6 +121,11 @@ def read_poses(path: Path) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     return poses
 
 
+def _read_rgb(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
 def rgb_frames(iphone: Path):
     """The iPhone RGB frames in order (extracted JPEGs if present, else decoded from rgb.mkv), the frame rate
     and the image size (width, height)."""
@@ -129,7 +134,7 @@ def rgb_frames(iphone: Path):
         files = sorted(folder.glob("frame_*.jpg"), key=lambda p: int(p.stem.rsplit("_", 1)[-1]))
         with Image.open(files[0]) as first:
             size = first.size
-        return (np.asarray(Image.open(p).convert("RGB")) for p in files), 60.0, size
+        return (_read_rgb(p) for p in files), 60.0, size
     video = iphone / "rgb.mkv"
     if not video.is_file():
         raise SceneBuildError(f"{video}: missing (the iPhone video; or extracted frames in {folder})")
