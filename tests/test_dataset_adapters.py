@@ -343,9 +343,9 @@ def pp_pose(i):
     return pose
 
 
-def write_scannetpp_scene(root, scene, frames=10, bad=None, per_frame_depth=False):
-    """A miniature ScanNet++ scene with an iPhone capture; frame 4's pose is NaN. ``bad``: None, "no_anno",
-    "truncated_depth"."""
+def write_scannetpp_scene(root, scene, frames=10, bad=None, per_frame_depth=False, jpeg_frames=False):
+    """A miniature ScanNet++ scene with an iPhone capture (rgb.mkv, or extracted JPEGs); frame 4's pose is NaN.
+    ``bad``: None, "no_anno", "truncated_depth"."""
     import av
 
     scans, iphone = root / "data" / scene / "scans", root / "data" / scene / "iphone"
@@ -381,6 +381,11 @@ def write_scannetpp_scene(root, scene, frames=10, bad=None, per_frame_depth=Fals
     else:
         blob = deflate(depth.tobytes())
     (iphone / "depth.bin").write_bytes(blob[:-50] if bad == "truncated_depth" else blob)
+    if jpeg_frames:
+        (iphone / "rgb").mkdir()
+        for i in range(frames):
+            Image.fromarray(np.full((120, 160, 3), 10 * i, np.uint8)).save(iphone / "rgb" / f"frame_{i:06d}.jpg")
+        return
     with av.open(str(iphone / "rgb.mkv"), mode="w", format="matroska") as container:
         stream = container.add_stream("libx264", rate=60)
         stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
@@ -403,10 +408,10 @@ def pp_expected_boxes(pose):
     return boxes
 
 
-@pytest.mark.parametrize("per_frame_depth", [False, True])
-def test_scannetpp_scene_to_metadata(tmp_path, per_frame_depth):
+@pytest.mark.parametrize("per_frame_depth, jpeg_frames", [(False, False), (True, True)])
+def test_scannetpp_scene_to_metadata(tmp_path, per_frame_depth, jpeg_frames):
     root, out = tmp_path / "scannetpp", tmp_path / "processed"
-    write_scannetpp_scene(root, "0a5c013435", per_frame_depth=per_frame_depth)
+    write_scannetpp_scene(root, "0a5c013435", per_frame_depth=per_frame_depth, jpeg_frames=jpeg_frames)
     result = build_dataset_metadata("scannetpp", root, out, "train")
     assert result.scenes == ["0a5c013435"] and not result.failures
     scene = read_scene_metadata(result.layout.scene_metadata_path).scenes["0a5c013435"]
