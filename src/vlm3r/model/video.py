@@ -15,16 +15,14 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from vlm3r.utils.frames import linspace_indices
+
 SIGLIP_SIZE = 384
 CUT3R_SIZE = 432
 
 
 class VideoError(ValueError):
     """A video that cannot be read; the message names the file."""
-
-
-def sample_indices(total: int, num_frames: int) -> np.ndarray:
-    return np.linspace(0, total - 1, num_frames, dtype=int) if total > num_frames else np.arange(total)
 
 
 def read_video_frames(path: Path | str, num_frames: int = 32) -> tuple[np.ndarray, np.ndarray, float]:
@@ -41,7 +39,7 @@ def read_video_frames(path: Path | str, num_frames: int = 32) -> tuple[np.ndarra
         raise VideoError(f"{path}: not a readable video ({exc})") from exc
     if not decoded:
         raise VideoError(f"{path}: the video has no frames")
-    indices = sample_indices(len(decoded), num_frames)
+    indices = linspace_indices(len(decoded), num_frames)
     return np.stack([decoded[i] for i in indices]), indices, fps
 
 

@@ -40,10 +40,12 @@ def video_tokens(cut3r: Cut3r, video: Path, num_frames: int = 32, image_size: in
     return {"camera_tokens": camera.cpu().clone(), "patch_tokens": patch.cpu().clone()}
 
 
-def extract_features(cut3r: Cut3r, videos: Path, out: Path, num_frames: int = 32, image_size: int = 384,
-                     cut3r_size: int = 432, progress: Callable[[Path], None] | None = None) -> ExtractionReport:
+def extract_features(cut3r: Cut3r, videos: Path, out: Path, files: list[Path], num_frames: int = 32,
+                     image_size: int = 384, cut3r_size: int = 432,
+                     progress: Callable[[Path], None] | None = None) -> ExtractionReport:
+    """Tokens of ``files`` (from ``video_files(videos)``) at their paths relative to ``videos``, under ``out``."""
     report = ExtractionReport()
-    for video in video_files(videos):
+    for video in files:
         target = out / video.relative_to(videos).with_suffix(".pt")
         if target.is_file():
             report.skipped.append(target)

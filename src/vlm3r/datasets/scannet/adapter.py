@@ -29,11 +29,12 @@ from PIL import Image
 
 from vlm3r.datasets.builder import SceneBuildError
 from vlm3r.datasets.categories import CategoryTable
-from vlm3r.datasets.layout import ProcessedLayout
+from vlm3r.datasets.layout import ProcessedLayout, listed_or_all
 from vlm3r.datasets.media import write_intrinsics, write_sampled_frame, write_video
 from vlm3r.datasets.pointcloud import LabelledPoints, write_point_cloud
 from vlm3r.datasets.scannet.sens import SensFile
 from vlm3r.datasets.segments import segment_labelled_points
+from vlm3r.utils.frames import linspace_indices
 
 FRAME_SIZE = (640, 480)
 VIDEO_FPS = 24.0
@@ -42,13 +43,7 @@ NUM_FRAMES = 32
 
 def list_scenes(root: Path, split: str) -> list[str]:
     """Scenes of a split: ``scannetv2_<split>.txt`` (ScanNet's benchmark lists) if present, else every scan."""
-    listing = root / f"scannetv2_{split}.txt"
-    if listing.is_file():
-        return [line.strip() for line in listing.read_text().splitlines() if line.strip()]
-    scans = root / "scans"
-    if not scans.is_dir():
-        raise FileNotFoundError(f"{root}: neither scannetv2_{split}.txt nor a scans/ folder (is this ScanNet?)")
-    return sorted(p.name for p in scans.iterdir() if p.is_dir())
+    return listed_or_all(root / f"scannetv2_{split}.txt", root / "scans", "ScanNet")
 
 
 def read_axis_alignment(path: Path) -> np.ndarray:
@@ -88,16 +83,18 @@ class _MaskArchive:
             raise SceneBuildError(f"{self.path}: not a readable zip ({exc})") from exc
         self.names = set(self.zip.namelist())
 
+    def __enter__(self) -> _MaskArchive:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.zip.close()
+
     def mask(self, frame_id: int, size: tuple[int, int]) -> np.ndarray:
         for name in (f"instance-filt/{frame_id}.png", f"instance/{frame_id}.png"):
             if name in self.names:
                 with Image.open(io.BytesIO(self.zip.read(name))) as image:
                     return np.asarray(image.resize(size, Image.NEAREST))
         raise SceneBuildError(f"{self.path}: no mask for frame {frame_id} (instance-filt/{frame_id}.png)")
-
-
-def sampled_indices(total: int, num_frames: int) -> np.ndarray:
-    return np.unique(np.linspace(0, total - 1, num_frames, dtype=int)) if total > num_frames else np.arange(total)
 
 
 def prepare_scene(root: Path, scene: str, layout: ProcessedLayout, table: CategoryTable,
@@ -107,11 +104,10 @@ def prepare_scene(root: Path, scene: str, layout: ProcessedLayout, table: Catego
         raise SceneBuildError(f"{scan}: missing (listed in the split but not in scans/)")
     alignment = read_axis_alignment(scan / f"{scene}.txt")
     points = labelled_points(scan, scene, table, alignment)  # validated before any frame is written
-    masks = _MaskArchive(scan, scene)
-    with SensFile(scan / f"{scene}.sens") as sens:
+    with _MaskArchive(scan, scene) as masks, SensFile(scan / f"{scene}.sens") as sens:
         if len(sens) == 0:
             raise SceneBuildError(f"{sens.path}: no frames")
-        chosen = set(sampled_indices(len(sens), num_frames).tolist())
+        chosen = set(linspace_indices(len(sens), num_frames).tolist())
         for index in sorted(chosen):
             if not np.all(np.isfinite(sens.frames[index].camera_to_world)):
                 raise SceneBuildError(f"{sens.path}: frame {index}: camera_to_world is not finite (tracking lost), "

@@ -28,10 +28,11 @@ from PIL import Image
 from vlm3r.datasets.annotated import render_instance_mask, validated_box, write_annotated_boxes
 from vlm3r.datasets.builder import SceneBuildError
 from vlm3r.datasets.categories import CategoryTable
-from vlm3r.datasets.layout import ProcessedLayout
+from vlm3r.datasets.layout import ProcessedLayout, listed_or_all
 from vlm3r.datasets.media import write_intrinsics, write_sampled_frame, write_video
 from vlm3r.datasets.pointcloud import write_point_cloud
 from vlm3r.datasets.segments import read_json, read_seg_groups, segment_labelled_points
+from vlm3r.utils.frames import linspace_indices
 
 FRAME_SIZE = (640, 480)
 DEPTH_SHAPE = (192, 256)
@@ -39,13 +40,7 @@ NUM_FRAMES = 32
 
 
 def list_scenes(root: Path, split: str) -> list[str]:
-    listing = root / "splits" / f"nvs_sem_{split}.txt"
-    if listing.is_file():
-        return [line.strip() for line in listing.read_text().splitlines() if line.strip()]
-    data = root / "data"
-    if not data.is_dir():
-        raise FileNotFoundError(f"{root}: neither splits/nvs_sem_{split}.txt nor a data/ folder (is this ScanNet++?)")
-    return sorted(p.name for p in data.iterdir() if p.is_dir())
+    return listed_or_all(root / "splits" / f"nvs_sem_{split}.txt", root / "data", "ScanNet++")
 
 
 def annotated_boxes(path: Path, table: CategoryTable) -> list:
@@ -167,8 +162,7 @@ def prepare_scene(root: Path, scene: str, layout: ProcessedLayout, table: Catego
     usable = sorted(i for i in poses if i < len(depth))
     if not usable:
         raise SceneBuildError(f"{iphone / 'pose_intrinsic_imu.json'}: no frame with a finite pose and depth")
-    chosen = set(np.asarray(usable)[np.unique(np.linspace(0, len(usable) - 1, num_frames, dtype=int))].tolist()
-                 if len(usable) > num_frames else usable)
+    chosen = set(np.asarray(usable)[linspace_indices(len(usable), num_frames)].tolist())
     frames, fps, (width, height) = rgb_frames(iphone)
     scale = np.diag([FRAME_SIZE[0] / width, FRAME_SIZE[1] / height, 1.0])
     write_intrinsics(layout, scene, scale @ poses[min(chosen)][1])

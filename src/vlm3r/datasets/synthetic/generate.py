@@ -26,6 +26,7 @@ from vlm3r.datasets.synthetic.furnish import FurnishedRoom, furnish
 from vlm3r.datasets.synthetic.render import Renderer, scene_geometry
 from vlm3r.datasets.synthetic.trajectory import NoWalkableFloor, Trajectory, walkthrough
 from vlm3r.geometry import intrinsic_matrix, point_box_distance
+from vlm3r.utils.frames import linspace_indices
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class SynthConfig:
 
     @property
     def sampled_frame_ids(self) -> np.ndarray:
-        return np.unique(np.linspace(0, self.video_frames - 1, self.num_frames, dtype=int))
+        return linspace_indices(self.video_frames, self.num_frames)
 
 
 def scene_name(seed: int, index: int) -> str:
