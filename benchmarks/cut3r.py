@@ -31,7 +31,7 @@ def main() -> None:
                                                                                      ("bf16" if cuda else "fp32")]
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = Cut3r(Cut3rConfig.full()).to(device=args.device, dtype=dtype).eval()
+    model = Cut3r(Cut3rConfig.full()).requires_grad_(False).to(device=args.device, dtype=dtype).eval()  # frozen
     video = (torch.rand(frames, 3, 432, 432, device=args.device) * 2 - 1).to(dtype)
 
     def sync():

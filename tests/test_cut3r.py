@@ -3,20 +3,16 @@
 import argparse
 import json
 import math
-from pathlib import Path
 
 import pytest
 import torch
+
+from helpers import REFERENCE, assert_parity, needs_reference
 
 from vlm3r.model.cut3r import Cut3r, Cut3rCheckpointError, Cut3rConfig, Cut3rState, load_cut3r
 from vlm3r.model.cut3r.loading import normalise_state_dict
 from vlm3r.model.cut3r.rope import rope_2d
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "reference"
-REFERENCE = SHARED / "cut3r-tiny"
-needs_reference = pytest.mark.skipif(not (REFERENCE / "manifest.json").is_file(),
-                                     reason=f"reference vectors not found at {REFERENCE} (../shared is beside CI's "
-                                            "checkout; elsewhere these parity tests cannot run)")
 FULL_STRING = ("ARCroco3DStereo(ARCroco3DStereoConfig(freeze='encoder', state_size=768, state_pe='2d', "
                "pos_embed='RoPE100', rgb_head=True, pose_head=True, patch_embed_cls='ManyAR_PatchEmbed', "
                "img_size=(512,512), head_type='dpt', output_mode='pts3d+pose', depth_mode=('exp',-inf,inf), "
@@ -27,13 +23,6 @@ FULL_STRING = ("ARCroco3DStereo(ARCroco3DStereoConfig(freeze='encoder', state_si
 def tiny_config() -> dict:
     manifest = json.loads((REFERENCE / "manifest.json").read_text())
     return {**manifest["config"], "dpt_override": manifest["dpt_override"]}
-
-
-def assert_parity(got, want, rel=1e-4, msg=None):
-    """Equal up to ``rel`` of the tensor's scale: float32 kernels differ between CPUs (AVX2 vs AVX-512 sum in
-    different orders), and the recurrence carries those last-bit differences from frame to frame. A wrong
-    operation is off by the order of the scale itself."""
-    torch.testing.assert_close(got, want, rtol=0, atol=rel * max(1.0, want.abs().max().item()), msg=msg)
 
 
 def load_reference(name):
@@ -170,7 +159,7 @@ def test_low_precision_runs_close_to_fp32(dtype):
 def test_full_size_architecture_matches_the_official_key_list():
     """The full model built on the meta device has exactly the official keys and shapes, minus the dead ray-map
     branch and the DPT aliases."""
-    keys_file = SHARED / "cut3r_state_dict_keys.txt"
+    keys_file = REFERENCE.parent / "cut3r_state_dict_keys.txt"
     if not keys_file.is_file():
         pytest.skip(f"{keys_file} not found")
     official = {}
@@ -259,7 +248,8 @@ def write_video(path, frames, fps=24):
 def test_video_sampling_and_preprocessing(tmp_path):
     import numpy as np
 
-    from vlm3r.model.video import VideoError, cut3r_pixels, read_video_frames, siglip_pixels
+    from vlm3r.model.video import cut3r_pixels, siglip_pixels
+    from vlm3r.utils.video import VideoError, read_video_frames
 
     frames = np.zeros((40, 48, 64, 3), dtype=np.uint8)
     for i in range(40):
@@ -276,6 +266,48 @@ def test_video_sampling_and_preprocessing(tmp_path):
     (tmp_path / "bad.mp4").write_bytes(b"\x00" * 100)
     with pytest.raises(VideoError, match="bad.mp4: not a readable video"):
         read_video_frames(tmp_path / "bad.mp4")
+    truncated = (tmp_path / "v.mp4").read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(truncated[:len(truncated) // 2])  # the index (moov) is at the end
+    with pytest.raises(VideoError, match="cut.mp4: not a readable video"):
+        read_video_frames(tmp_path / "cut.mp4")
+
+
+def decode_all_then_sample(path, num_frames):
+    """The straightforward reading (every frame decoded to RGB, then linspace), as an independent expectation."""
+    import av
+    import numpy as np
+
+    with av.open(str(path)) as container:
+        decoded = [f.to_ndarray(format="rgb24") for f in container.decode(container.streams.video[0])]
+    n = len(decoded)
+    indices = np.linspace(0, n - 1, num_frames, dtype=int) if n > num_frames else np.arange(n)
+    return np.stack([decoded[i] for i in indices]), indices
+
+
+@pytest.mark.parametrize("name, count, codec", [("long.mp4", 203, "libx264"), ("short.mp4", 5, "libx264"),
+                                                ("clip.mkv", 77, "mpeg4")])
+def test_sampled_frames_equal_decoding_everything(tmp_path, name, count, codec):
+    """Only the sampled frames are kept while decoding; the frames and pixels are those of decoding the whole
+    video (B-frames reordered by libx264, a video shorter than the sample, another container and codec)."""
+    import av
+    import numpy as np
+
+    from vlm3r.utils.video import count_frames, read_video_frames
+
+    rng = np.random.default_rng(count)
+    path = tmp_path / name
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream(codec, rate=30)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(count):
+            frame = rng.integers(0, 255, (48, 64, 3), dtype=np.uint8) // 4 + (i % 190)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame.astype(np.uint8), format="rgb24")))
+        container.mux(stream.encode())
+    assert count_frames(path) == count
+    got, indices, fps = read_video_frames(path, 32)
+    want, want_indices = decode_all_then_sample(path, 32)
+    assert indices.tolist() == want_indices.tolist() and fps == 30
+    assert np.array_equal(got, want)
 
 
 def test_reconstruct_command(tmp_path):

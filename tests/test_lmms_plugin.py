@@ -17,13 +17,10 @@ pytest.importorskip("lmms_eval", reason="lmms-eval is an optional extra (make te
 
 
 def test_lmms_eval_runs_vlm3r_on_a_few_documents(tmp_path, qa_synthetic):
-    from test_model import Vlm3rConfig, Vlm3rModel  # noqa: F401  (tiny model helpers)
-    from test_model_loading import write_release
-    import torch
+    from helpers import distinctive_model, odd_config, write_release
 
-    torch.manual_seed(3)
-    original = Vlm3rModel(Vlm3rConfig.tiny()).eval()
-    base, release, cut3r = write_release(tmp_path, original)
+    files = write_release(tmp_path, distinctive_model(odd_config()))
+    base, release, cut3r = files.base, files.model, files.cut3r
     records, _ = generate(load_scenes(qa_synthetic), select_tasks("vsi"), seed=0, per_scene=1)
     qa = tmp_path / "qa.jsonl"
     write_qa_jsonl(qa, records)

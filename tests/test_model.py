@@ -1,5 +1,7 @@
 """The VLM-3R model on its tiny config: shapes, pooling, newlines, prompt, splicing, batching, ablations."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -66,7 +68,7 @@ def bilinear_by_hand(grid: np.ndarray, out: int) -> np.ndarray:
 
 
 def test_pooling_27_to_14_matches_a_hand_computation():
-    cfg = Vlm3rConfig.tiny(vision={**Vlm3rConfig.tiny().vision, "image_size": 378})
+    cfg = Vlm3rConfig.tiny(vision=dataclasses.replace(Vlm3rConfig.tiny().vision, image_size=378))
     m = Vlm3rModel(cfg)
     assert cfg.grid == 27 and cfg.pooled_grid == 14
     x = torch.randn(2, 27 * 27, 5)
@@ -114,6 +116,24 @@ def test_splice_puts_the_video_at_the_image_token(model):
     # left padding for generation: a shorter sample is padded in front and keeps positions 0..n-1
     embeds, mask, _, positions = model.splice([ids[0], ids[0][:5] + ids[0][6:]], [visual, visual])
     assert mask[1].tolist() == [0] + [1] * 12 and positions[1, 1:].tolist() == list(range(12))
+
+
+def test_splice_counts_image_tokens_and_visuals(model):
+    """A prompt without <image> plus a video, or two <image> for one video, is refused naming both counts (the
+    video would otherwise be dropped, or the second slot fail with a bare StopIteration)."""
+    visual = torch.randn(7, 48)
+    no_image = [151644, 872, 198, 3838, 151645]
+    with pytest.raises(ValueError, match=r"0 image token\(s\) \(-200, from <image>\) in 1 prompt\(s\) but 1 visual"):
+        model.splice([no_image], [visual])
+    with pytest.raises(ValueError, match=r"2 image token\(s\) .* in 1 prompt\(s\) but 1 visual sequence"):
+        model.splice([[151644, -200, 198, -200, 151645]], [visual])
+    with pytest.raises(ValueError, match=r"1 image token\(s\) .* in 2 prompt\(s\) but 2 visual sequence"):
+        model.generate([no_image, [151644, -200, 151645]], [visual, visual], max_new_tokens=1)
+    with pytest.raises(ValueError, match=r"pixel_values: expected frames \[F, 3, 84, 84\] .* got \(4, 3, 96, 96\)"):
+        model.visual_embeddings(frames(0, size=96))
+    # a text-only prompt with no visual is fine
+    embeds, mask, _, _ = model.splice([no_image], [])
+    assert embeds.shape == (1, 5, 48) and mask.sum() == 5
 
 
 def test_batch_of_two_videos_answers_each_as_alone(model):

@@ -18,6 +18,9 @@ def ask(
                                                      "vlm3r train names its own."),
     base: Path = typer.Option(None, "--base", help="LLaVA-Video-7B-Qwen2 folder (for a LoRA release); a folder "
                                                    "written by vlm3r train names its own."),
+    vision_tower: Path = typer.Option(None, "--vision-tower", help="Folder with the SigLIP tower's config.json, "
+                                                                   "when config.json's mm_vision_tower is not a "
+                                                                   "local folder, cached, or so400m."),
     frames: int = typer.Option(None, "--frames", help="Frames sampled uniformly from the video (default: the "
                                                       "model's, 32 for the released one)."),
     dtype: str = typer.Option("bf16", "--dtype", help="fp32, bf16 or fp16."),
@@ -31,17 +34,18 @@ def ask(
     """
     import torch
 
-    from vlm3r.model.cut3r import Cut3rCheckpointError
-    from vlm3r.model.loading import Vlm3rCheckpointError
+    from vlm3r.model.checkpoint import CheckpointError
+    from vlm3r.model.config import ConfigError
     from vlm3r.model.pipeline import Vlm3rPipeline
-    from vlm3r.model.video import VideoError
+    from vlm3r.utils.video import VideoError
 
     console = Console()
     if dtype not in DTYPES:
         raise typer.BadParameter(f"one of {', '.join(DTYPES)}", param_hint="--dtype")
     try:
-        pipeline = Vlm3rPipeline.from_pretrained(model, cut3r, base, getattr(torch, DTYPES[dtype]), device, frames)
+        pipeline = Vlm3rPipeline.from_pretrained(model, cut3r, base, getattr(torch, DTYPES[dtype]), device, frames,
+                                                 vision_tower)
         console.print(pipeline.ask(video, question, max_new_tokens))
-    except (Vlm3rCheckpointError, Cut3rCheckpointError, VideoError, OSError) as exc:
+    except (CheckpointError, ConfigError, VideoError, OSError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(code=1) from exc

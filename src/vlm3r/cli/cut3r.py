@@ -34,7 +34,8 @@ def reconstruct(
     from vlm3r.datasets.pointcloud import LabelledPoints, write_point_cloud
     from vlm3r.model.cut3r import Cut3rCheckpointError, load_cut3r
     from vlm3r.model.cut3r.geometry import pose_to_matrix
-    from vlm3r.model.video import VideoError, cut3r_pixels, read_video_frames, siglip_pixels
+    from vlm3r.model.video import cut3r_pixels, siglip_pixels
+    from vlm3r.utils.video import VideoError, read_video_frames
     from vlm3r.utils.fileio import atomic_write_text
 
     console = Console()

@@ -26,8 +26,8 @@ def train(
 
     Example: vlm3r train --config tiny --set data.train=demo_out/train_llava.json --set run.output_dir=runs/tiny
     """
-    from vlm3r.model.loading import Vlm3rCheckpointError
-    from vlm3r.model.video import VideoError
+    from vlm3r.model.checkpoint import CheckpointError
+    from vlm3r.utils.video import VideoError
     from vlm3r.training.config import TrainConfigError, load_train_config
     from vlm3r.training.data import TrainingDataError
     from vlm3r.training.trainer import train as run_training
@@ -36,7 +36,7 @@ def train(
     try:
         cfg = load_train_config(config, set_)
         out = run_training(cfg, resume, stop_after_steps)
-    except (TrainConfigError, TrainingDataError, Vlm3rCheckpointError, VideoError, FileNotFoundError,
+    except (TrainConfigError, TrainingDataError, CheckpointError, VideoError, FileNotFoundError,
             ValueError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(code=1) from exc

@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+LINEAR_INIT_STD = 0.02
+
 
 class CrossAttentionFusion(nn.Module):
     def __init__(self, d_clip: int, d_spatial: int, num_heads: int, dropout: float = 0.1):
@@ -23,6 +25,20 @@ class CrossAttentionFusion(nn.Module):
         self.out_norm = nn.LayerNorm(d_clip)
         self.out_proj = nn.Linear(d_clip, d_clip)
         self.dropout = nn.Dropout(dropout)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """A new block's initialisation (reference-model.md §3.6): Linear weights normal(0, 0.02) with zero bias
+        (Qwen2's rule, which the reference applies), LayerNorm (1, 0), PyTorch's default for the attention's
+        packed projections. Released weights replace all of it."""
+        for module in self.modules():
+            if isinstance(module, nn.Linear):  # the attention's out_proj too, after its own reset below
+                nn.init.normal_(module.weight, std=LINEAR_INIT_STD)
+                nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.LayerNorm):
+                module.reset_parameters()
+            elif isinstance(module, nn.MultiheadAttention):
+                module._reset_parameters()  # visited before its out_proj child
 
     def forward(self, visual: torch.Tensor, spatial: torch.Tensor) -> torch.Tensor:
         """visual [F, N, d_clip] attends to spatial [F, M, d_spatial] frame by frame."""

@@ -1,189 +1,284 @@
-"""Loading VLM-3R from local files in the released layouts (reference-model.md §4.2-4.4).
+"""Reading VLM-3R from local files in the released layouts (reference-model.md §4.2-4.4) into our config and
+state dict; ``Vlm3rModel.from_pretrained`` builds the model from them.
 
-- ``base``: LLaVA-Video-7B-Qwen2 shards (``model.*``, ``lm_head.weight``, ``model.vision_tower.vision_tower.
-  vision_model.*``, ``model.mm_projector.*``, ``model.image_newline``) with their index and tokenizer files;
-- ``model``: the VLM-3R folder: ``config.json``, ``non_lora_trainables.bin`` (``base_model.model.model.
-  fusion_block.*`` / ``mm_projector.*``, which override the base projector) and a peft LoRA adapter
-  (``adapter_config.json`` + ``adapter_model.bin|safetensors``, keys ``...lora_A.weight`` without ``.default``),
-  merged here as W + (alpha / r) * B @ A;
+Files:
+- ``base``: LLaVA-Video-7B-Qwen2 shards (LLM, SigLIP, projector, newline) with their index and tokenizer;
+- ``model``: the VLM-3R folder: ``config.json``, ``non_lora_trainables.bin`` (fusion block and projector, which
+  override the base's) and a peft LoRA adapter (``adapter_config.json`` + ``adapter_model.bin|safetensors``),
+  merged here as W + (alpha / r) * B @ A in fp32, cast once to the run's dtype;
 - ``cut3r``: the CUT3R ``.pth``.
 
-The model is built on the meta device and the loaded tensors are assigned into it, so the 7B weights are held
-once. Every model weight must come from a file and every file key must land in the model (unused SigLIP
-post-layernorm / head / extra layer keys excepted); otherwise ``Vlm3rCheckpointError`` lists the keys.
+Where each size comes from, as in the official loader:
+- Qwen2: the model folder's config.json (``hidden_size``, ``num_hidden_layers``, ...);
+- SigLIP: the vision tower's own config.json, named by ``mm_vision_tower``: a local folder, an entry already in
+  the local Hugging Face cache (offline), or the built-in so400m config for ``google/siglip-so400m-patch14-384``;
+  VLM-3R keeps all its layers but the last. Otherwise the error says what the weights fix and what they cannot
+  (the head count);
+- CUT3R: the ``.pth``'s ``args.model``;
+- fusion block: 18 heads (fixed in the official code), key/value width = CUT3R's decoder width;
+- a folder written by vlm3r carries its whole config in a ``vlm3r`` section, which is read first.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import json
 import logging
+import math
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
-from torch import nn
 
-from vlm3r.model.config import Vlm3rConfig
-from vlm3r.model.cut3r import load_cut3r
-from vlm3r.model.modeling_vlm3r import Vlm3rModel
+from vlm3r.model.checkpoint import CheckpointError, load_torch_file, read_json, read_safetensors, read_shards
+from vlm3r.model.config import SO400M_ID, ConfigError, Vlm3rConfig, VisionConfig
+from vlm3r.model.cut3r import Cut3rConfig, read_cut3r_weights
+from vlm3r.model.keys import (NON_LORA_FILE, RELEASED_NAMES, SPATIAL_PREFIX, adapter_module, from_released,
+                              remap_non_lora)
 
 log = logging.getLogger(__name__)
 
-VISION_PREFIX = "model.vision_tower.vision_tower.vision_model."
-NON_LORA = "non_lora_trainables.bin"
+VISION_RELEASED = dict(RELEASED_NAMES)["vision_tower."]
+ADAPTER_CONFIG = "adapter_config.json"
+ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
 
 
-class Vlm3rCheckpointError(ValueError):
-    """Missing or mismatched weights; the message names the folder and the keys, and what to download."""
+class Vlm3rCheckpointError(CheckpointError):
+    """Missing or mismatched weights or config; the message names the folder or file, the keys or the field, and
+    what to download or pass."""
 
 
-def config_from_released(config: dict) -> Vlm3rConfig:
-    """Our config from a released ``config.json`` (LLaVA/Qwen2 fields), or from its ``vlm3r`` section if written
-    by vlm3r itself."""
-    if "vlm3r" in config:
-        from vlm3r.model.cut3r import Cut3rConfig
+@dataclass(frozen=True)
+class ReleaseFiles:
+    """Where a model's parts are: ``model`` holds config.json; ``base`` the safetensors weights and tokenizer."""
 
-        section = dict(config["vlm3r"])
-        section["cut3r"] = Cut3rConfig(**{**section.get("cut3r", {}),
-                                          "dpt_layer_dims": tuple(section.get("cut3r", {}).get("dpt_layer_dims",
-                                                                                                (96, 192, 384, 768)))})
-        return Vlm3rConfig(**section)
-    llm_keys = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
-                "num_key_value_heads", "vocab_size", "rope_theta", "rms_norm_eps", "max_position_embeddings",
-                "bos_token_id", "eos_token_id")
-    llm = {**Vlm3rConfig().llm, **{k: config[k] for k in llm_keys if k in config}, "tie_word_embeddings": False}
-    select = config.get("spatial_tower_select_feature") or "patch_tokens"
-    return Vlm3rConfig(llm=llm, fusion=bool(config.get("spatial_tower") or config.get("mm_spatial_tower")),
-                       spatial_tower_select_feature="all" if select == "all_tokens" else select,
-                       pool_mode=config.get("mm_spatial_pool_mode", "bilinear"))
+    model: Path
+    base: Path
+    cut3r: Path | None
+    adapter: bool
+    config: dict
+
+    @property
+    def config_path(self) -> Path:
+        return self.model / "config.json"
 
 
-def read_shards(folder: Path) -> dict[str, torch.Tensor]:
-    """All tensors of a safetensors checkpoint folder (sharded with an index, or one model.safetensors)."""
-    index = folder / "model.safetensors.index.json"
-    if index.is_file():
-        files = sorted(set(json.loads(index.read_text())["weight_map"].values()))
-    else:
-        files = sorted(p.name for p in folder.glob("*.safetensors"))
-    if not files:
-        raise Vlm3rCheckpointError(f"{folder}: no safetensors weights (expected the LLaVA-Video-7B-Qwen2 shards)")
-    tensors = {}
-    for name in files:
-        path = folder / name
-        if not path.is_file():
-            raise Vlm3rCheckpointError(f"{path}: listed in the index but missing")
-        with safe_open(str(path), framework="pt") as f:
-            for key in f.keys():
-                tensors[key] = f.get_tensor(key)
-    return tensors
+def _local(path, owner: Path) -> Path:
+    """A path from config.json: relative ones are relative to the folder that holds it."""
+    path = Path(path)
+    return path if path.is_absolute() else owner / path
 
 
-def _load_bin(path: Path) -> dict[str, torch.Tensor]:
+def release_files(model_path: Path | str, base: Path | str | None = None,
+                  cut3r: Path | str | None = None) -> ReleaseFiles:
+    """The files of a model folder. A folder written by ``vlm3r train`` names its base and CUT3R in
+    config.json (``model_base``, ``cut3r_weights``); they are used when not given here."""
+    model = Path(model_path)
+    if not (model / "config.json").is_file():
+        raise Vlm3rCheckpointError(
+            f"{model}: no config.json. Download the VLM-3R weights (e.g. Journey9ni/vlm-3r-llava-qwen2-lora) "
+            "into this folder, and LLaVA-Video-7B-Qwen2 into a folder passed as the base")
+    config = read_json(model / "config.json", Vlm3rCheckpointError)
+    adapter = (model / ADAPTER_CONFIG).is_file() or any((model / name).is_file() for name in ADAPTER_WEIGHTS)
+    if base is None and config.get("model_base"):
+        base = _local(config["model_base"], model)
+    if cut3r is None and config.get("cut3r_weights"):
+        cut3r = _local(config["cut3r_weights"], model)
+    if base is None and adapter:
+        raise Vlm3rCheckpointError(f"{model}: a LoRA adapter needs its base model: pass the local "
+                                   "LLaVA-Video-7B-Qwen2 folder as base (--base)")
+    base = Path(base) if base is not None else model
+    if not base.is_dir():
+        raise Vlm3rCheckpointError(f"{base}: the base model folder does not exist (from {model / 'config.json'})")
+    return ReleaseFiles(model, base, Path(cut3r) if cut3r is not None else None, adapter, config)
+
+
+# ---------------------------------------------------------------------- sizes
+def hf_cache_dir() -> Path:
+    """The local Hugging Face hub cache, as huggingface_hub finds it (read now, so tests can point it)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"])
+    home = os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface")
+    return Path(home) / "hub"
+
+
+def _cached_config(repo_id: str) -> Path | None:
+    """config.json of a hub repository if it is already in the local cache; never downloads."""
+    from huggingface_hub import try_to_load_from_cache
+
     try:
-        return torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for unreadable files
-        raise Vlm3rCheckpointError(f"{path}: not a readable weights file ({exc})") from exc
+        found = try_to_load_from_cache(repo_id, "config.json", cache_dir=str(hf_cache_dir()))
+    except ValueError:  # not a valid repository id (e.g. a path)
+        return None
+    return Path(found) if isinstance(found, str) else None
 
 
-def remap_base(key: str, vision_layers: int) -> str | None:
-    """Checkpoint key -> our module key; None for keys the model does not use."""
-    if key.startswith(VISION_PREFIX):
-        rest = key[len(VISION_PREFIX):]
-        if rest.startswith(("post_layernorm.", "head.")):
-            return None
-        if rest.startswith("encoder.layers.") and int(rest.split(".")[2]) >= vision_layers:
-            return None  # the dropped last SigLIP layer
-        return "vision_tower." + rest
-    for prefix, target in (("model.mm_projector.", "mm_projector."), ("model.fusion_block.", "fusion_block."),
-                           ("model.image_newline", "image_newline")):
-        if key.startswith(prefix):
-            return target + key[len(prefix):]
-    if key.startswith("model.") or key.startswith("lm_head."):
-        return "llm." + key
-    return key
+def _tower_folder_config(folder: Path) -> Path | None:
+    path = folder / "config.json"
+    return path if folder.is_dir() and path.is_file() else None
 
 
-def remap_non_lora(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The reference's remap of ``non_lora_trainables.bin`` (reference-model.md §4.3 step 4): drop a leading
-    ``base_model.``; then, if any key starts with ``model.model.``, drop one leading ``model.`` from every key.
-    ``base_model.model.model.fusion_block.x`` -> ``model.fusion_block.x``; ``base_model.model.lm_head.weight``
-    -> ``lm_head.weight``."""
-    state = {(k[len("base_model."):] if k.startswith("base_model.") else k): v for k, v in state.items()}
-    if any(k.startswith("model.model.") for k in state):
-        state = {(k[len("model."):] if k.startswith("model.") else k): v for k, v in state.items()}
-    return state
+def resolve_vision_config(name: str | None, tensors: dict[str, torch.Tensor], where: str,
+                          search: tuple[Path, ...] = (), override: Path | str | None = None) -> VisionConfig:
+    """The SigLIP tower's sizes from its own config (see the module docstring). ``override``: a folder holding the
+    tower's config.json, taking the place of ``mm_vision_tower``; ``search``: folders a relative name may be in."""
+    if override is not None:
+        path = _tower_folder_config(Path(override))
+        if path is None:
+            raise Vlm3rCheckpointError(f"{override}: no config.json of a vision tower in this folder")
+        return VisionConfig.from_tower_config(read_json(path, Vlm3rCheckpointError), str(path))
+    if name:
+        candidates = [Path(name)] + [folder / name for folder in search if not Path(name).is_absolute()]
+        for folder in candidates:
+            path = _tower_folder_config(folder)
+            if path is not None:
+                return VisionConfig.from_tower_config(read_json(path, Vlm3rCheckpointError), str(path))
+        path = _cached_config(name)
+        if path is not None:
+            return VisionConfig.from_tower_config(read_json(path, Vlm3rCheckpointError), str(path))
+        if name == SO400M_ID:
+            return VisionConfig()
+    raise Vlm3rCheckpointError(_unresolved_tower_message(name, tensors, where))
 
 
-def adapter_module(key: str) -> str:
-    """``base_model.model.model.layers.0.self_attn.q_proj.lora_A[.default].weight`` -> the LLM module
-    ``model.layers.0.self_attn.q_proj``."""
-    module = key.split(".lora_")[0]
-    return module[len("base_model.model."):] if module.startswith("base_model.model.") else module
+def infer_vision_sizes(tensors: dict[str, torch.Tensor]) -> dict[str, int]:
+    """What the SigLIP weights of a base checkpoint fix: width, patch, grid, MLP width, layers present."""
+    sizes = {}
+    patch = tensors.get(VISION_RELEASED + "embeddings.patch_embedding.weight")
+    if patch is not None:
+        sizes.update(hidden_size=patch.shape[0], num_channels=patch.shape[1], patch_size=patch.shape[-1])
+    positions = tensors.get(VISION_RELEASED + "embeddings.position_embedding.weight")
+    if positions is not None:
+        sizes["grid"] = math.isqrt(positions.shape[0])
+    fc1 = tensors.get(VISION_RELEASED + "encoder.layers.0.mlp.fc1.weight")
+    if fc1 is not None:
+        sizes["intermediate_size"] = fc1.shape[0]
+    layers = {k[len(VISION_RELEASED):].split(".")[2] for k in tensors if k.startswith(VISION_RELEASED + "encoder.")}
+    sizes["layers_in_checkpoint"] = len(layers)
+    return sizes
+
+
+def _unresolved_tower_message(name: str | None, tensors: dict, where: str) -> str:
+    sizes = infer_vision_sizes(tensors)
+    fixed = ", ".join(f"{k}={v}" for k, v in sizes.items())
+    what = f"mm_vision_tower {name!r}" if name else "no mm_vision_tower"
+    return (f"{where}: {what}: not a local folder with a config.json, not in the local Hugging Face cache "
+            f"({hf_cache_dir()}) and not {SO400M_ID}. The weights fix {fixed or 'nothing (no SigLIP weights)'}, "
+            "but not num_attention_heads (nor the exact image_size, hidden_act, layer_norm_eps): pass the folder "
+            "with the tower's config.json as vision_tower (--vision-tower)")
+
+
+def _read_cut3r(files: ReleaseFiles, fallback: Cut3rConfig | None) -> tuple[Cut3rConfig, dict]:
+    if files.cut3r is None:
+        raise Vlm3rCheckpointError(f"{files.model}: this model needs CUT3R weights: download "
+                                   "cut3r_512_dpt_4_64.pth (from the CUT3R release) and pass it as cut3r (--cut3r)")
+    config, state, _ = read_cut3r_weights(files.cut3r, with_heads=False, fallback=fallback)
+    return config, {SPATIAL_PREFIX + k: v for k, v in state.items()}
+
+
+def release_config(files: ReleaseFiles, tensors: dict[str, torch.Tensor], vision_tower: Path | str | None = None,
+                   **overrides) -> tuple[Vlm3rConfig, dict[str, torch.Tensor]]:
+    """The model's config read from the files (see the module docstring) and CUT3R's weights in our names
+    (empty without fusion). ``tensors``: the base checkpoint's, for sizes the error message can name."""
+    raw, where = files.config, str(files.config_path)
+    try:
+        if "vlm3r" in raw:  # written by vlm3r: the whole config
+            config = dataclasses.replace(Vlm3rConfig.from_dict(raw["vlm3r"], f"{where}: vlm3r"), **overrides)
+            if not config.fusion:
+                return config, {}
+            cut3r_config, cut3r_state = _read_cut3r(files, fallback=config.cut3r)
+            return dataclasses.replace(config, cut3r=cut3r_config), cut3r_state
+        vision = resolve_vision_config(raw.get("mm_vision_tower") or raw.get("vision_tower"), tensors, where,
+                                       (files.model, files.base), vision_tower)
+        declared = bool(raw.get("spatial_tower") or raw.get("mm_spatial_tower"))
+        cut3r_config, cut3r_state = (_read_cut3r(files, None) if overrides.get("fusion", declared)
+                                     else (None, {}))
+        return Vlm3rConfig.from_released(raw, vision, cut3r_config, where, **overrides), cut3r_state
+    except ConfigError as exc:
+        raise Vlm3rCheckpointError(str(exc)) from exc
+
+
+# ---------------------------------------------------------------------- weights
+def released_to_ours(tensors: dict[str, torch.Tensor], vision_layers: int) -> dict[str, torch.Tensor]:
+    """Checkpoint names -> ours, dropping what the model does not use (``keys.from_released``)."""
+    out = {}
+    for key, value in tensors.items():
+        target = from_released(key, vision_layers)
+        if target is not None:
+            out[target] = value
+    return out
+
+
+def read_adapter(adapter_dir: Path) -> tuple[dict[str, torch.Tensor], float, Path]:
+    """(tensors, scale, file) of a peft LoRA adapter folder; scale alpha / r (alpha / sqrt(r) with rsLoRA)."""
+    config_path = adapter_dir / ADAPTER_CONFIG
+    if not config_path.is_file():
+        raise Vlm3rCheckpointError(f"{adapter_dir}: adapter weights but no {ADAPTER_CONFIG} (r, lora_alpha)")
+    config = read_json(config_path, Vlm3rCheckpointError)
+    for name in ("r", "lora_alpha"):
+        if not isinstance(config.get(name), (int, float)) or config[name] <= 0:
+            raise Vlm3rCheckpointError(f"{config_path}: {name}: expected a positive number, got {config.get(name)!r}")
+    if config.get("use_dora"):
+        raise Vlm3rCheckpointError(f"{config_path}: use_dora: DoRA adapters are not supported")
+    if config.get("fan_in_fan_out"):
+        raise Vlm3rCheckpointError(f"{config_path}: fan_in_fan_out: not supported (Qwen2 uses nn.Linear)")
+    root = math.sqrt(config["r"]) if config.get("use_rslora") else config["r"]
+    scale = float(config["lora_alpha"]) / float(root)
+    path = next((adapter_dir / n for n in ADAPTER_WEIGHTS if (adapter_dir / n).is_file()), None)
+    if path is None:
+        raise Vlm3rCheckpointError(f"{adapter_dir}: {ADAPTER_CONFIG} but no {' or '.join(ADAPTER_WEIGHTS)}")
+    tensors = (read_safetensors(path, Vlm3rCheckpointError) if path.suffix == ".safetensors"
+               else load_torch_file(path, Vlm3rCheckpointError))
+    return tensors, scale, path
 
 
 def merge_lora(state: dict[str, torch.Tensor], adapter_dir: Path) -> int:
-    """Add (alpha / r) * B @ A of every adapter module to its base weight; returns the modules merged."""
-    config = json.loads((adapter_dir / "adapter_config.json").read_text())
-    scale = float(config["lora_alpha"]) / float(config["r"])
-    path = adapter_dir / "adapter_model.safetensors"
-    if path.is_file():
-        with safe_open(str(path), framework="pt") as f:
-            adapter = {k: f.get_tensor(k) for k in f.keys()}
-    else:
-        path = adapter_dir / "adapter_model.bin"
-        if not path.is_file():
-            raise Vlm3rCheckpointError(f"{adapter_dir}: adapter_config.json but no adapter_model.bin/safetensors")
-        adapter = _load_bin(path)
-    merged = 0
-    for key_a, lora_a in adapter.items():
-        if ".lora_A." not in key_a:
-            continue
+    """Add (B @ A) * scale of every adapter module to its weight, in fp32 (the merged weights stay fp32 until the
+    model casts them once to the run's dtype); returns the modules merged."""
+    adapter, scale, path = read_adapter(adapter_dir)
+    keys_a = [k for k in adapter if ".lora_A." in k]
+    if not keys_a:
+        raise Vlm3rCheckpointError(f"{path}: no lora_A tensors (a LoRA adapter must adapt some module)")
+    stray = sorted(k for k in adapter if ".lora_A." not in k and ".lora_B." not in k)
+    if stray:
+        raise Vlm3rCheckpointError(f"{path}: tensors that are not LoRA A/B: {', '.join(stray[:10])}")
+    for key_a in keys_a:
         key_b = key_a.replace(".lora_A.", ".lora_B.")
         if key_b not in adapter:
             raise Vlm3rCheckpointError(f"{path}: {key_a} has no matching {key_b}")
-        module = adapter_module(key_a)
-        target = "llm." + module + ".weight"
+        target = adapter_module(key_a)
         if target not in state:
-            raise Vlm3rCheckpointError(f"{path}: adapter module {module} targets {target}, which the model lacks")
-        base = state[target]
-        delta = adapter[key_b].to(torch.float32) @ lora_a.to(torch.float32)
-        if delta.shape != base.shape:
-            raise Vlm3rCheckpointError(f"{path}: {module}: B @ A is {tuple(delta.shape)}, weight {tuple(base.shape)}")
-        state[target] = (base.to(torch.float32) + scale * delta).to(base.dtype)
-        merged += 1
-    return merged
+            raise Vlm3rCheckpointError(f"{path}: {key_a} adapts {target}, which the model lacks")
+        lora_a, lora_b, base = adapter[key_a], adapter[key_b], state[target]
+        if lora_a.ndim != 2 or lora_b.ndim != 2 or lora_b.shape[1] != lora_a.shape[0] or \
+                (lora_b.shape[0], lora_a.shape[1]) != tuple(base.shape):
+            raise Vlm3rCheckpointError(f"{path}: {key_a} {tuple(lora_a.shape)} and lora_B {tuple(lora_b.shape)} "
+                                       f"do not fit {target} {tuple(base.shape)}")
+        state[target] = base.to(torch.float32) + (lora_b.to(torch.float32) @ lora_a.to(torch.float32)) * scale
+    unused = len(adapter) - 2 * len(keys_a)
+    if unused:
+        raise Vlm3rCheckpointError(f"{path}: {unused} lora_B tensors without a lora_A")
+    return len(keys_a)
 
 
-def _read_config(folder: Path) -> dict:
-    path = folder / "config.json"
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise Vlm3rCheckpointError(f"{path}: not valid JSON ({exc})") from exc
+def read_release(files: ReleaseFiles, vision_tower: Path | str | None = None,
+                 **overrides) -> tuple[Vlm3rConfig, dict[str, torch.Tensor]]:
+    """(config, every weight in our names): the base shards, then CUT3R, then ``non_lora_trainables.bin`` (which
+    overrides both), then the merged LoRA. The result is checked against the model when it is built."""
+    tensors = read_shards(files.base, Vlm3rCheckpointError)
+    config, state = release_config(files, tensors, vision_tower, **overrides)
+    state.update(released_to_ours(tensors, config.vision_layers))
+    non_lora = files.model / NON_LORA_FILE
+    if non_lora.is_file():
+        state.update(released_to_ours(remap_non_lora(load_torch_file(non_lora, Vlm3rCheckpointError)),
+                                      config.vision_layers))
+    if files.adapter:
+        log.info("merged %d LoRA modules", merge_lora(state, files.model))
+    return config, state
 
 
-def _base_state(base: Path, config: Vlm3rConfig) -> dict[str, torch.Tensor]:
-    state = {}
-    for key, value in read_shards(base).items():
-        target = remap_base(key, config.vision_layers)
-        if target is not None:
-            state[target] = value
-    return state
-
-
-def _add_cut3r(state: dict, config: Vlm3rConfig, cut3r_path, owner: Path) -> None:
-    if not config.fusion:
-        return
-    if cut3r_path is None:
-        raise Vlm3rCheckpointError(f"{owner}: this model needs CUT3R weights: download cut3r_512_dpt_4_64.pth "
-                                   "(from the CUT3R release) and pass it as cut3r_path (--cut3r)")
-    cut3r = load_cut3r(cut3r_path, config=config.cut3r, with_heads=False)
-    state.update({f"spatial_tower.{k}": v for k, v in cut3r.state_dict().items()})
-
-
-def _tokenizer(folder: Path):
+def load_tokenizer(folder: Path | str):
+    """The Qwen2 tokenizer of a base folder (a released VLM-3R LoRA folder has none: it uses the base's)."""
     from transformers import AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -196,105 +291,3 @@ def _tokenizer(folder: Path):
                                    f"merges.txt; they come with LLaVA-Video-7B-Qwen2): {exc}") from exc
     finally:
         hf_logging.set_verbosity(verbosity)
-
-
-def build_from_state(config: Vlm3rConfig, state: dict[str, torch.Tensor], source: str, dtype: torch.dtype,
-                     fresh: tuple[str, ...] = ()) -> Vlm3rModel:
-    """The model with every weight taken from ``state``, checked key by key. Modules named in ``fresh`` (e.g.
-    ``fusion_block`` when training starts from LLaVA-Video) may be absent and are then newly initialised."""
-    with torch.device("meta"):
-        model = Vlm3rModel(config)
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    missing = sorted(k for k in set(expected) - set(state) if not k.startswith(tuple(f"{m}." for m in fresh)))
-    unexpected = sorted(set(state) - set(expected))
-    wrong = sorted(f"{k}: file {tuple(state[k].shape)}, model {expected[k]}" for k in set(expected) & set(state)
-                   if tuple(state[k].shape) != expected[k])
-    if missing or unexpected or wrong:
-        parts = [f"{len(v)} {t}: {', '.join(v[:10])}{' ...' if len(v) > 10 else ''}"
-                 for t, v in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)) if v]
-        raise Vlm3rCheckpointError(f"{source}: weights do not fit the model: " + "; ".join(parts))
-    model.load_state_dict({k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()},
-                          strict=False, assign=True)
-    for name in fresh:
-        module = getattr(model, name, None)
-        if module is not None and any(p.is_meta for p in module.parameters()):
-            log.info("%s: %s is not in the checkpoint; initialised anew", source, name)
-            setattr(model, name, init_fresh(module, dtype))
-    _rebuild_buffers(model)
-    return model
-
-
-def init_fresh(meta_module: nn.Module, dtype: torch.dtype) -> nn.Module:
-    """A new copy of a module with the initialisation reference-model.md §3.6 recommends: Linear weights
-    normal(0, 0.02) and zero bias (Qwen2's rule, which the reference applies), LayerNorm (1, 0), PyTorch's
-    default for the attention's packed projections."""
-    module = copy.deepcopy(meta_module).to_empty(device="cpu")
-    for sub in module.modules():
-        if isinstance(sub, nn.Linear):
-            nn.init.normal_(sub.weight, std=0.02)
-            if sub.bias is not None:
-                nn.init.zeros_(sub.bias)
-        elif isinstance(sub, nn.LayerNorm):
-            sub.reset_parameters()
-        elif isinstance(sub, nn.MultiheadAttention):
-            sub._reset_parameters()
-    return module.to(dtype)
-
-
-def load_vlm3r(model_path: Path | str, cut3r_path: Path | str | None = None, base_path: Path | str | None = None,
-               dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> tuple[Vlm3rModel, object]:
-    """(model, tokenizer) from local folders in the released layouts (see the module docstring). A folder written
-    by ``vlm3r train`` names its base and CUT3R files in config.json; they are used when not given here."""
-    model_path = Path(model_path)
-    if not (model_path / "config.json").is_file():
-        raise Vlm3rCheckpointError(
-            f"{model_path}: no config.json. Download the VLM-3R weights (e.g. Journey9ni/vlm-3r-llava-qwen2-lora) "
-            "into this folder, and LLaVA-Video-7B-Qwen2 into a folder passed as the base")
-    raw_config = _read_config(model_path)
-    config = config_from_released(raw_config)
-    is_adapter = (model_path / "adapter_config.json").is_file()
-    base_path = base_path if base_path is not None else raw_config.get("model_base")
-    cut3r_path = cut3r_path if cut3r_path is not None else raw_config.get("cut3r_weights")
-    base = Path(base_path) if base_path is not None else (None if is_adapter else model_path)
-    if base is None:
-        raise Vlm3rCheckpointError(f"{model_path}: a LoRA adapter needs its base model: pass the local "
-                                   "LLaVA-Video-7B-Qwen2 folder as base_path (--base)")
-    state = _base_state(base, config)
-    if (model_path / NON_LORA).is_file():
-        for key, value in remap_non_lora(_load_bin(model_path / NON_LORA)).items():
-            target = remap_base(key, config.vision_layers)
-            if target is not None:
-                state[target] = value
-    if is_adapter:
-        log.info("merged %d LoRA modules", merge_lora(state, model_path))
-    _add_cut3r(state, config, cut3r_path, model_path)
-    tokenizer = _tokenizer(base)
-    model = build_from_state(config, state, f"{model_path} (base {base})", dtype)
-    if len(tokenizer) < model.llm.get_input_embeddings().num_embeddings:
-        # as the reference: embeddings and lm_head are cut to the tokenizer's length (151646 of 152064 rows)
-        model.llm.resize_token_embeddings(len(tokenizer))
-    return model.to(device).eval(), tokenizer
-
-
-def load_for_training(base_path: Path | str, cut3r_path: Path | str | None = None,
-                      dtype: torch.dtype = torch.float32, **overrides) -> tuple[Vlm3rModel, object]:
-    """The starting point of training (reference-model.md §5.5): LLaVA-Video-7B-Qwen2 (LLM, SigLIP, projector,
-    newline) + CUT3R, with a new fusion block. ``overrides`` set Vlm3rConfig fields (fusion,
-    spatial_tower_select_feature, ...). The vocabulary keeps the checkpoint's size, as the reference trains."""
-    base = Path(base_path)
-    if not (base / "config.json").is_file():
-        raise Vlm3rCheckpointError(f"{base}: no config.json: download LLaVA-Video-7B-Qwen2 into this folder")
-    config = dataclasses.replace(config_from_released(_read_config(base)), **overrides)
-    state = _base_state(base, config)
-    _add_cut3r(state, config, cut3r_path, base)
-    tokenizer = _tokenizer(base)
-    return build_from_state(config, state, str(base), dtype, fresh=("fusion_block",)), tokenizer
-def _rebuild_buffers(model: Vlm3rModel) -> None:
-    """Non-persistent buffers stay on the meta device after loading: compute them again."""
-    embeddings = model.vision_tower.embeddings
-    embeddings.register_buffer("position_ids", torch.arange(embeddings.num_positions)[None], persistent=False)
-    rotary = model.llm.model.rotary_emb
-    model.llm.model.rotary_emb = type(rotary)(config=model.llm.config)
-    for name, buffer in model.named_buffers():
-        if buffer.is_meta:
-            raise RuntimeError(f"buffer {name} was not rebuilt after loading")

@@ -8,15 +8,24 @@ newline embedding after every pooled row; the embeddings are spliced into the Ch
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import Qwen2Config, Qwen2ForCausalLM, SiglipVisionConfig, SiglipVisionModel
 
+from vlm3r.model import loading, saving
+from vlm3r.model.checkpoint import check_weights
 from vlm3r.model.config import Vlm3rConfig
 from vlm3r.model.cut3r import Cut3r
 from vlm3r.model.fusion import CrossAttentionFusion, mlp2x_gelu
+from vlm3r.model.keys import strip_peft
 from vlm3r.model.video import cut3r_pixels
+
+log = logging.getLogger(__name__)
 
 
 def _frozen(module: nn.Module) -> bool:
@@ -26,15 +35,18 @@ def _frozen(module: nn.Module) -> bool:
 class Vlm3rModel(nn.Module):
     def __init__(self, config: Vlm3rConfig):
         super().__init__()
+        if not isinstance(config, Vlm3rConfig):
+            raise TypeError(f"config must be a Vlm3rConfig, got {type(config).__name__} (Vlm3rConfig.from_dict reads "
+                            "a dict)")
         self.config = config
-        vision_config = SiglipVisionConfig(**config.vision)
+        vision_config = SiglipVisionConfig(**dataclasses.asdict(config.vision))
         vision_config._attn_implementation = "eager"  # the released tower: eager attention, fp32 softmax
         self.vision_tower = SiglipVisionModel(vision_config)
         self.vision_tower.encoder.layers = self.vision_tower.encoder.layers[:config.vision_layers]
         # Unused by VLM-3R (features are taken before them): no weights, no compute.
         self.vision_tower.post_layernorm = nn.Identity()
         self.vision_tower.head = nn.Identity()
-        d_clip, d_llm = config.vision["hidden_size"], config.llm["hidden_size"]
+        d_clip, d_llm = config.vision.hidden_size, config.llm.hidden_size
         if config.fusion:
             self.spatial_tower = Cut3r(config.cut3r, with_heads=False)
             self.fusion_block = CrossAttentionFusion(d_clip, config.cut3r.dec_embed_dim, config.fusion_heads,
@@ -43,7 +55,89 @@ class Vlm3rModel(nn.Module):
             self.spatial_tower = self.fusion_block = None
         self.mm_projector = mlp2x_gelu(d_clip, d_llm)
         self.image_newline = nn.Parameter(torch.zeros(d_llm))
-        self.llm = Qwen2ForCausalLM(Qwen2Config(**config.llm))
+        self.llm = Qwen2ForCausalLM(Qwen2Config(**dataclasses.asdict(config.llm)))
+        self.name_or_path: str | None = None  # set by from_pretrained: the folder read
+        self.files: loading.ReleaseFiles | None = None  # and where its base, CUT3R and config came from
+
+    # ------------------------------------------------------------------ files
+    @classmethod
+    def from_pretrained(cls, path: Path | str, cut3r: Path | str | None = None, base: Path | str | None = None,
+                        dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu",
+                        vision_tower: Path | str | None = None, new_modules: tuple[str, ...] = (),
+                        **config_overrides) -> Vlm3rModel:
+        """The model of a folder in the released layouts (see ``vlm3r.model.loading``), every size read from the
+        files, in eval mode with SigLIP and CUT3R frozen.
+
+        Args:
+            path: the VLM-3R folder (config.json, adapter, non_lora_trainables.bin), or a full/base checkpoint.
+            cut3r, base: the CUT3R ``.pth`` and the LLaVA-Video base folder (a folder written by vlm3r names its
+                own in config.json).
+            dtype, device: what the model runs in; weights are cast once, after the LoRA merge.
+            vision_tower: a folder with the SigLIP tower's config.json, in place of ``mm_vision_tower``.
+            new_modules: modules that may be absent from the files and are then initialised anew (training
+                starts from LLaVA-Video with a new ``fusion_block``).
+            config_overrides: Vlm3rConfig fields to change (``fusion``, ``spatial_tower_select_feature``, ...).
+        """
+        files = loading.release_files(path, base, cut3r)
+        config, state = loading.read_release(files, vision_tower, **config_overrides)
+        source = f"{files.model}" + (f" (base {files.base})" if files.base != files.model else "")
+        model = cls.from_state(config, state, source, dtype, new_modules)
+        model.vision_tower.requires_grad_(False)
+        if model.spatial_tower is not None:
+            model.spatial_tower.requires_grad_(False)
+        model.name_or_path, model.files = str(files.model), files
+        return model.to(device).eval()
+
+    @classmethod
+    def from_state(cls, config: Vlm3rConfig, state: dict[str, torch.Tensor], source: str,
+                   dtype: torch.dtype = torch.float32, new_modules: tuple[str, ...] = ()) -> Vlm3rModel:
+        """The model with every weight taken from ``state`` (our names), checked key by key, built on the meta
+        device so that the weights are held once. Modules in ``new_modules`` absent from ``state`` get their
+        own initialisation."""
+        with torch.device("meta"):
+            model = cls(config)
+        check_weights({k: tuple(v.shape) for k, v in model.state_dict().items()}, state, source,
+                      loading.Vlm3rCheckpointError, optional=tuple(f"{m}." for m in new_modules))
+        model.load_state_dict({k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()},
+                              strict=False, assign=True)
+        for name in new_modules:
+            module = getattr(model, name, None)
+            if module is not None and any(p.is_meta for p in module.parameters()):
+                log.info("%s: %s is not in the checkpoint; initialised anew", source, name)
+                module.to_empty(device="cpu").reset_parameters()
+                module.to(dtype)
+        model._rebuild_buffers()
+        return model
+
+    def _rebuild_buffers(self) -> None:
+        """Non-persistent buffers stay on the meta device after loading: compute them again."""
+        embeddings = self.vision_tower.embeddings
+        embeddings.register_buffer("position_ids", torch.arange(embeddings.num_positions)[None], persistent=False)
+        rotary = self.llm.model.rotary_emb
+        self.llm.model.rotary_emb = type(rotary)(config=self.llm.config)
+        for name, buffer in self.named_buffers():
+            if buffer.is_meta:
+                raise RuntimeError(f"buffer {name} was not rebuilt after loading")
+
+    def save_pretrained(self, folder: Path | str, tokenizer=None, base_only: bool = False, **config_extra) -> Path:
+        """Write the model in a released layout that ``from_pretrained`` (and the official loader) reads: with a
+        peft-wrapped LLM the fine-tuning layout (adapter + non_lora_trainables.bin; ``config_extra`` should name
+        ``model_base`` and ``cut3r_weights``), otherwise one folder with every weight (``base_only``: a
+        LLaVA-Video-style base without fusion block and CUT3R)."""
+        state = saving.plain_state(self.state_dict())
+        if hasattr(self.llm, "peft_config"):
+            trained = {strip_peft(k): p for k, p in self.named_parameters()
+                       if p.requires_grad and "lora_" not in k}
+            return saving.write_finetuned(folder, self.llm, self.config, trained, state, **config_extra)
+        return saving.write_full(folder, self.config, state, tokenizer, base_only, **config_extra)
+
+    def fit_tokenizer(self, tokenizer) -> None:
+        """Cut the embeddings and lm_head to the tokenizer's length, as the official inference loader does
+        (151646 of 152064 rows for LLaVA-Video; the rows cut are never produced by the tokenizer)."""
+        rows = len(tokenizer)
+        if rows < self.llm.get_input_embeddings().num_embeddings:
+            self.llm.resize_token_embeddings(rows)
+            self.config = dataclasses.replace(self.config, llm=dataclasses.replace(self.config.llm, vocab_size=rows))
 
     # ------------------------------------------------------------------ visual path
     def vision_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
@@ -94,6 +188,10 @@ class Vlm3rModel(nn.Module):
 
         ``spatial`` may carry precomputed CUT3R tokens, as selected [F, M, D] or as the feature files'
         ``{"camera_tokens", "patch_tokens"}``; otherwise CUT3R runs here."""
+        size = self.config.vision.image_size
+        if pixel_values.ndim != 4 or tuple(pixel_values.shape[1:]) != (self.config.vision.num_channels, size, size):
+            raise ValueError(f"pixel_values: expected frames [F, {self.config.vision.num_channels}, {size}, {size}] "
+                             f"(SigLIP preprocessing at the tower's image_size), got {tuple(pixel_values.shape)}")
         visual = self.vision_features(pixel_values)
         if isinstance(spatial, dict):
             spatial = self.select_spatial(spatial["camera_tokens"], spatial["patch_tokens"])
@@ -112,6 +210,10 @@ class Vlm3rModel(nn.Module):
         samples in a batch see the same positions as alone."""
         embed = self.llm.get_input_embeddings()
         sentinel, ignore = self.config.image_token_index, self.config.ignore_index
+        slots = sum(ids.count(sentinel) for ids in input_ids)
+        if slots != len(visuals):
+            raise ValueError(f"{slots} image token(s) ({sentinel}, from <image>) in {len(input_ids)} prompt(s) but "
+                             f"{len(visuals)} visual sequence(s): each video needs exactly one <image> in its prompt")
         visual_iter = iter(visuals)
         rows, row_labels = [], []
         for k, ids in enumerate(input_ids):

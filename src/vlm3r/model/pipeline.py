@@ -12,9 +12,11 @@ from pathlib import Path
 
 import torch
 
+from vlm3r.model.loading import load_tokenizer
 from vlm3r.model.modeling_vlm3r import Vlm3rModel
 from vlm3r.model.prompt import chat_prompt, tokenize_with_images, video_question
-from vlm3r.model.video import read_video_frames, siglip_pixels
+from vlm3r.model.video import siglip_pixels
+from vlm3r.utils.video import read_video_frames
 
 
 class Vlm3rPipeline:
@@ -27,11 +29,13 @@ class Vlm3rPipeline:
 
     @classmethod
     def from_pretrained(cls, model_path, cut3r_path=None, base_path=None, dtype=torch.float32, device="cpu",
-                        num_frames: int | None = None) -> Vlm3rPipeline:
-        from vlm3r.model.loading import load_vlm3r
-
-        model, tokenizer = load_vlm3r(model_path, cut3r_path=cut3r_path, base_path=base_path, dtype=dtype,
-                                      device=device)
+                        num_frames: int | None = None, vision_tower=None) -> Vlm3rPipeline:
+        """``Vlm3rModel.from_pretrained`` with the base's tokenizer, the embeddings cut to its length as the
+        official inference loader does."""
+        model = Vlm3rModel.from_pretrained(model_path, cut3r=cut3r_path, base=base_path, dtype=dtype, device=device,
+                                           vision_tower=vision_tower)
+        tokenizer = load_tokenizer(model.files.base)
+        model.fit_tokenizer(tokenizer)
         return cls(model, tokenizer, num_frames)
 
     def video_embeddings(self, video: Path | str) -> torch.Tensor:
@@ -43,7 +47,7 @@ class Vlm3rPipeline:
             return self._cache[key]
         frames, _, _ = read_video_frames(path, self.num_frames)
         device = self.model.image_newline.device
-        pixels = siglip_pixels(frames, self.model.config.vision["image_size"]).to(device)
+        pixels = siglip_pixels(frames, self.model.config.vision.image_size).to(device)
         with torch.inference_mode():
             embeddings = self.model.visual_embeddings(pixels)
         self.encodings += 1

@@ -1,11 +1,14 @@
-"""Writing VLM-3R in the released layouts, the inverse of ``loading``: what ``vlm3r train`` saves is what
-``load_vlm3r`` (and the reference's loader) reads.
+"""Writing VLM-3R in the released layouts, the inverse of ``loading``; ``Vlm3rModel.save_pretrained`` calls these.
+Every name comes from ``keys``.
 
-- ``save_base``: a LLaVA-Video-style base folder (safetensors weights under the LlavaQwenForCausalLM names,
-  config.json, tokenizer files); used for the tiny recipe, whose base is generated rather than downloaded;
-- ``save_cut3r``: a CUT3R ``.pth`` with ``args`` and ``model``;
-- ``save_finetuned``: config.json, the peft LoRA adapter and ``non_lora_trainables.bin`` (every trained
-  parameter that is not LoRA, under ``base_model.model.`` + its LlavaQwenForCausalLM name).
+- ``write_full``: one folder with every weight as a LlavaQwenForCausalLM checkpoint (``model.safetensors``),
+  config.json, the tokenizer and CUT3R as ``cut3r.pth``; with ``base_only`` a LLaVA-Video-style base (no fusion
+  block, no spatial tower), as the tiny recipe generates instead of downloading one;
+- ``write_finetuned``: config.json, the peft LoRA adapter and ``non_lora_trainables.bin`` (every trained
+  parameter that is not LoRA), as the official training writes them;
+- ``write_cut3r``: a CUT3R ``.pth`` with ``args.model`` and ``model``;
+- a vision tower that is not so400m gets a ``vision_tower/`` folder (its config.json and weights) that
+  config.json's ``mm_vision_tower`` names, so that the official code builds SigLIP at the right size.
 """
 
 from __future__ import annotations
@@ -18,87 +21,87 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from vlm3r.model.config import Vlm3rConfig
-from vlm3r.model.cut3r import Cut3r
-from vlm3r.model.loading import NON_LORA, VISION_PREFIX
-from vlm3r.model.modeling_vlm3r import Vlm3rModel
+from vlm3r.model.config import SO400M_ID, Vlm3rConfig, VisionConfig
+from vlm3r.model.cut3r import Cut3rConfig
+from vlm3r.model.keys import (NON_LORA_FILE, SPATIAL_PREFIX, cut3r_file_key, strip_peft, to_non_lora, to_released,
+                              to_vision_file)
 from vlm3r.utils.fileio import atomic_path, atomic_write_text
 
-PEFT_INNER = "base_model.model."
+VISION_TOWER_DIR = "vision_tower"
+CUT3R_FILE = "cut3r.pth"
 
 
-def released_key(key: str) -> str | None:
-    """Our state-dict key -> the LlavaQwenForCausalLM key of the released checkpoints (None: CUT3R, which is a
-    separate file). Keys inside a peft-wrapped LLM lose peft's ``base_model.model.``."""
-    if key.startswith("spatial_tower."):
-        return None
-    if key.startswith("vision_tower."):
-        return VISION_PREFIX + key[len("vision_tower."):]
-    if key.startswith(("fusion_block.", "mm_projector.")) or key == "image_newline":
-        return "model." + key
-    if key.startswith("llm."):
-        key = key[len("llm."):]
-        key = key[len(PEFT_INNER):] if key.startswith(PEFT_INNER) else key
-        return key.replace(".base_layer.", ".")
-    raise KeyError(f"no released name for {key}")
+def _save_safetensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
+    with atomic_path(path) as tmp:
+        save_file({k: v.detach().contiguous() for k, v in tensors.items()}, str(tmp))
 
 
-def released_config(config: Vlm3rConfig, **extra) -> dict:
-    """config.json: the LLaVA/Qwen2 fields the reference writes (reference-model.md §4.1) and a ``vlm3r``
-    section with our whole config, which vlm3r reads first."""
-    select = config.spatial_tower_select_feature
-    fields = {
-        "model_type": "llava_qwen", "architectures": ["LlavaQwenForCausalLM"], **config.llm,
-        "mm_hidden_size": config.vision["hidden_size"], "mm_projector_type": "mlp2x_gelu",
-        "mm_vision_tower": "google/siglip-so400m-patch14-384", "mm_spatial_pool_mode": config.pool_mode,
-        "mm_spatial_pool_stride": 2, "mm_newline_position": "grid", "mm_patch_merge_type": "spatial_unpad",
-        "mm_use_im_start_end": False, "mm_use_im_patch_token": False,
-    }
-    if config.fusion:
-        fields.update({"spatial_tower": "cut3r", "mm_spatial_tower": "cut3r", "spatial_tower_select_feature": select,
-                       "spatial_feature_dim": config.cut3r.dec_embed_dim, "fusion_block": "cross_attention"})
-    return {**fields, "vlm3r": dataclasses.asdict(config), **extra}
+def write_vision_tower(folder: Path, config: Vlm3rConfig, state: dict[str, torch.Tensor]) -> str:
+    """``mm_vision_tower`` for config.json: the hub id for so400m, otherwise a ``vision_tower/`` folder written
+    here with the tower's config.json and its weights (the dropped last layer has none)."""
+    if config.vision == VisionConfig():
+        return SO400M_ID
+    tower = folder / VISION_TOWER_DIR
+    tower.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(tower / "config.json", json.dumps(config.vision.tower_config(), indent=2))
+    _save_safetensors({to_vision_file(k): v for k, v in state.items() if k.startswith("vision_tower.")},
+                      tower / "model.safetensors")
+    return str(tower.resolve())
 
 
-def save_base(model: Vlm3rModel, tokenizer, folder: Path | str) -> Path:
-    """The model's LLM, SigLIP, projector and newline as a base checkpoint folder (as LLaVA-Video-7B-Qwen2)."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    tensors = {}
-    for key, value in model.state_dict().items():
-        name = released_key(key)
-        if name is not None and not key.startswith("fusion_block."):
-            tensors[name] = value.detach().contiguous()
-    with atomic_path(folder / "model.safetensors") as tmp:
-        save_file(tensors, str(tmp))
-    tokenizer.save_pretrained(str(folder))
-    atomic_write_text(folder / "config.json", json.dumps(released_config(model.config), indent=2))
-    return folder
+def write_config(folder: Path, config: Vlm3rConfig, vision_tower: str, **extra) -> None:
+    """config.json: the LLaVA/Qwen2 fields the official loader reads and a ``vlm3r`` section with our whole config,
+    which vlm3r reads first; ``extra`` (e.g. ``model_base``, ``cut3r_weights``) is added as given."""
+    fields = {**config.released_fields(vision_tower), "vlm3r": config.to_dict(), **extra}
+    atomic_write_text(folder / "config.json", json.dumps(fields, indent=2))
 
 
-def save_cut3r(cut3r: Cut3r, path: Path | str) -> Path:
+def write_cut3r(config: Cut3rConfig, state: dict[str, torch.Tensor], path: Path | str) -> Path:
+    """A CUT3R ``.pth`` as released (``args.model`` + ``model``); ``state`` in CUT3R's own names."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
-        torch.save({"args": argparse.Namespace(model=cut3r.config.constructor_string()),
-                    "model": {k: v.detach() for k, v in cut3r.state_dict().items()}}, str(tmp))
+        torch.save({"args": argparse.Namespace(model=config.constructor_string()),
+                    "model": {k: v.detach() for k, v in state.items()}}, str(tmp))
     return path
 
 
-def trained_non_lora(model: Vlm3rModel) -> dict[str, torch.Tensor]:
-    """Every trainable parameter outside LoRA, under its ``non_lora_trainables.bin`` name."""
-    return {"base_model.model." + released_key(name): p.detach().cpu().clone()
-            for name, p in model.named_parameters() if p.requires_grad and "lora_" not in name}
+def spatial_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {cut3r_file_key(k): v for k, v in state.items() if k.startswith(SPATIAL_PREFIX)}
 
 
-def save_finetuned(model: Vlm3rModel, folder: Path | str, **config_extra) -> Path:
-    """config.json + adapter (peft format, ``adapter_model.bin`` as released) + non_lora_trainables.bin.
-    ``config_extra`` (e.g. ``model_base``, ``cut3r_weights``) is written into config.json."""
+def write_full(folder: Path | str, config: Vlm3rConfig, state: dict[str, torch.Tensor], tokenizer=None,
+               base_only: bool = False, **config_extra) -> Path:
+    """Every weight in one folder (see the module docstring); ``state`` in our names."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    if hasattr(model.llm, "peft_config"):
-        model.llm.save_pretrained(str(folder), safe_serialization=False)
-    with atomic_path(folder / NON_LORA) as tmp:
-        torch.save(trained_non_lora(model), str(tmp))
-    atomic_write_text(folder / "config.json", json.dumps(released_config(model.config, **config_extra), indent=2))
+    skip = (SPATIAL_PREFIX, "fusion_block.") if base_only else (SPATIAL_PREFIX,)
+    _save_safetensors({to_released(k): v for k, v in state.items() if not k.startswith(skip)},
+                      folder / "model.safetensors")
+    if base_only:
+        config = dataclasses.replace(config, fusion=False)
+    elif config.fusion:
+        write_cut3r(config.cut3r, spatial_state(state), folder / CUT3R_FILE)
+        config_extra = {"cut3r_weights": CUT3R_FILE, **config_extra}
+    if tokenizer is not None:
+        tokenizer.save_pretrained(str(folder))
+    write_config(folder, config, write_vision_tower(folder, config, state), **config_extra)
     return folder
+
+
+def write_finetuned(folder: Path | str, llm, config: Vlm3rConfig, trained: dict[str, torch.Tensor],
+                    state: dict[str, torch.Tensor], **config_extra) -> Path:
+    """The official fine-tuning layout. ``llm``: the peft-wrapped LLM (writes the adapter, ``adapter_model.bin``
+    as released); ``trained``: every trained parameter outside LoRA, in our names; ``state``: all weights."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    llm.save_pretrained(str(folder), safe_serialization=False)
+    with atomic_path(folder / NON_LORA_FILE) as tmp:
+        torch.save({to_non_lora(k): v.detach().cpu().clone() for k, v in trained.items()}, str(tmp))
+    write_config(folder, config, write_vision_tower(folder, config, state), **config_extra)
+    return folder
+
+
+def plain_state(model_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A model's state dict without peft's wrapper names or LoRA tensors (the base weights under our names)."""
+    return {strip_peft(k): v for k, v in model_state.items() if "lora_" not in k}

@@ -18,7 +18,8 @@ import yaml
 from torch.utils.data import Dataset
 
 from vlm3r.model.prompt import IMAGE_TOKEN
-from vlm3r.model.video import read_video_frames, siglip_pixels
+from vlm3r.model.video import siglip_pixels
+from vlm3r.utils.video import read_video_frames
 from vlm3r.training.tokenization import ConversationError, tokenize_conversation
 
 
@@ -126,6 +127,7 @@ class DataOptions:
     image_size: int = 384
     add_time_instruction: bool = True
     masking: str = "reference"
+    use_features: bool = True  # False when CUT3R trains: its tokens must be computed, not read from files
 
 
 class ConversationDataset(Dataset):
@@ -146,7 +148,7 @@ class ConversationDataset(Dataset):
             frames, indices, fps = read_video_frames(video, opts.num_frames)
             pixels = siglip_pixels(frames, opts.image_size)
             cached = feature_path(opts.video_folder, sample["video"])
-            features = load_features(cached, len(frames)) if cached.is_file() else None
+            features = load_features(cached, len(frames)) if opts.use_features and cached.is_file() else None
             if opts.add_time_instruction:
                 conversations = with_time_instruction(conversations, time_instruction(indices, fps))
         try:

@@ -13,7 +13,8 @@ from pathlib import Path
 import torch
 
 from vlm3r.model.cut3r import Cut3r
-from vlm3r.model.video import VideoError, cut3r_pixels, read_video_frames, siglip_pixels
+from vlm3r.model.video import cut3r_pixels, siglip_pixels
+from vlm3r.utils.video import VideoError, read_video_frames
 from vlm3r.utils.fileio import atomic_path
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")

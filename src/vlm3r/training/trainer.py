@@ -23,10 +23,10 @@ from torch.utils.data import DataLoader
 from transformers import get_cosine_schedule_with_warmup
 
 from vlm3r.model.config import Vlm3rConfig
-from vlm3r.model.loading import load_for_training
+from vlm3r.model.loading import load_tokenizer
 from vlm3r.model.modeling_vlm3r import Vlm3rModel
 from vlm3r.model.prompt import bundled_tokenizer_dir
-from vlm3r.model.saving import save_base, save_cut3r, save_finetuned
+from vlm3r.model.saving import CUT3R_FILE, spatial_state, write_cut3r
 from vlm3r.training.config import TrainConfig
 from vlm3r.training.data import ConversationDataset, DataOptions, collate, read_training_samples
 from vlm3r.training.lora import add_lora, set_trainable
@@ -54,23 +54,23 @@ class TrainerState:
 
 def build_model(cfg: TrainConfig, run_dir: Path, accelerator: Accelerator) -> tuple[Vlm3rModel, object, dict]:
     """The starting model, its tokenizer, and the paths saved checkpoints refer to (model_base, cut3r_weights)."""
-    from transformers import AutoTokenizer
-
     m = cfg.model
     options = dict(fusion=m.fusion, spatial_tower_select_feature=m.spatial_tower_select_feature,
                    fusion_dropout=m.fusion_dropout, num_frames=cfg.data.num_frames)
     if not m.tiny:
-        model, tokenizer = load_for_training(m.base, m.cut3r, **options)
-        return model, tokenizer, {"model_base": str(Path(m.base).resolve()),
-                                  "cut3r_weights": str(Path(m.cut3r).resolve()) if m.fusion else None}
+        # LLaVA-Video-7B-Qwen2 + CUT3R, with a new fusion block (reference-model.md §5.5); the vocabulary keeps
+        # the checkpoint's size, as the reference trains
+        model = Vlm3rModel.from_pretrained(m.base, cut3r=m.cut3r, new_modules=("fusion_block",), **options)
+        return model, load_tokenizer(m.base), {"model_base": str(Path(m.base).resolve()),
+                                               "cut3r_weights": str(Path(m.cut3r).resolve()) if m.fusion else None}
     torch.manual_seed(m.init_seed)
     model = Vlm3rModel(Vlm3rConfig.tiny(**options))
-    tokenizer = AutoTokenizer.from_pretrained(str(m.tokenizer or bundled_tokenizer_dir()), local_files_only=True)
-    base_dir, cut3r_path = run_dir / "base", run_dir / "base" / "cut3r.pth"
+    tokenizer = load_tokenizer(m.tokenizer or bundled_tokenizer_dir())
+    base_dir, cut3r_path = run_dir / "base", run_dir / "base" / CUT3R_FILE
     if accelerator.is_main_process:  # the generated base, so that the run's outputs load like released ones
-        save_base(model, tokenizer, base_dir)
+        model.save_pretrained(base_dir, tokenizer, base_only=True)
         if m.fusion:
-            save_cut3r(model.spatial_tower, cut3r_path)
+            write_cut3r(model.config.cut3r, spatial_state(model.state_dict()), cut3r_path)
     accelerator.wait_for_everyone()
     return model, tokenizer, {"model_base": str(base_dir.resolve()),
                               "cut3r_weights": str(cut3r_path.resolve()) if m.fusion else None}
@@ -116,8 +116,11 @@ class Trainer:
         samples = read_training_samples(cfg.data.train, cfg.run.seed)
         if not samples:
             raise ValueError(f"{cfg.data.train}: no training samples")
-        options = DataOptions(Path(cfg.data.video_folder), cfg.data.num_frames, model.config.vision["image_size"],
-                              cfg.data.add_time_instruction, cfg.data.masking)
+        spatial_trained = any(name.startswith("spatial_tower.") for name in trainable)
+        if spatial_trained:
+            log.info("CUT3R trains: its tokens are computed every step, precomputed feature files are not read")
+        options = DataOptions(Path(cfg.data.video_folder), cfg.data.num_frames, model.config.vision.image_size,
+                              cfg.data.add_time_instruction, cfg.data.masking, use_features=not spatial_trained)
         dataset = ConversationDataset(samples, self.tokenizer, options, str(cfg.data.train))
         loader = DataLoader(dataset, batch_size=cfg.optim.batch_size, shuffle=True, collate_fn=collate,
                             drop_last=True, num_workers=cfg.data.num_workers,
@@ -160,7 +163,7 @@ class Trainer:
         self.accelerator.wait_for_everyone()
         self.accelerator.save_state(str(partial / "state"))
         if self.accelerator.is_main_process:
-            save_finetuned(self.unwrapped, partial, **self.references)
+            self.unwrapped.save_pretrained(partial, **self.references)
             self.state.save(partial / STATE_FILE)
             if folder.exists():
                 shutil.rmtree(folder)
@@ -224,7 +227,7 @@ class Trainer:
                     if stopping:
                         return self.run_dir / f"checkpoint-{st.global_step}"
         if acc.is_main_process:
-            save_finetuned(self.unwrapped, self.run_dir, **self.references)
+            self.unwrapped.save_pretrained(self.run_dir, **self.references)
             st.save(self.run_dir / STATE_FILE)
             plot_loss(st.log_history, self.run_dir / "loss.png")
         acc.wait_for_everyone()

@@ -13,10 +13,11 @@ DTYPES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat1
 
 class Vlm3rLmms(lmms):
     def __init__(self, pretrained: str, cut3r: str | None = None, base: str | None = None, device: str = "cpu",
-                 dtype: str = "bf16", max_frames_num: int = 32, batch_size: int = 1, **kwargs) -> None:
+                 dtype: str = "bf16", max_frames_num: int = 32, batch_size: int = 1, vision_tower: str | None = None,
+                 **kwargs) -> None:
         super().__init__()
         self.pipeline = Vlm3rPipeline.from_pretrained(pretrained, cut3r, base, DTYPES[str(dtype)], device,
-                                                      int(max_frames_num))
+                                                      int(max_frames_num), vision_tower)
         self.batch_size_per_gpu = int(batch_size)
 
     def generate_until(self, requests) -> list[str]:

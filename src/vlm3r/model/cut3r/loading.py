@@ -12,24 +12,21 @@ left randomly initialised. The ``.pth`` is read with ``weights_only=True``; clas
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 
 import torch
 from torch.serialization import get_unsafe_globals_in_checkpoint, safe_globals
 
+from vlm3r.model.checkpoint import CheckpointError, check_weights, read_safetensors
 from vlm3r.model.cut3r.config import Cut3rConfig
 from vlm3r.model.cut3r.model import Cut3r
+from vlm3r.model.keys import CUT3R_ALIAS, is_dead_cut3r_key
 
 log = logging.getLogger(__name__)
 
-DEAD_PREFIXES = ("patch_embed_ray_map.", "enc_blocks_ray_map.", "enc_norm_ray_map.")
-DEAD_KEYS = ("masked_img_token", "masked_ray_map_token")
-_ALIAS = re.compile(r"^(downstream_head\.dpt_\w+\.scratch)\.layer_rn\.(\d)\.weight$")
 
-
-class Cut3rCheckpointError(ValueError):
-    """A checkpoint that does not fit the model; the message names the file and the keys."""
+class Cut3rCheckpointError(CheckpointError):
+    """A CUT3R checkpoint that cannot be read or does not fit the model; the message names the file and keys."""
 
 
 class _Inert:
@@ -52,12 +49,7 @@ def read_checkpoint(path: Path | str) -> tuple[dict[str, torch.Tensor], str | No
     if not path.is_file():
         raise Cut3rCheckpointError(f"{path}: no such file")
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        try:
-            return load_file(str(path)), None
-        except Exception as exc:  # safetensors raises its own error types for corrupt files
-            raise Cut3rCheckpointError(f"{path}: not a readable safetensors file ({exc})") from exc
+        return read_safetensors(path, Cut3rCheckpointError), None
     try:
         foreign = get_unsafe_globals_in_checkpoint(str(path))
         holders = [(type(name.rsplit(".", 1)[-1], (_Inert,), {}), name) for name in foreign]
@@ -104,9 +96,9 @@ def normalise_state_dict(state_dict: dict[str, torch.Tensor], path: Path | str) 
         state_dict = {k[len("module."):]: v for k, v in state_dict.items()}
     out = {}
     for key, value in state_dict.items():
-        if key.startswith(DEAD_PREFIXES) or key in DEAD_KEYS:
+        if is_dead_cut3r_key(key):
             continue
-        alias = _ALIAS.match(key)
+        alias = CUT3R_ALIAS.match(key)
         if alias:
             original = f"{alias.group(1)}.layer{int(alias.group(2)) + 1}_rn.weight"
             if original in state_dict and not value.is_meta and not torch.equal(state_dict[original], value):
@@ -118,7 +110,9 @@ def normalise_state_dict(state_dict: dict[str, torch.Tensor], path: Path | str) 
     return out
 
 
-def _resolve_config(config, constructor: str | None, path: Path) -> Cut3rConfig:
+def _resolve_config(config, constructor: str | None, path: Path, fallback: Cut3rConfig | None = None) -> Cut3rConfig:
+    if config is None and constructor is None and fallback is not None:
+        return fallback
     if isinstance(config, Cut3rConfig):
         return config
     if isinstance(config, dict):
@@ -127,37 +121,42 @@ def _resolve_config(config, constructor: str | None, path: Path) -> Cut3rConfig:
         raise TypeError(f"config must be None, a dict or a Cut3rConfig, got {type(config).__name__}")
     if constructor is None:
         raise Cut3rCheckpointError(f"{path}: carries no model configuration (args.model); pass config=")
-    return Cut3rConfig.from_constructor_string(constructor)
+    try:
+        return Cut3rConfig.from_constructor_string(constructor)
+    except (ValueError, TypeError) as exc:
+        raise Cut3rCheckpointError(f"{path}: args.model cannot be read ({exc})") from exc
+
+
+def read_cut3r_weights(weights: Path | str, config: dict | Cut3rConfig | None = None, with_heads: bool | None = None,
+                       fallback: Cut3rConfig | None = None) -> tuple[Cut3rConfig, dict[str, torch.Tensor], bool]:
+    """(architecture, state dict in our names, whether it keeps the heads) of a CUT3R checkpoint, without building
+    the model. The architecture is ``config`` or, when None, the ``.pth``'s ``args.model`` (as the official
+    loader takes it), or ``fallback`` for a file without one; ``with_heads=False`` drops the heads' weights,
+    None keeps them if the file has them."""
+    path = Path(weights)
+    raw, constructor = read_checkpoint(path)
+    state_dict = normalise_state_dict(raw, path)
+    cfg = _resolve_config(config, constructor, path, fallback)
+    has_heads = any(k.startswith("downstream_head.") for k in state_dict)
+    with_heads = has_heads if with_heads is None else with_heads
+    if not with_heads:
+        state_dict = {k: v for k, v in state_dict.items() if not k.startswith("downstream_head.")}
+    return cfg, state_dict, with_heads
 
 
 def load_cut3r(weights: Path | str, config: dict | Cut3rConfig | None = None, device: str | torch.device = "cpu",
                dtype: torch.dtype = torch.float32, with_heads: bool | None = None) -> Cut3r:
-    """Build CUT3R from official weights. ``config``: None (read ``args.model`` from the ``.pth``), a dict of the
-    official constructor keys (optionally with ``dpt_override``), or a ``Cut3rConfig``. ``with_heads``: default
-    is whether the checkpoint has them; pass False for the token path only (the heads' weights are skipped)."""
+    """Build CUT3R from official weights, frozen. ``config``: None (read ``args.model`` from the ``.pth``), a dict
+    of the official constructor keys (optionally with ``dpt_override``), or a ``Cut3rConfig``. ``with_heads``:
+    default is whether the checkpoint has them; pass False for the token path only (the heads' weights are
+    skipped)."""
     path = Path(weights)
-    raw, constructor = read_checkpoint(path)
-    state_dict = normalise_state_dict(raw, path)
-    cfg = _resolve_config(config, constructor, path)
-    has_heads = any(k.startswith("downstream_head.") for k in state_dict)
-    if with_heads is None:
-        with_heads = has_heads
-    if not with_heads:
-        state_dict = {k: v for k, v in state_dict.items() if not k.startswith("downstream_head.")}
+    cfg, state_dict, with_heads = read_cut3r_weights(path, config, with_heads)
     with torch.device("meta"):
         model = Cut3r(cfg, with_heads=with_heads)
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    missing = sorted(set(expected) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(expected))
-    wrong = sorted(f"{k}: checkpoint {tuple(state_dict[k].shape)}, model {expected[k]}"
-                   for k in set(expected) & set(state_dict) if tuple(state_dict[k].shape) != expected[k])
-    if missing or unexpected or wrong:
-        parts = []
-        for title, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)):
-            if items:
-                parts.append(f"{len(items)} {title}: {', '.join(items[:12])}{' ...' if len(items) > 12 else ''}")
-        raise Cut3rCheckpointError(f"{path}: does not fit {cfg}: " + "; ".join(parts))
+    check_weights({k: tuple(v.shape) for k, v in model.state_dict().items()}, state_dict, f"{path} ({cfg})",
+                  Cut3rCheckpointError)
     state_dict = {k: v.to(dtype=dtype) if v.is_floating_point() else v for k, v in state_dict.items()}
     model.load_state_dict(state_dict, strict=True, assign=True)
     log.info("loaded CUT3R from %s", path)
-    return model.to(device).eval()
+    return model.requires_grad_(False).to(device).eval()  # frozen, as the official loader leaves it

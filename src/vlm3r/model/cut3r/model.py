@@ -155,10 +155,12 @@ class Cut3r(nn.Module):
         out, state = self.decode(tokens, pos, state, update, reset)
         return state, out.camera, out.patch
 
-    @torch.inference_mode()
     def encode_video(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Camera tokens [F, 1, D] and geometry tokens [F, N, D] of a video [F, 3, H, W] in [-1, 1];
-        a batch of videos [B, F, 3, H, W] gives [B, F, ...], each video with its own state."""
+        a batch of videos [B, F, 3, H, W] gives [B, F, ...], each video with its own state.
+
+        Differentiable: gradients reach the parameters that require them (an unfrozen spatial tower in
+        training); a frozen CUT3R records no graph. Wrap calls in ``torch.inference_mode()`` for inference."""
         batched = frames.ndim == 5
         videos = frames if batched else frames[None]
         b, f = videos.shape[:2]

@@ -1,0 +1,83 @@
+"""Reading checkpoint files and the one strict check both loaders (VLM-3R and CUT3R) apply: every weight of the
+model comes from a file and every file tensor lands in the model, with the same shape; otherwise the error
+lists the missing, unexpected and mis-shaped keys by name."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+
+SHOWN_KEYS = 10  # keys listed per kind in an error message
+
+
+class CheckpointError(ValueError):
+    """Missing, unreadable or mismatched weights; the message names the file or folder and the keys."""
+
+
+def check_weights(expected: dict[str, tuple[int, ...]], found: dict[str, torch.Tensor], source: str,
+                  error: type[CheckpointError] = CheckpointError, optional: tuple[str, ...] = ()) -> None:
+    """Raise ``error`` naming what does not fit. ``optional``: prefixes of model keys that may be absent (modules
+    initialised anew, e.g. ``fusion_block.`` when training starts from LLaVA-Video)."""
+    missing = sorted(k for k in set(expected) - set(found) if not k.startswith(optional or ("\0",)))
+    unexpected = sorted(set(found) - set(expected))
+    wrong = sorted(f"{k}: checkpoint {tuple(found[k].shape)}, model {tuple(expected[k])}"
+                   for k in set(expected) & set(found) if tuple(found[k].shape) != tuple(expected[k]))
+    parts = [f"{len(keys)} {kind}: {', '.join(keys[:SHOWN_KEYS])}{' ...' if len(keys) > SHOWN_KEYS else ''}"
+             for kind, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)) if keys]
+    if parts:
+        raise error(f"{source}: weights do not fit the model: " + "; ".join(parts))
+
+
+def read_safetensors(path: Path, error: type[CheckpointError] = CheckpointError) -> dict[str, torch.Tensor]:
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {key: f.get_tensor(key) for key in f.keys()}
+    except Exception as exc:  # safetensors raises its own error types for corrupt files
+        raise error(f"{path}: not a readable safetensors file ({exc})") from exc
+
+
+def read_shards(folder: Path, error: type[CheckpointError] = CheckpointError) -> dict[str, torch.Tensor]:
+    """All tensors of a safetensors checkpoint folder (sharded with an index, or ``*.safetensors``)."""
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        weight_map = read_json(index, error).get("weight_map")
+        if not isinstance(weight_map, dict):
+            raise error(f"{index}: no weight_map")
+        files = sorted(set(weight_map.values()))
+    else:
+        files = sorted(p.name for p in folder.glob("*.safetensors"))
+    if not files:
+        raise error(f"{folder}: no safetensors weights (expected the LLaVA-Video-7B-Qwen2 shards)")
+    tensors = {}
+    for name in files:
+        path = folder / name
+        if not path.is_file():
+            raise error(f"{path}: listed in the index but missing")
+        tensors.update(read_safetensors(path, error))
+    return tensors
+
+
+def load_torch_file(path: Path, error: type[CheckpointError] = CheckpointError) -> dict[str, torch.Tensor]:
+    """A torch-saved dict of tensors, read with ``weights_only`` (no code from the file runs)."""
+    try:
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for unreadable files
+        raise error(f"{path}: not a readable weights file ({exc})") from exc
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise error(f"{path}: expected a dict of tensors")
+    return state
+
+
+def read_json(path: Path, error: type[CheckpointError] = CheckpointError) -> dict:
+    try:
+        value = json.loads(Path(path).read_text())
+    except FileNotFoundError as exc:
+        raise error(f"{path}: no such file") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(value, dict):
+        raise error(f"{path}: expected a JSON object")
+    return value

@@ -1,0 +1,90 @@
+"""Reading videos as VLM-3R samples them: ``num_frames`` decoded frames spread by ``np.linspace`` over the whole
+video (the sampling the benchmarks' "frame k of N" refers to, reference-model.md §1.1), with memory bounded
+by the sampled frames whatever the video's length. No torch here: dataset tools and DataLoader workers
+import it cheaply."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+
+from vlm3r.utils.frames import linspace_indices
+
+DEFAULT_FPS = 24.0  # frames/s assumed when a stream states no rate
+
+
+class VideoError(ValueError):
+    """A video that cannot be read; the message names the file."""
+
+
+def _open_video(path: Path):
+    container = av.open(str(path))
+    if not container.streams.video:
+        container.close()
+        raise VideoError(f"{path}: no video stream")
+    return container, container.streams.video[0]
+
+
+def count_frames(path: Path | str) -> int:
+    """Frames of the first video stream, counted from its packets without decoding them (discarded packets, as
+    an edit list marks them, are not frames)."""
+    path = Path(path)
+    try:
+        container, stream = _open_video(path)
+        with container:
+            return sum(1 for packet in container.demux(stream)
+                       if packet.size and not getattr(packet, "is_discard", False))
+    except VideoError:
+        raise
+    except (av.FFmpegError, ValueError) as exc:
+        raise VideoError(f"{path}: not a readable video ({exc})") from exc
+
+
+def _decode_sampled(path: Path, indices: np.ndarray) -> tuple[np.ndarray | None, int, float]:
+    """Decode the whole stream once, converting to RGB only the frames at ``indices`` (increasing), written
+    straight into the output array; returns it (None if no frame was sampled), the number of frames decoded and
+    the frame rate."""
+    slot = {int(index): k for k, index in enumerate(indices)}
+    out = None
+    container, stream = _open_video(path)
+    with container:
+        stream.thread_type = "AUTO"  # frame and slice threads: same pixels, faster
+        fps = float(stream.average_rate or 0) or DEFAULT_FPS
+        decoded = 0
+        for frame in container.decode(stream):
+            if decoded in slot:
+                rgb = frame.to_ndarray(format="rgb24")
+                if out is None:
+                    out = np.empty((len(indices), *rgb.shape), dtype=np.uint8)
+                if rgb.shape != out.shape[1:]:
+                    raise VideoError(f"{path}: frame {decoded} is {rgb.shape[1]}x{rgb.shape[0]}, earlier sampled "
+                                     f"frames {out.shape[2]}x{out.shape[1]}")
+                out[slot[decoded]] = rgb
+            decoded += 1
+    return out, decoded, fps
+
+
+def read_video_frames(path: Path | str, num_frames: int = 32) -> tuple[np.ndarray, np.ndarray, float]:
+    """(frames uint8 [F, H, W, 3], their indices in the video, the video's frame rate): ``num_frames`` spread
+    by linspace over all decoded frames. Only the sampled frames are kept while decoding, so memory is that of
+    the ``num_frames`` frames, whatever the video's length."""
+    path = Path(path)
+    if not path.is_file():
+        raise VideoError(f"{path}: no such file")
+    total = count_frames(path)
+    try:
+        indices = linspace_indices(total, num_frames)
+        frames, decoded, fps = _decode_sampled(path, indices)
+        if decoded != total:  # the decoder dropped or added frames: sample what it gives
+            total = decoded
+            indices = linspace_indices(total, num_frames)
+            frames, decoded, fps = _decode_sampled(path, indices)
+    except (av.FFmpegError, IndexError) as exc:
+        raise VideoError(f"{path}: not a readable video ({exc})") from exc
+    if not total:
+        raise VideoError(f"{path}: the video has no frames")
+    if decoded != total:
+        raise VideoError(f"{path}: decoding gives {total} frames, then {decoded}")
+    return frames, indices, fps

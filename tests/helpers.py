@@ -1,0 +1,213 @@
+"""Test helpers: a writer of the released VLM-3R layouts that spells every name out itself (it is the tests'
+expectation, so it does not use ``vlm3r.model.keys``), and a small model at sizes unlike the defaults."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from vlm3r.model.config import LlmConfig, Vlm3rConfig, VisionConfig
+from vlm3r.model.cut3r import Cut3rConfig
+from vlm3r.model.modeling_vlm3r import Vlm3rModel
+from vlm3r.model.prompt import bundled_tokenizer_dir
+
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "cut3r-tiny"
+needs_reference = pytest.mark.skipif(not (REFERENCE / "manifest.json").is_file(),
+                                     reason=f"reference vectors not found at {REFERENCE} (../shared is beside CI's "
+                                            "checkout; elsewhere these parity tests cannot run)")
+
+
+def assert_parity(got, want, rel=1e-4, msg=None):
+    """Equal up to ``rel`` of the tensor's scale: float32 kernels differ between CPUs (AVX2 vs AVX-512 sum in
+    different orders), and the recurrence carries those last-bit differences from frame to frame. A wrong
+    operation is off by the order of the scale itself."""
+    torch.testing.assert_close(got, want, rtol=0, atol=rel * max(1.0, want.abs().max().item()), msg=msg)
+
+
+LORA_TARGETS = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj",
+                "mlp.up_proj", "mlp.down_proj")
+LORA_R, LORA_ALPHA = 4, 8
+TOWER_REPO = "acme/siglip-tiny"  # a made-up hub id, found only in the local cache the tests write
+# args.model of the reference vectors' tiny CUT3R (../shared/reference/cut3r-tiny/manifest.json), as the official
+# training script writes it
+TINY_CUT3R_ARGS = ("ARCroco3DStereo(ARCroco3DStereoConfig(freeze='encoder', state_size=30, state_pe='2d', "
+                   "local_mem_size=16, state_dec_num_heads=4, pos_embed='RoPE100', rgb_head=True, pose_head=True, "
+                   "patch_embed_cls='PatchEmbedDust3R', img_size=(80, 80), head_type='dpt', "
+                   "output_mode='pts3d+pose', depth_mode=('exp', -inf, inf), conf_mode=('exp', 1, inf), "
+                   "pose_mode=('exp', -inf, inf), enc_embed_dim=64, enc_depth=2, enc_num_heads=4, dec_embed_dim=32, "
+                   "dec_depth=4, dec_num_heads=2, landscape_only=False))")
+# SigLIP as a google/siglip-* repository describes it: a SiglipModel config with a vision_config
+TOWER_CONFIG = {"model_type": "siglip", "architectures": ["SiglipModel"],
+                "text_config": {"hidden_size": 16, "model_type": "siglip_text_model"},
+                "vision_config": {"hidden_size": 72, "intermediate_size": 100, "num_hidden_layers": 3,
+                                  "num_attention_heads": 4, "image_size": 56, "patch_size": 14,
+                                  "model_type": "siglip_vision_model"}}
+
+
+def odd_config() -> Vlm3rConfig:
+    """Every size unlike the defaults, at values the official code can express (18 fusion heads, CUT3R at 432)."""
+    vision = VisionConfig(hidden_size=72, intermediate_size=100, num_hidden_layers=3, num_attention_heads=4,
+                          image_size=56, patch_size=14)
+    llm = LlmConfig(hidden_size=40, intermediate_size=72, num_hidden_layers=2, num_attention_heads=5,
+                    num_key_value_heads=1, vocab_size=151_680, max_position_embeddings=2048, rope_theta=500_000.0)
+    cut3r = Cut3rConfig(enc_embed_dim=64, enc_depth=2, enc_num_heads=4, dec_embed_dim=32, dec_depth=4,
+                        dec_num_heads=2, state_dec_num_heads=4, state_size=30, local_mem_size=16)
+    return Vlm3rConfig(vision=vision, llm=llm, cut3r=cut3r, spatial_tower_select_feature="all")
+
+
+def distinctive_model(config: Vlm3rConfig, seed: int = 3) -> Vlm3rModel:
+    """A model whose every tensor (biases and norms included) differs from its initialisation."""
+    torch.manual_seed(seed)
+    model = Vlm3rModel(config).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.02)
+    return model
+
+
+def frames(seed: int, n: int = 3, size: int = 56) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, 3, size, size, generator=g) * 2 - 1
+
+
+def logits(model: Vlm3rModel, pixel_values: torch.Tensor, ids: list[int]) -> torch.Tensor:
+    with torch.no_grad():
+        return model([ids], [model.visual_embeddings(pixel_values)]).logits
+
+
+PROMPT_IDS = [151644, 872, 198, -200, 198, 3838, 374, 279, 1379, 151645, 198, 151644]
+
+
+@dataclass
+class Release:
+    base: Path
+    model: Path
+    cut3r: Path
+    tower: Path | None  # the vision tower's config folder, when written as a folder
+
+
+def write_tower_folder(folder: Path, config: dict = TOWER_CONFIG) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+def write_hf_cache(cache: Path, repo: str = TOWER_REPO, config: dict = TOWER_CONFIG) -> Path:
+    """A repository's config.json in the Hugging Face hub cache layout (refs/main -> snapshots/<commit>/)."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    root = cache / ("models--" + repo.replace("/", "--"))
+    (root / "refs").mkdir(parents=True, exist_ok=True)
+    (root / "refs" / "main").write_text(commit)
+    write_tower_folder(root / "snapshots" / commit, config)
+    return cache
+
+
+def released_config_json(config: Vlm3rConfig, vision_tower: str) -> dict:
+    """config.json as the official training writes it for a LoRA run (reference-model.md §4.1), no vlm3r section."""
+    llm = config.llm
+    return {
+        "model_type": "llava_qwen", "architectures": ["LlavaQwenForCausalLM"], "hidden_size": llm.hidden_size,
+        "intermediate_size": llm.intermediate_size, "num_hidden_layers": llm.num_hidden_layers,
+        "num_attention_heads": llm.num_attention_heads, "num_key_value_heads": llm.num_key_value_heads,
+        "vocab_size": llm.vocab_size, "rope_theta": llm.rope_theta, "rms_norm_eps": llm.rms_norm_eps,
+        "max_position_embeddings": llm.max_position_embeddings, "hidden_act": "silu", "rope_scaling": None,
+        "use_sliding_window": False, "sliding_window": 131072, "bos_token_id": 151643, "eos_token_id": 151645,
+        "tie_word_embeddings": False, "torch_dtype": "bfloat16", "use_cache": True,
+        "mm_vision_tower": vision_tower, "mm_hidden_size": config.vision.hidden_size,
+        "mm_projector_type": "mlp2x_gelu", "mm_vision_select_layer": -2, "mm_vision_select_feature": "patch",
+        "mm_spatial_pool_mode": "bilinear", "mm_spatial_pool_stride": 2, "mm_newline_position": "grid",
+        "mm_patch_merge_type": "spatial_unpad", "image_aspect_ratio": "anyres_max_9",
+        "mm_use_im_start_end": False, "mm_use_im_patch_token": False, "spatial_tower": "cut3r",
+        "mm_spatial_tower": "cut3r", "spatial_tower_select_feature": config.spatial_tower_select_feature,
+        "spatial_tower_select_layer": -1, "spatial_feature_dim": config.cut3r.dec_embed_dim,
+        "fusion_block": "cross_attention", "tune_spatial_tower": False, "tune_fusion_block": True,
+        "add_time_instruction": True, "force_sample": True,
+    }
+
+
+def write_release(root: Path, original: Vlm3rModel, tower: str = "folder", base_dtype: torch.dtype = torch.float32,
+                  cut3r_args: str = TINY_CUT3R_ARGS) -> Release:
+    """Write ``original`` as LLaVA-Video base shards + a VLM-3R LoRA folder + a CUT3R ``.pth``, and update it to
+    the weights the files describe: W0 (rounded to ``base_dtype``) + (alpha / r) * B @ A for adapted weights.
+
+    ``tower``: where the SigLIP config is: ``folder`` (mm_vision_tower is its path), ``cache`` (a hub id found
+    in a Hugging Face cache under ``root/hf-cache``), or ``unknown`` (a hub id found nowhere)."""
+    base, release = root / "LLaVA-Video-7B-Qwen2", root / "vlm-3r-llava-qwen2-lora"
+    base.mkdir(parents=True)
+    release.mkdir(parents=True)
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt"):
+        shutil.copy(bundled_tokenizer_dir() / name, base / name)
+    state = original.state_dict()
+    vision_layers = original.config.vision_layers
+    updated, shards, adapter = {}, [{}, {}], {}
+    torch.manual_seed(5)
+    for key, value in state.items():
+        if key.startswith("llm."):
+            name = key[len("llm."):]  # model.layers.0.self_attn.q_proj.weight, lm_head.weight, ...
+            stored = value.to(base_dtype)
+            module = name.rsplit(".", 1)[0]
+            if name.endswith(".weight") and module.endswith(LORA_TARGETS):
+                lora_a = torch.randn(LORA_R, value.shape[1]) * 0.1
+                lora_b = torch.randn(value.shape[0], LORA_R) * 0.1
+                adapter[f"base_model.model.{module}.lora_A.weight"] = lora_a
+                adapter[f"base_model.model.{module}.lora_B.weight"] = lora_b
+                updated[key] = stored.float() + (lora_b @ lora_a) * (LORA_ALPHA / LORA_R)
+            else:
+                updated[key] = stored.float()
+        elif key.startswith("vision_tower."):
+            name = "model.vision_tower.vision_tower.vision_model." + key[len("vision_tower."):]
+            stored = value.to(base_dtype)
+            updated[key] = stored.float()
+        elif key.startswith("mm_projector."):
+            name, stored = "model." + key, torch.randn_like(value).to(base_dtype)  # overridden by non_lora
+        elif key == "image_newline":
+            name, stored = "model.image_newline", value.to(base_dtype)
+            updated[key] = stored.float()
+        else:
+            continue  # fusion block and CUT3R are not in the base checkpoint
+        shards[len(name) % 2][name] = stored.contiguous()
+    # keys the model does not use: SigLIP's post-layernorm and the layer VLM-3R drops
+    width = original.config.vision.hidden_size
+    unused = "model.vision_tower.vision_tower.vision_model."
+    shards[0][unused + "post_layernorm.weight"] = torch.ones(width, dtype=base_dtype)
+    shards[1][unused + f"encoder.layers.{vision_layers}.layer_norm1.weight"] = torch.ones(width, dtype=base_dtype)
+    weight_map = {}
+    for k, shard in enumerate(shards):
+        file = f"model-0000{k + 1}-of-00002.safetensors"
+        save_file(shard, str(base / file))
+        weight_map.update({name: file for name in shard})
+    (base / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
+    (base / "config.json").write_text(json.dumps({"model_type": "llava_qwen"}))
+
+    non_lora = {f"base_model.model.model.{k}": v.clone() for k, v in state.items()
+                if k.startswith(("fusion_block.", "mm_projector."))}
+    torch.save(non_lora, release / "non_lora_trainables.bin")
+    torch.save(adapter, release / "adapter_model.bin")
+    (release / "adapter_config.json").write_text(json.dumps({
+        "r": LORA_R, "lora_alpha": LORA_ALPHA, "peft_type": "LORA", "lora_dropout": 0.05, "bias": "none",
+        "task_type": "CAUSAL_LM", "target_modules": [t.split(".")[1] for t in LORA_TARGETS]}))
+
+    tower_dir = None
+    if tower == "folder":
+        tower_dir = write_tower_folder(root / "siglip-tiny")
+        name = str(tower_dir.resolve())
+    elif tower == "cache":
+        write_hf_cache(root / "hf-cache")
+        name = TOWER_REPO
+    else:
+        name = "acme/not-anywhere"
+    (release / "config.json").write_text(json.dumps(released_config_json(original.config, name)))
+
+    cut3r = {k[len("spatial_tower."):]: v for k, v in state.items() if k.startswith("spatial_tower.")}
+    cut3r["masked_img_token"] = torch.zeros(1, 1, 64)  # the unused ray-map branch's, as in every official file
+    torch.save({"args": argparse.Namespace(model=cut3r_args), "model": {f"module.{k}": v for k, v in cut3r.items()}},
+               root / "cut3r_512_dpt_4_64.pth")
+    original.load_state_dict({**state, **updated})
+    return Release(base, release, root / "cut3r_512_dpt_4_64.pth", tower_dir)
