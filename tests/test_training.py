@@ -194,6 +194,101 @@ def test_unfrozen_cut3r_trains_and_is_saved(questions, tmp_path):
                        after["dec_blocks.3.mlp.fc2.weight"])
 
 
+# ---------------------------------------------------------------------------------------------- runs kept apart
+class Payload:
+    """Unpickling this creates ``marker``: what a crafted checkpoint file could do instead."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return open, (self.marker, "w")
+
+
+def test_resume_unpickles_nothing(questions, tmp_path):
+    run = tmp_path / "run"
+    checkpoint = train(tiny_config(questions, run, "optim.epochs=2", "run.save_every=1000"), stop_after_steps=1)
+    state = checkpoint / "state"
+    assert sorted(p.name for p in state.iterdir()) == ["optimizer.pt", "rng-0.json", "rng-0.safetensors",
+                                                         "scheduler.json", "trainable.safetensors"]
+    marker = tmp_path / "pwned"
+    good = (state / "optimizer.pt").read_bytes()
+    torch.save({"state": {}, "param_groups": [Payload(marker)]}, state / "optimizer.pt")
+    with pytest.raises(ValueError, match=r"optimizer.pt: not readable as an optimizer state without unpickling"):
+        train(tiny_config(questions, run, "optim.epochs=2", "run.save_every=1000"), resume="latest")
+    assert not marker.exists()
+    (state / "optimizer.pt").write_bytes(good)
+    torch.save(Payload(marker), state / "custom_checkpoint_0.pkl")  # accelerate's layout, as older runs wrote
+    with pytest.raises(ValueError, match=r"pickled state \(custom_checkpoint_0.pkl\).*not resumed"):
+        train(tiny_config(questions, run, "optim.epochs=2", "run.save_every=1000"), resume="latest")
+    assert not marker.exists()
+
+
+def test_a_new_run_refuses_a_used_folder(questions, tmp_path):
+    run = tmp_path / "run"
+    settings = ("optim.epochs=2", "run.save_every=1000")
+    train(tiny_config(questions, run, *settings), stop_after_steps=1)
+    (run / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match=rf"{run}: run.output_dir is not empty \(base, checkpoint-1, log.jsonl, "
+                                         r"notes.txt\): continue that run with --resume latest, replace it with "
+                                         r"--overwrite"):
+        train(tiny_config(questions, run, *settings))
+    out = train(tiny_config(questions, run, *settings, "optim.epochs=1"), overwrite=True)
+    assert not list(run.glob("checkpoint-*")) and out == run and (run / "adapter_model.bin").is_file()
+    assert [json.loads(x)["step"] for x in (run / "log.jsonl").read_text().splitlines()] == [1, 2]
+    assert (run / "notes.txt").read_text() == "mine"  # only what a run writes is removed
+
+
+def test_resumed_log_has_each_step_once(questions, tmp_path):
+    run = tmp_path / "run"
+    settings = ("optim.epochs=2", "run.save_every=1000")
+    train(tiny_config(questions, run, *settings), stop_after_steps=1)
+    with (run / "log.jsonl").open("a") as f:  # a run killed after step 3 logged steps its checkpoint lacks
+        f.write(json.dumps({"step": 2, "epoch": 0, "loss": 9.0, "lr": 0.0}) + "\n")
+        f.write(json.dumps({"step": 3, "epoch": 1, "loss": 9.0, "lr": 0.0}) + "\n")
+    train(tiny_config(questions, run, *settings), resume="latest")
+    log = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in log] == [1, 2, 3, 4] and 9.0 not in [e["loss"] for e in log]
+
+
+def test_run_folder_moves_whole(questions, tmp_path):
+    """Paths inside the run are stored relative to the config.json that names them, so a moved run still
+    loads; an unfinished run points to its latest checkpoint."""
+    run = tmp_path / "run"
+    checkpoint = train(tiny_config(questions, run, "optim.epochs=2", "run.save_every=1000"), stop_after_steps=1)
+    saved = json.loads((checkpoint / "config.json").read_text())
+    assert (saved["model_base"], saved["cut3r_weights"]) == ("../base", "../base/cut3r.pth")
+    moved = tmp_path / "elsewhere" / "run"
+    moved.parent.mkdir()
+    run.rename(moved)
+    model = Vlm3rModel.from_pretrained(moved / "checkpoint-1")
+    assert model.files.base == moved / "checkpoint-1" / "../base"
+    from vlm3r.model.loading import Vlm3rCheckpointError
+
+    with pytest.raises(Vlm3rCheckpointError, match=rf"{moved}: no config.json: this training run has not "
+                                                   rf"finished; its latest checkpoint is {moved}/checkpoint-1"):
+        Vlm3rModel.from_pretrained(moved)
+
+
+def test_bad_videos_are_reported_before_the_first_step(tmp_path):
+    import numpy as np
+    from test_cut3r import write_video
+
+    write_video(tmp_path / "good.mp4", np.zeros((6, 32, 32, 3), dtype=np.uint8))
+    (tmp_path / "broken.mp4").write_bytes(b"\x00" * 64)
+    turn = [{"from": "human", "value": "<image>\nq"}, {"from": "gpt", "value": "A"}]
+    samples = [{"id": f"s{k}", "video": name, "conversations": turn}
+               for k, name in enumerate(["good.mp4", "gone.mp4", "broken.mp4", "good.mp4", "gone.mp4"])]
+    data = tmp_path / "train.json"
+    data.write_text(json.dumps(samples))
+    run = tmp_path / "run"
+    with pytest.raises(TrainingDataError, match=r"train.json: 3 of 5 samples have no readable video: sample 1 \(s1\): "
+                                                r".*gone.mp4: no such file; sample 2 \(s2\): .*broken.mp4: not a "
+                                                r"readable video .*; sample 4 \(s4\): .*gone.mp4: no such file"):
+        train(tiny_config(data, run, f"data.video_folder={tmp_path}"))
+    assert not list(run.glob("checkpoint-*")) and not (run / "log.jsonl").exists()
+
+
 # ---------------------------------------------------------------------------------------------- errors
 def test_config_errors_name_the_field(tmp_path):
     with pytest.raises(TrainConfigError, match=r"data\.train: required"):

@@ -15,9 +15,11 @@ def train(
     config: str = typer.Option(..., "--config", help="Recipe: a YAML file or a built-in name (tiny, vsibench-7b)."),
     set_: list[str] = typer.Option([], "--set", help="Override a field: section.field=value (repeatable)."),
     resume: str = typer.Option(None, "--resume", help="Checkpoint folder to resume from, or 'latest'."),
-    stop_after_steps: int = typer.Option(None, "--stop-after-steps",
+    stop_after_steps: int = typer.Option(None, "--stop-after-steps", min=1,
                                          help="Checkpoint and stop after this many optimizer steps (fit a job's "
                                               "time limit; continue with --resume latest)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier run in run.output_dir (only "
+                                                              "what a run writes there is removed)."),
 ) -> None:
     """Fine-tune VLM-3R (LoRA on Qwen2, fusion block and projector) on LLaVA conversation JSON.
 
@@ -35,7 +37,7 @@ def train(
     console = Console()
     try:
         cfg = load_train_config(config, set_)
-        out = run_training(cfg, resume, stop_after_steps)
+        out = run_training(cfg, resume, stop_after_steps, overwrite)
     except (TrainConfigError, TrainingDataError, CheckpointError, VideoError, FileNotFoundError,
             ValueError) as exc:
         console.print(f"[red]error:[/red] {exc}")

@@ -75,6 +75,12 @@ def release_files(model_path: Path | str, base: Path | str | None = None,
     config.json (``model_base``, ``cut3r_weights``); they are used when not given here."""
     model = Path(model_path)
     if not (model / "config.json").is_file():
+        checkpoints = [p for p in model.glob("checkpoint-*") if p.name[11:].isdigit() and (p / "config.json").is_file()]
+        if checkpoints:
+            latest = max(checkpoints, key=lambda p: int(p.name[11:]))
+            raise Vlm3rCheckpointError(f"{model}: no config.json: this training run has not finished; its latest "
+                                       f"checkpoint is {latest} (pass that as --model, or finish the run with "
+                                       "vlm3r train --resume latest)")
         raise Vlm3rCheckpointError(
             f"{model}: no config.json. Download the VLM-3R weights (e.g. Journey9ni/vlm-3r-llava-qwen2-lora) "
             "into this folder, and LLaVA-Video-7B-Qwen2 into a folder passed as the base")

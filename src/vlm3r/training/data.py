@@ -19,7 +19,9 @@ from torch.utils.data import Dataset
 
 from vlm3r.model.prompt import IMAGE_TOKEN
 from vlm3r.model.video import siglip_pixels
-from vlm3r.utils.video import read_video_frames
+from vlm3r.utils.video import VideoError, probe_video, read_video_frames
+
+SHOWN_BAD_SAMPLES = 20  # bad samples listed by name in one error
 from vlm3r.training.tokenization import ConversationError, tokenize_conversation
 
 
@@ -84,6 +86,28 @@ def read_training_samples(path: Path | str, seed: int = 42) -> list[dict]:
         samples += _sample(_read_json_list(json_path), str(entry.get("sampling_strategy", "all")), rng,
                            f"{path}: datasets[{k}]")
     return samples
+
+
+def check_sample_files(samples: list[dict], video_folder: Path, source: str) -> None:
+    """Every sample's video opens (header read, each file once), or one error lists every bad sample: a missing
+    or unreadable video is found before the first step, not in the middle of an epoch."""
+    verdicts: dict[Path, str | None] = {}
+    bad = []
+    for index, sample in enumerate(samples):
+        if "video" not in sample:
+            continue
+        video = video_folder / sample["video"]
+        if video not in verdicts:
+            try:
+                probe_video(video)
+                verdicts[video] = None
+            except VideoError as exc:
+                verdicts[video] = str(exc)
+        if verdicts[video] is not None:
+            bad.append(f"sample {index} ({sample.get('id')}): {verdicts[video]}")
+    if bad:
+        shown = "; ".join(bad[:SHOWN_BAD_SAMPLES]) + (" ..." if len(bad) > SHOWN_BAD_SAMPLES else "")
+        raise TrainingDataError(f"{source}: {len(bad)} of {len(samples)} samples have no readable video: {shown}")
 
 
 def time_instruction(indices, fps: float) -> str:

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import logging
 import math
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,13 +29,45 @@ from vlm3r.model.modeling_vlm3r import Vlm3rModel
 from vlm3r.model.prompt import bundled_tokenizer_dir
 from vlm3r.model.saving import CUT3R_FILE, spatial_state, write_cut3r
 from vlm3r.training.config import TrainConfig
-from vlm3r.training.data import ConversationDataset, DataOptions, collate, read_training_samples
+from vlm3r.training.data import (ConversationDataset, DataOptions, TrainingDataError, check_sample_files, collate,
+                                 read_training_samples)
 from vlm3r.training.lora import add_lora, set_trainable
+from vlm3r.training.state import load_state, save_state
 from vlm3r.utils.fileio import atomic_write_text
 from vlm3r.utils.progress import progress_bar
 
 log = logging.getLogger(__name__)
 STATE_FILE = "trainer_state.json"
+LOG_FILE = "log.jsonl"
+# What a run writes into its folder: removed by --overwrite (nothing else is).
+RUN_OUTPUTS = ("checkpoint-*", "base", "vision_tower", LOG_FILE, "loss.png", STATE_FILE, "config.json",
+               "adapter_config.json", "adapter_model.bin", "adapter_model.safetensors", "non_lora_trainables.bin",
+               "README.md")
+
+
+class RunFolderError(ValueError):
+    """An output folder that holds another run; the message says how to resume or replace it."""
+
+
+def check_run_folder(run_dir: Path, resume: bool, overwrite: bool) -> None:
+    """A new run needs an empty (or absent) folder: it would otherwise mix its log, checkpoints and pruning with
+    an older run's, and ``--resume latest`` could pick the older run up."""
+    if resume or overwrite or not run_dir.exists():
+        return
+    if not run_dir.is_dir():
+        raise RunFolderError(f"{run_dir}: run.output_dir is a file, not a folder")
+    entries = sorted(p.name for p in run_dir.iterdir())
+    if entries:
+        raise RunFolderError(f"{run_dir}: run.output_dir is not empty ({', '.join(entries[:6])}"
+                             f"{' ...' if len(entries) > 6 else ''}): continue that run with --resume latest, "
+                             "replace it with --overwrite, or choose another run.output_dir")
+
+
+def clear_run_outputs(run_dir: Path) -> None:
+    """Remove what an earlier run wrote into ``run_dir`` (``RUN_OUTPUTS``), nothing else."""
+    for pattern in RUN_OUTPUTS:
+        for path in run_dir.glob(pattern):
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
 @dataclass
@@ -97,13 +130,17 @@ def plot_loss(history: list[dict], path: Path) -> None:
 
 
 class Trainer:
-    def __init__(self, cfg: TrainConfig):
+    def __init__(self, cfg: TrainConfig, resume: bool = False, overwrite: bool = False):
         self.cfg = cfg
         self.run_dir = Path(cfg.run.output_dir)
+        check_run_folder(self.run_dir, resume, overwrite)
         on_cpu = not (torch.cuda.is_available() or torch.backends.mps.is_available())
         self.accelerator = Accelerator(  # cpu=True lets torchrun / accelerate launch use gloo between CPU processes
             cpu=on_cpu, gradient_accumulation_steps=cfg.optim.grad_accum, mixed_precision=cfg.run.mixed_precision,
             dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True))
+        self.accelerator.wait_for_everyone()  # every process has checked the folder before any writes to it
+        if overwrite and not resume and self.accelerator.is_main_process and self.run_dir.is_dir():
+            clear_run_outputs(self.run_dir)
         set_seed(cfg.run.seed)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         model, self.tokenizer, self.references = build_model(cfg, self.run_dir, self.accelerator)
@@ -115,7 +152,8 @@ class Trainer:
                  sum(p.numel() for p in model.parameters() if p.requires_grad))
         samples = read_training_samples(cfg.data.train, cfg.run.seed)
         if not samples:
-            raise ValueError(f"{cfg.data.train}: no training samples")
+            raise TrainingDataError(f"{cfg.data.train}: no training samples")
+        check_sample_files(samples, Path(cfg.data.video_folder), str(cfg.data.train))
         spatial_trained = any(name.startswith("spatial_tower.") for name in trainable)
         if spatial_trained:
             log.info("CUT3R trains: its tokens are computed every step, precomputed feature files are not read")
@@ -139,7 +177,6 @@ class Trainer:
         # stepped by us once per optimizer step (not prepared: accelerate would step it once per process)
         self.scheduler = get_cosine_schedule_with_warmup(self.optimizer, math.ceil(cfg.optim.warmup_ratio * total),
                                                          total)
-        self.accelerator.register_for_checkpointing(self.scheduler)
         self.state = TrainerState(steps_per_epoch=steps_per_epoch, total_steps=total)
 
     @property
@@ -151,8 +188,9 @@ class Trainer:
         if (state.steps_per_epoch, state.total_steps) != (self.state.steps_per_epoch, self.state.total_steps):
             raise ValueError(f"{checkpoint}: written for {state.total_steps} steps of {state.steps_per_epoch} per "
                              f"epoch; this config makes {self.state.total_steps} of {self.state.steps_per_epoch}")
-        self.accelerator.load_state(str(checkpoint / "state"))
+        load_state(checkpoint / "state", self.accelerator, self.unwrapped, self.optimizer, self.scheduler)
         self.state = state
+        self._truncate_log(state.global_step)
         log.info("resumed from %s at step %d", checkpoint, state.global_step)
 
     def save(self, folder: Path) -> Path:
@@ -161,9 +199,10 @@ class Trainer:
         if self.accelerator.is_main_process and partial.exists():
             shutil.rmtree(partial)
         self.accelerator.wait_for_everyone()
-        self.accelerator.save_state(str(partial / "state"))
+        save_state(partial / "state", self.accelerator, self.unwrapped, self.optimizer, self.scheduler)
+        self.accelerator.wait_for_everyone()
         if self.accelerator.is_main_process:
-            self.unwrapped.save_pretrained(partial, **self.references)
+            self.unwrapped.save_pretrained(partial, **self.references_from(folder))
             self.state.save(partial / STATE_FILE)
             if folder.exists():
                 shutil.rmtree(folder)
@@ -171,6 +210,26 @@ class Trainer:
             self._prune()
         self.accelerator.wait_for_everyone()
         return folder
+
+    def references_from(self, folder: Path) -> dict:
+        """``model_base`` / ``cut3r_weights`` for a config.json in ``folder``: relative where they are inside the
+        run folder (the run can be moved or copied whole), absolute otherwise."""
+        run = self.run_dir.resolve()
+        out = {}
+        for name, value in self.references.items():
+            if value is not None and Path(value).resolve().is_relative_to(run):
+                value = os.path.relpath(Path(value).resolve(), folder.resolve())
+            out[name] = value
+        return out
+
+    def _truncate_log(self, step: int) -> None:
+        """On resume, the log keeps only the steps up to the checkpoint's: later ones are trained again."""
+        path = self.run_dir / LOG_FILE
+        if not self.accelerator.is_main_process or not path.is_file():
+            return
+        lines = [line for line in path.read_text().splitlines()
+                 if line.strip() and json.loads(line).get("step", 0) <= step]
+        atomic_write_text(path, "".join(line + "\n" for line in lines))
 
     def _prune(self) -> None:
         done = sorted((p for p in self.run_dir.glob("checkpoint-*") if p.name[11:].isdigit()),
@@ -186,7 +245,7 @@ class Trainer:
         """Run to the end of the schedule (or for ``stop_after_steps`` more optimizer steps, then checkpoint)."""
         acc, cfg, st = self.accelerator, self.cfg, self.state
         start_step = st.global_step
-        log_path = self.run_dir / "log.jsonl"
+        log_path = self.run_dir / LOG_FILE
         trainable = [p for p in self.model.parameters() if p.requires_grad]
         self.model.train()
         with progress_bar() as bar:
@@ -227,18 +286,18 @@ class Trainer:
                     if stopping:
                         return self.run_dir / f"checkpoint-{st.global_step}"
         if acc.is_main_process:
-            self.unwrapped.save_pretrained(self.run_dir, **self.references)
+            self.unwrapped.save_pretrained(self.run_dir, **self.references_from(self.run_dir))
             st.save(self.run_dir / STATE_FILE)
             plot_loss(st.log_history, self.run_dir / "loss.png")
         acc.wait_for_everyone()
         return self.run_dir
 
 
-def train(cfg: TrainConfig, resume: str | None = None, stop_after_steps: int | None = None) -> Path:
-    """Train as configured; ``resume``: a checkpoint folder or ``latest``. Returns the folder written last."""
-    trainer = Trainer(cfg)
-    if not resume and trainer.accelerator.is_main_process:
-        (trainer.run_dir / "log.jsonl").unlink(missing_ok=True)
+def train(cfg: TrainConfig, resume: str | None = None, stop_after_steps: int | None = None,
+          overwrite: bool = False) -> Path:
+    """Train as configured; ``resume``: a checkpoint folder or ``latest``; ``overwrite``: replace an earlier run
+    in the output folder. Returns the folder written last."""
+    trainer = Trainer(cfg, resume=bool(resume), overwrite=overwrite)
     if resume:
         checkpoint = latest_checkpoint(trainer.run_dir) if resume == "latest" else Path(resume)
         if checkpoint is None or not (checkpoint / STATE_FILE).is_file():

@@ -1,12 +1,31 @@
-"""Atomic file writes: outputs are complete or absent, never half-written."""
+"""Atomic file writes: outputs are complete or absent, never half-written, with the permissions a plain
+``open()`` gives (0666 less the umask), so that outputs can be shared."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+
+FILE_MODE = 0o666  # what open() asks for before the umask
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where /proc says it (Linux), else by setting it back."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
@@ -20,6 +39,7 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    os.chmod(tmp, FILE_MODE & ~current_umask())  # mkstemp makes it 0600
     try:
         yield tmp
         os.replace(tmp, path)

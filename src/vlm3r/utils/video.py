@@ -27,6 +27,21 @@ def _open_video(path: Path):
     return container, container.streams.video[0]
 
 
+def probe_video(path: Path | str) -> None:
+    """Raise ``VideoError`` unless ``path`` is a file whose container opens and has a video stream (reads the
+    header only: cheap enough to check every video of a dataset before work starts)."""
+    path = Path(path)
+    if not path.is_file():
+        raise VideoError(f"{path}: no such file")
+    try:
+        container, _ = _open_video(path)
+        container.close()
+    except VideoError:
+        raise
+    except (av.FFmpegError, ValueError) as exc:
+        raise VideoError(f"{path}: not a readable video ({exc})") from exc
+
+
 def count_frames(path: Path | str) -> int:
     """Frames of the first video stream, counted from its packets without decoding them (discarded packets, as
     an edit list marks them, are not frames)."""

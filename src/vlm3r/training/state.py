@@ -1,0 +1,134 @@
+"""The resumable state of a training run, saved and read without unpickling objects: a checkpoint from elsewhere
+can be resumed without running code from it.
+
+``checkpoint-N/state/`` holds
+- ``trainable.safetensors``: every trained parameter (the frozen ones come from the base, as at the start);
+- ``optimizer.pt``: the optimizer's state dict (tensors, numbers, tuples), read with ``weights_only=True``;
+- ``scheduler.json``: the learning-rate schedule's state;
+- ``rng-<rank>.json`` + ``rng-<rank>.safetensors``: Python's, NumPy's and torch's random states of each process.
+
+accelerate's own ``save_state`` pickles the scheduler and the random states and reads them back with
+``weights_only=False``; a crafted ``.pkl`` would run code on ``--resume``. Checkpoints in that layout are
+refused.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from vlm3r.utils.fileio import atomic_path, atomic_write_text
+
+TRAINABLE = "trainable.safetensors"
+OPTIMIZER = "optimizer.pt"
+SCHEDULER = "scheduler.json"
+
+
+class ResumeError(ValueError):
+    """A checkpoint whose state cannot be read safely or does not fit the run; the message names the file."""
+
+
+def _save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
+    with atomic_path(path) as tmp:
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
+
+
+def _rng_state() -> tuple[dict, dict[str, torch.Tensor]]:
+    version, mt, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    meta = {"python": [version, list(mt), gauss], "numpy": [kind, int(pos), int(has_gauss), float(cached)]}
+    tensors = {"torch": torch.get_rng_state(), "numpy_keys": torch.from_numpy(keys.astype(np.int64))}
+    if torch.cuda.is_available():
+        for k, state in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"cuda_{k}"] = state
+    return meta, tensors
+
+
+def _set_rng_state(meta: dict, tensors: dict[str, torch.Tensor]) -> None:
+    version, mt, gauss = meta["python"]
+    random.setstate((version, tuple(mt), gauss))
+    kind, pos, has_gauss, cached = meta["numpy"]
+    np.random.set_state((kind, tensors["numpy_keys"].numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(tensors["torch"])
+    cuda = [tensors[f"cuda_{k}"] for k in range(len(tensors)) if f"cuda_{k}" in tensors]
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda)
+
+
+def save_state(folder: Path, accelerator, model, optimizer, scheduler) -> None:
+    """Write the run's state (see the module docstring); every process writes its random state."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rank = accelerator.process_index
+    meta, tensors = _rng_state()
+    atomic_write_text(folder / f"rng-{rank}.json", json.dumps(meta))
+    _save_tensors(tensors, folder / f"rng-{rank}.safetensors")
+    if accelerator.is_main_process:
+        _save_tensors({n: p for n, p in model.named_parameters() if p.requires_grad}, folder / TRAINABLE)
+        with atomic_path(folder / OPTIMIZER) as tmp:
+            torch.save(optimizer.state_dict(), str(tmp))
+        atomic_write_text(folder / SCHEDULER, json.dumps(scheduler.state_dict()))
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ResumeError(f"{path}: not readable as the run's state ({exc})") from exc
+    if not isinstance(value, dict):
+        raise ResumeError(f"{path}: expected a JSON object")
+    return value
+
+
+def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(path))
+    except Exception as exc:  # safetensors raises its own types for corrupt files
+        raise ResumeError(f"{path}: not readable as the run's state ({exc})") from exc
+
+
+def load_state(folder: Path, accelerator, model, optimizer, scheduler) -> None:
+    """Restore what ``save_state`` wrote; refuses pickled (accelerate-layout) or unreadable state by name."""
+    pickled = sorted(p.name for p in folder.glob("*.pkl")) if folder.is_dir() else []
+    if pickled:
+        raise ResumeError(f"{folder}: pickled state ({', '.join(pickled)}), as older vlm3r versions wrote it "
+                          "through accelerate; unpickling could run code, so it is not resumed. Start the run "
+                          "again, or resume from a checkpoint written by this version")
+    needed = [folder / TRAINABLE, folder / OPTIMIZER, folder / SCHEDULER]
+    missing = [p.name for p in needed if not p.is_file()]
+    if missing:
+        raise ResumeError(f"{folder}: incomplete state, no {', '.join(missing)}")
+    trained = _read_tensors(folder / TRAINABLE)
+    params = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    if set(trained) != set(params):
+        extra, absent = sorted(set(trained) - set(params)), sorted(set(params) - set(trained))
+        raise ResumeError(f"{folder / TRAINABLE}: the trained parameters differ from this run's "
+                          f"(not in this run: {', '.join(extra[:5]) or 'none'}; not in the checkpoint: "
+                          f"{', '.join(absent[:5]) or 'none'})")
+    with torch.no_grad():
+        for name, param in params.items():
+            if tuple(trained[name].shape) != tuple(param.shape):
+                raise ResumeError(f"{folder / TRAINABLE}: {name} is {tuple(trained[name].shape)}, the run's "
+                                  f"{tuple(param.shape)}")
+            param.copy_(trained[name])
+    try:
+        optimizer.load_state_dict(torch.load(str(folder / OPTIMIZER), map_location="cpu", weights_only=True))
+    except Exception as exc:  # UnpicklingError for anything that is not plain tensors and numbers, among others
+        raise ResumeError(f"{folder / OPTIMIZER}: not readable as an optimizer state without unpickling objects "
+                          f"({type(exc).__name__}: {str(exc)[:200]})") from exc
+    scheduler.load_state_dict(_read_json(folder / SCHEDULER))
+    rank = accelerator.process_index
+    rng_json, rng_tensors = folder / f"rng-{rank}.json", folder / f"rng-{rank}.safetensors"
+    if not rng_json.is_file() or not rng_tensors.is_file():
+        raise ResumeError(f"{folder}: no random state for process {rank} (written by a run of another size?)")
+    meta = _read_json(rng_json)
+    try:
+        _set_rng_state(meta, _read_tensors(rng_tensors))
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, ResumeError):
+            raise
+        raise ResumeError(f"{rng_json}: not a random state ({exc})") from exc
