@@ -43,17 +43,17 @@ def score_command(
     from vlm3r.eval.benchmarks import get_benchmark
     from vlm3r.eval.loading import PredictionError, load_predictions, load_questions
     from vlm3r.eval.report import write_report, write_scores
-    from vlm3r.eval.scoring import benchmark_questions, score
+    from vlm3r.eval.scoring import score, split_questions
     from vlm3r.qa.record import QAFileError
 
     console = Console()
     try:
         benchmark = get_benchmark(bench)
         questions = load_questions(qa)
-        scored, _ = benchmark_questions(benchmark, questions)
+        scored, others = split_questions(benchmark, questions)
         if not scored:
             raise QAFileError(f"{qa}: no {bench} questions in it")
-        predictions = load_predictions(pred, questions)
+        predictions = load_predictions(pred, scored, others)
     except (ValueError, QAFileError, PredictionError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(code=1) from exc

@@ -104,10 +104,10 @@ def export(
     try:
         records = read_qa_jsonl(qa)
         if format == "llava":
-            write_llava(out, records, video_root)
+            write_llava(out, records, video_root, str(qa))
             console.print(f"wrote {len(records)} conversations to {out}")
         elif format == "parquet":
-            written = write_parquet(out, records, bench)
+            written = write_parquet(out, records, bench, str(qa))
             console.print(f"wrote the {written} questions to {out}")
         else:
             raise typer.BadParameter(f"unknown format {format!r}: llava or parquet", param_hint="--format")

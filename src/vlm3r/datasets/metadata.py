@@ -13,7 +13,6 @@ import json
 import logging
 import shutil
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -23,6 +22,7 @@ from vlm3r.datasets.categories import CategoryTable
 from vlm3r.datasets.layout import ProcessedLayout
 from vlm3r.scene import write_frame_metadata, write_scene_metadata
 from vlm3r.utils.fileio import atomic_write_text
+from vlm3r.utils.parallel import parallel_map
 
 log = logging.getLogger(__name__)
 
@@ -157,10 +157,6 @@ def _build_one(layout: ProcessedLayout, label_names: dict[int, str], dataset: st
 
 
 def _run(workers: int, job, items: list):
-    """Results of ``job`` over ``items``: in order in this process for one worker, else from a process pool as
-    they finish."""
-    if workers == 1 or len(items) < 2:
-        yield from map(job, items)
-        return
-    with ProcessPoolExecutor(max_workers=min(workers, len(items))) as pool:
-        yield from (f.result() for f in as_completed([pool.submit(job, item) for item in items]))
+    """Results of ``job`` over ``items``: in order in this process for one worker, else from worker processes as
+    they finish (stopped at once on Ctrl-C; see ``vlm3r.utils.parallel``)."""
+    yield from parallel_map(job, items, workers, ordered=False)

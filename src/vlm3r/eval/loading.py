@@ -45,9 +45,10 @@ def load_questions(path: Path | str) -> list[QARecord]:
     return records
 
 
-def load_predictions(path: Path | str, questions: list[QARecord]) -> dict[str, str]:
+def load_predictions(path: Path | str, questions: list[QARecord], others: list[QARecord] = ()) -> dict[str, str]:
     """``{"id": ..., "prediction": "..."}`` per line, checked against the questions: every question answered
-    once, no unknown ids. Ids are compared as text, so 3 and "3" match."""
+    once, no unknown ids. Ids are compared as text, so 3 and "3" match. Predictions for ``others`` (questions of
+    the same file that another benchmark scores) are allowed and left out."""
     predictions: dict[str, str] = {}
     for number, row in read_jsonl_objects(path, PredictionError):
         if "id" not in row or "prediction" not in row:
@@ -59,6 +60,8 @@ def load_predictions(path: Path | str, questions: list[QARecord]) -> dict[str, s
             raise PredictionError(f"{path}: line {number}: id {row['id']!r} appears twice")
         predictions[key] = row["prediction"]
     known = {str(q.id) for q in questions}
+    elsewhere = {str(q.id) for q in others}
+    predictions = {k: v for k, v in predictions.items() if k not in elsewhere}
     unknown = [k for k in predictions if k not in known]
     if unknown:
         raise PredictionError(f"{path}: {len(unknown)} id(s) not in the question file, e.g. {unknown[:5]}")

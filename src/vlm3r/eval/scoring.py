@@ -36,9 +36,14 @@ def option_value(option) -> str:
 
 def benchmark_questions(benchmark: Benchmark, questions: list[QARecord]) -> tuple[list[QARecord], list[str]]:
     """The questions of this benchmark, and the other question types found (ignored)."""
+    kept, others = split_questions(benchmark, questions)
+    return kept, sorted({q.question_type for q in others})
+
+
+def split_questions(benchmark: Benchmark, questions: list[QARecord]) -> tuple[list[QARecord], list[QARecord]]:
+    """(the benchmark's questions, the others): a file from ``qa generate --bench all`` holds both benchmarks'."""
     known = {t for column in benchmark.columns for t in column.question_types}
-    kept = [q for q in questions if q.question_type in known]
-    return kept, sorted({q.question_type for q in questions} - known)
+    return [q for q in questions if q.question_type in known], [q for q in questions if q.question_type not in known]
 
 
 @dataclass

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from vlm3r.qa.prompts import question_text, target_text
-from vlm3r.qa.record import QARecord
+from vlm3r.qa.record import QARecord, check_answers
 from vlm3r.qa.task import all_tasks, answer_kind
 from vlm3r.utils.fileio import atomic_path, atomic_write_text
 
@@ -34,7 +34,10 @@ def to_llava(records: list[QARecord], video_root: str = "") -> list[dict]:
     return out
 
 
-def write_llava(path: Path | str, records: list[QARecord], video_root: str = "") -> None:
+def write_llava(path: Path | str, records: list[QARecord], video_root: str = "", source: str = "records") -> None:
+    """Training conversations; records whose letter and ground truth disagree are refused (``source`` names
+    where they came from)."""
+    check_answers(records, source)
     atomic_write_text(Path(path), json.dumps(to_llava(records, video_root), indent=2, ensure_ascii=False))
 
 
@@ -45,7 +48,8 @@ def record_bench(record: QARecord) -> str:
     raise KeyError(f"unknown question type {record.question_type!r}")
 
 
-def write_parquet(path: Path | str, records: list[QARecord], bench: str | None = None) -> str:
+def write_parquet(path: Path | str, records: list[QARecord], bench: str | None = None,
+                  source: str = "records") -> str:
     """Write records of one benchmark in its public column layout; returns the benchmark written.
 
     VSI-Bench: id, dataset, scene_name, question_type, question, options, ground_truth (the letter for multiple
@@ -55,9 +59,11 @@ def write_parquet(path: Path | str, records: list[QARecord], bench: str | None =
     benches = {record_bench(r) for r in records}
     if bench is None:
         if len(benches) != 1:
-            raise ValueError(f"the records mix benchmarks {sorted(benches)}: choose one with bench=")
+            raise ValueError(f"{source}: the records mix benchmarks {sorted(benches)}: choose one with --bench "
+                             f"({' or '.join(sorted(benches))})")
         bench = benches.pop()
     records = [r for r in records if record_bench(r) == bench]
+    check_answers(records, source)
     columns = {
         "id": pa.array([r.id for r in records], pa.int64()),
         "dataset": [r.dataset for r in records],

@@ -10,17 +10,17 @@ from __future__ import annotations
 import logging
 import zlib
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from vlm3r.qa.choices import LetterBalancer, lettered
-from vlm3r.qa.geometry import SceneGeometry, degenerate_box_reason
+from vlm3r.qa.geometry import SceneGeometry, scene_problem
 from vlm3r.qa.record import QARecord
 from vlm3r.qa.task import QATask, SceneContext, SkipScene, all_tasks
 from vlm3r.scene import SceneFrames, SceneMeta, read_frame_metadata, read_scene_metadata
+from vlm3r.utils.parallel import parallel_map
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def generate_scene(item: SceneInput, task_names: list[str], seed: int, per_scene
     """All questions of one scene (records without final ids) and the reasons for tasks that gave none."""
     tasks = all_tasks()
     scene = item.scene
-    problem = degenerate_box_reason(scene)
+    problem = scene_problem(scene)
     if problem is not None:
         return [], [Skip(scene.scene_name, name, problem) for name in task_names]
     geometry = SceneGeometry(scene)
@@ -122,19 +122,11 @@ def generate(scenes: Iterable[SceneInput], tasks: list[QATask], seed: int = 0, p
     scenes = list(scenes)
     names = [t.name for t in tasks]
     jobs = [(item, names, seed, per_scene) for item in scenes]
-    if workers > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            results = []
-            for item, result in zip(scenes, pool.map(_generate_scene_args, jobs, chunksize=1)):
-                results.append(result)
-                if progress:
-                    progress(item.scene.scene_name)
-    else:
-        results = []
-        for job in jobs:
-            results.append(generate_scene(*job))
-            if progress:
-                progress(job[0].scene.scene_name)
+    results = []
+    for item, result in zip(scenes, parallel_map(_generate_scene_args, jobs, workers)):
+        results.append(result)
+        if progress:
+            progress(item.scene.scene_name)
     records, skips = [], []
     for scene_records, scene_skips in results:
         records += scene_records

@@ -13,10 +13,20 @@ from vlm3r.scene import FrameMeta, SceneMeta, stack_boxes
 MIN_SIDE = 1e-3
 
 
-def degenerate_box_reason(scene: SceneMeta) -> str | None:
-    """Why the scene's boxes cannot be used, or None."""
+def scene_problem(scene: SceneMeta) -> str | None:
+    """Why the scene's objects cannot be asked about, or None: no boxes, a category without boxes, counts that
+    disagree with the boxes (a counting question would get a wrong answer), a degenerate box."""
     if not scene.objects or scene.num_objects == 0:
         return "scene has no object boxes"
+    empty = [c for c, boxes in scene.objects.items() if not boxes]
+    if empty:
+        return f"categories without boxes: {', '.join(map(repr, empty))}"
+    disagree = [f"object_counts[{c!r}] is {scene.object_counts.get(c)} but it has {len(boxes)} box(es)"
+                for c, boxes in scene.objects.items() if scene.object_counts.get(c) != len(boxes)]
+    disagree += [f"object_counts[{c!r}] is {n} but it has no boxes" for c, n in scene.object_counts.items()
+                 if c not in scene.objects and n]
+    if disagree:
+        return "; ".join(disagree)
     for category, boxes in scene.objects.items():
         for i, box in enumerate(boxes):
             lengths = box.axes_lengths

@@ -36,6 +36,21 @@ class QARecord:
     frame_indices: list[int] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def answer_problem(self) -> str | None:
+        """Why ``mc_answer`` does not name the ``ground_truth`` option ("A. 2" style options), or None. Records
+        whose ground truth is the letter itself (VSI-Bench's public files) have nothing to check."""
+        if self.mc_answer is None or not self.options:
+            return None
+        labelled = dict(str(o).split(". ", 1) for o in self.options if ". " in str(o))
+        letter = str(self.mc_answer)
+        if not labelled or str(self.ground_truth) == letter:
+            return None
+        if letter not in labelled:
+            return f"mc_answer {letter!r} is not one of the options' letters {sorted(labelled)}"
+        if not _same_value(labelled[letter], self.ground_truth):
+            return f"mc_answer {letter!r} is option {labelled[letter]!r} but ground_truth is {self.ground_truth!r}"
+        return None
+
     def to_dict(self) -> dict:
         out = {name: getattr(self, name) for name in _FIELDS}
         if self.frame_indices is not None:
@@ -59,6 +74,23 @@ class QARecord:
             options=list(raw.get("options") or []), ground_truth=raw["ground_truth"], mc_answer=raw.get("mc_answer"),
             frame_indices=None if frame_indices is None else list(frame_indices),
             extra={k: v for k, v in raw.items() if k not in known})
+
+
+def _same_value(option: str, truth: Any) -> bool:
+    if option == str(truth):
+        return True
+    try:
+        return float(option) == float(truth)
+    except (TypeError, ValueError):
+        return False
+
+
+def check_answers(records, where: str) -> None:
+    """Raise QAFileError naming the first records whose letter and ground truth disagree."""
+    problems = [f"id {r.id}: {problem}" for r in records if (problem := r.answer_problem())]
+    if problems:
+        raise QAFileError(f"{where}: {len(problems)} record(s) with inconsistent answers: "
+                          + "; ".join(problems[:5]) + (" ..." if len(problems) > 5 else ""))
 
 
 def write_qa_jsonl(path: Path | str, records) -> None:

@@ -300,10 +300,23 @@ def _parse_scene_frames(ctx: _Context, scene_name: str, raw: dict) -> SceneFrame
     if not isinstance(frames_raw, list):
         raise ctx.error("frames", "expected a list of frames")
     frames = [_parse_frame(ctx, f"frames[{i}]", frame_raw) for i, frame_raw in enumerate(frames_raw)]
+    _check_frame_order(ctx, frames)
     if "scene_name" in raw and raw["scene_name"] != scene_name:
         raise ctx.error("scene_name", f"{raw['scene_name']!r} differs from the scene's key {scene_name!r}")
     return SceneFrames(scene_name, intrinsics, width, height, frames, split=ctx.optional_string(raw, "split"),
                        extra={k: v for k, v in raw.items() if k not in _FRAME_SCENE_KEYS})
+
+
+def _check_frame_order(ctx: _Context, frames: list[FrameMeta]) -> None:
+    """Video frame indices must increase: questions number frames by their position ("frame 2 of 32"), so a
+    frame out of order would be named wrongly. (String ids, ScanNet++ DSLR images, have no video order.)"""
+    ids = [f.frame_id for f in frames]
+    if not all(isinstance(i, int) for i in ids):
+        return
+    for k in range(1, len(ids)):
+        if ids[k] <= ids[k - 1]:
+            raise ctx.error(f"frames[{k}].frame_id", f"{ids[k]} after {ids[k - 1]}: frames must be in ascending "
+                                                     "video order, each once")
 
 
 def _parse_frame(ctx: _Context, field: str, raw: Any) -> FrameMeta:

@@ -1,0 +1,221 @@
+"""Bad inputs and interruptions, command by command (docs/reliability.md lists them): nothing silently wrong,
+nothing lost, nothing left running. Interruptions use real signals on real ``vlm3r`` processes."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from vlm3r.cli.main import app
+
+STOP_WITHIN_S = 1.0  # an interrupted command must be gone this soon, its workers too
+
+
+def run_cli(*args, **kwargs):
+    return CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "240"}, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------- files
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_outputs_get_the_permissions_open_gives(tmp_path, umask, mode):
+    from vlm3r.utils.fileio import atomic_write_text
+
+    old = os.umask(umask)
+    try:
+        atomic_write_text(tmp_path / "a.json", "{}")
+        with open(tmp_path / "plain.txt", "w") as f:
+            f.write("x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == mode == (tmp_path / "plain.txt").stat().st_mode & 0o777
+
+
+# ---------------------------------------------------------------------------------------------- interruptions
+def children(pid: int) -> set[int]:
+    found = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        text = (task / "children").read_text() if (task / "children").exists() else ""
+        found |= {int(x) for x in text.split()}
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+SLOW_JOB = """
+import sys, time
+import {module} as target
+original = target.{name}
+def slow(*args):
+    time.sleep({seconds})
+    return original(*args)
+slow.__module__, slow.__qualname__ = target.__name__, "{name}"
+target.{name} = slow
+from vlm3r.cli.main import app
+app(sys.argv[1:])
+"""
+
+
+def start_slowed(module: str, name: str, seconds: float, args: list, tmp_path: Path) -> subprocess.Popen:
+    """A real ``vlm3r`` command whose per-item job also sleeps, so that work is queued when the signal comes."""
+    script = tmp_path / "slowed.py"
+    script.write_text(SLOW_JOB.format(module=module, name=name, seconds=seconds))
+    process = subprocess.Popen([sys.executable, str(script), *map(str, args)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while len(children(process.pid)) < 2:  # both workers started and taking jobs
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the workers never started"
+        time.sleep(0.05)
+    time.sleep(0.3)
+    return process
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads worker processes from /proc (Linux)")
+def test_ctrl_c_stops_scenes_metadata_and_its_workers(small_synthetic, tmp_path):
+    import shutil
+
+    root = tmp_path / "synthetic"
+    shutil.copytree(small_synthetic, root)
+    metadata = next((root / "metadata").rglob("synthetic_metadata_*.json"))
+    before = metadata.read_bytes()
+    process = start_slowed("vlm3r.datasets.metadata", "_build_one", 20, ["scenes", "metadata", "--dataset",
+                                                                        "synthetic", "--root", root, "--workers",
+                                                                        2], tmp_path)
+    workers = children(process.pid)
+    sent = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    process.wait(timeout=10)
+    took = time.monotonic() - sent
+    assert took < STOP_WITHIN_S, f"took {took:.2f} s to stop"
+    time.sleep(0.2)
+    assert not [w for w in workers if alive(w)]
+    assert process.returncode != 0
+    assert metadata.read_bytes() == before  # the complete file of the earlier run is kept, not half-replaced
+    assert not list(metadata.parent.glob(".*tmp*"))
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads worker processes from /proc (Linux)")
+def test_killed_qa_generate_leaves_no_worker_behind(qa_synthetic, tmp_path):
+    out = tmp_path / "qa.jsonl"
+    process = start_slowed("vlm3r.qa.generate", "generate_scene", 20, ["qa", "generate", "--metadata", qa_synthetic,
+                                                                       "--out", out, "--workers", 2], tmp_path)
+    workers = children(process.pid)
+    assert len(workers) == 2
+    process.kill()
+    process.wait(timeout=10)
+    deadline = time.monotonic() + STOP_WITHIN_S
+    while [w for w in workers if alive(w)] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [w for w in workers if alive(w)], "workers outlived their killed parent"
+    assert not out.exists()
+
+
+# ---------------------------------------------------------------------------------------------- silently wrong
+def test_eval_score_on_a_file_of_both_benchmarks(qa_synthetic, tmp_path):
+    """The README's flow: qa generate --bench all, eval baseline, then eval score of those predictions."""
+    qa = tmp_path / "qa.jsonl"
+    assert run_cli("qa", "generate", "--metadata", qa_synthetic, "--bench", "all", "--out", qa).exit_code == 0
+    result = run_cli("eval", "baseline", "--bench", "vsibench", "--qa", qa, "--kind", "frequency", "--out",
+                     tmp_path / "base")
+    assert result.exit_code == 0, result.output
+    scored = run_cli("eval", "score", "--bench", "vsibench", "--qa", qa, "--pred",
+                     tmp_path / "base" / "predictions.jsonl", "--out", tmp_path / "scored")
+    assert scored.exit_code == 0, scored.output
+    frequency = json.loads((tmp_path / "base" / "scores.json").read_text())
+    again = json.loads((tmp_path / "scored" / "scores.json").read_text())
+    assert again["per_task"] == frequency["per_task"]  # the frequency answers scored as predictions
+    # predictions for every question of the file (VSTI ones too) are fine; unknown ids are not
+    rows = [json.loads(x) for x in qa.read_text().splitlines()]
+    everything = tmp_path / "all.jsonl"
+    everything.write_text("".join(json.dumps({"id": r["id"], "prediction": "A"}) + "\n" for r in rows))
+    assert run_cli("eval", "score", "--bench", "vsibench", "--qa", qa, "--pred", everything).exit_code == 0
+    with everything.open("a") as f:
+        f.write(json.dumps({"id": 10**6, "prediction": "A"}) + "\n")
+    bad = run_cli("eval", "score", "--bench", "vsibench", "--qa", qa, "--pred", everything)
+    assert bad.exit_code == 1 and "1 id(s) not in the question file" in bad.output
+
+
+def test_frames_out_of_order_are_refused(small_synthetic, tmp_path):
+    from vlm3r.scene import MetadataError, read_frame_metadata
+
+    path = next((small_synthetic / "metadata").rglob("synthetic_frame_metadata_*.json"))
+    raw = json.loads(path.read_text())
+    scene = sorted(raw)[0]
+    frames = raw[scene]["frames"]
+    frames[1], frames[2] = frames[2], frames[1]
+    broken = tmp_path / path.name
+    broken.write_text(json.dumps(raw))
+    with pytest.raises(MetadataError, match=rf"{scene}.*frames\[2\]\.frame_id.*{frames[2]['frame_id']} after "
+                                            rf"{frames[1]['frame_id']}: frames must be in ascending video order"):
+        read_frame_metadata(broken)
+
+
+def _scene_file(small_synthetic, tmp_path, change) -> Path:
+    path = next((small_synthetic / "metadata").rglob("synthetic_metadata_*.json"))
+    raw = json.loads(path.read_text())
+    scene = sorted(raw)[0]
+    change(raw[scene])
+    expected = raw[scene].pop("expected", None)
+    out = tmp_path / "metadata"
+    out.mkdir()
+    (out / path.name).write_text(json.dumps(raw))
+    return out, scene, {"expected": expected} if expected else {}
+
+
+def _empty_category(scene: dict) -> None:
+    scene["object_bboxes"]["lamp"] = []
+
+
+def _count_off_by_one(scene: dict) -> None:
+    category = sorted(scene["object_counts"])[0]
+    scene["object_counts"][category] += 1
+    scene["expected"] = (f"object_counts[{category!r}] is {scene['object_counts'][category]} but it has "
+                         f"{scene['object_counts'][category] - 1} box(es)")
+
+
+@pytest.mark.parametrize("change, reason", [(_empty_category, "categories without boxes: 'lamp'"),
+                                            (_count_off_by_one, None)])
+def test_inconsistent_objects_skip_the_scene_with_the_reason(small_synthetic, tmp_path, change, reason):
+    from vlm3r.qa.generate import generate, load_scenes
+    from vlm3r.qa.task import select_tasks
+
+    folder, scene, raw = _scene_file(small_synthetic, tmp_path, change)
+    reason = reason or raw.pop("expected")
+    records, skips = generate(load_scenes(folder), select_tasks("vsi"), seed=0)
+    assert records and not [r for r in records if r.scene_name == scene]
+    reasons = {s.reason for s in skips if s.scene == scene}
+    assert reasons == {reason}
+
+
+def test_export_refuses_a_letter_that_is_not_the_ground_truth(qa_synthetic, tmp_path):
+    qa = tmp_path / "qa.jsonl"
+    assert run_cli("qa", "generate", "--metadata", qa_synthetic, "--bench", "vsi", "--out", qa).exit_code == 0
+    rows = [json.loads(x) for x in qa.read_text().splitlines()]
+    first = next(r for r in rows if r.get("mc_answer"))
+    first["mc_answer"] = next(o[0] for o in first["options"] if o[0] != first["mc_answer"])
+    qa.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    for fmt in ("llava", "parquet"):
+        result = run_cli("qa", "export", "--qa", qa, "--format", fmt, "--out", tmp_path / f"out.{fmt}")
+        assert result.exit_code == 1
+        assert f"id {first['id']}: mc_answer {first['mc_answer']!r} is option" in " ".join(result.output.split())
+        assert not (tmp_path / f"out.{fmt}").exists()
+
+
+def test_export_of_a_mixed_file_names_the_flag(qa_synthetic, tmp_path):
+    qa = tmp_path / "qa.jsonl"
+    assert run_cli("qa", "generate", "--metadata", qa_synthetic, "--bench", "all", "--out", qa).exit_code == 0
+    result = run_cli("qa", "export", "--qa", qa, "--format", "parquet", "--out", tmp_path / "x.parquet")
+    assert result.exit_code == 1 and "choose one with --bench (vsi or vsti)" in " ".join(result.output.split())
