@@ -219,3 +219,82 @@ def test_export_of_a_mixed_file_names_the_flag(qa_synthetic, tmp_path):
     assert run_cli("qa", "generate", "--metadata", qa_synthetic, "--bench", "all", "--out", qa).exit_code == 0
     result = run_cli("qa", "export", "--qa", qa, "--format", "parquet", "--out", tmp_path / "x.parquet")
     assert result.exit_code == 1 and "choose one with --bench (vsi or vsti)" in " ".join(result.output.split())
+
+
+# ---------------------------------------------------------------------------------------------- clear errors
+def _commands(blocked: Path, data: dict) -> dict[str, list]:
+    """Every command that writes, with its output under ``blocked`` (a regular file, so nothing can be created
+    there, for root too) and inputs that do not matter: the output is checked before any input is read."""
+    return {
+        "scenes synth": ["scenes", "synth", "--out", blocked / "d", "--num-scenes", 1],
+        "scenes show": ["scenes", "show", data["missing"], "--out", blocked / "x.png"],
+        "scenes metadata": ["scenes", "metadata", "--dataset", "scannet", "--root", data["missing"], "--out",
+                            blocked / "d"],
+        "qa generate": ["qa", "generate", "--metadata", data["missing"], "--out", blocked / "qa.jsonl"],
+        "qa export": ["qa", "export", "--qa", data["missing"], "--format", "llava", "--out", blocked / "x.json"],
+        "eval score": ["eval", "score", "--bench", "vsibench", "--qa", data["missing"], "--pred", data["missing"],
+                       "--out", blocked / "d"],
+        "eval baseline": ["eval", "baseline", "--bench", "vsibench", "--qa", data["missing"], "--kind", "random",
+                          "--out", blocked / "d"],
+        "eval lmms-tasks": ["eval", "lmms-tasks", "--qa", data["missing"], "--video-root", data["missing"], "--out",
+                            blocked / "d"],
+        "cut3r reconstruct": ["cut3r", "reconstruct", data["missing"], "--cut3r", data["missing"], "--out",
+                              blocked / "x.ply"],
+        "features extract": ["features", "extract", "--videos", data["folder"], "--cut3r", data["missing"], "--out",
+                             blocked / "d"],
+        "train": ["train", "--config", "tiny", "--set", f"data.train={data['missing']}", "--set",
+                  f"run.output_dir={blocked / 'run'}"],
+        "demo": ["demo", "--out", blocked / "d"],
+    }
+
+
+@pytest.mark.parametrize("command", list(_commands(Path("x"), {"missing": "", "folder": ""})))
+def test_unwritable_outputs_are_named_before_any_work(command, tmp_path):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("in the way")
+    args = _commands(blocked, {"missing": tmp_path / "missing.json", "folder": tmp_path})[command]
+    result = run_cli(*args)
+    option = "run.output_dir" if command == "train" else "--out"
+    assert result.exit_code == 1, result.output
+    assert f"({option}): cannot be created: {blocked} is a file" in " ".join(result.stderr.split())
+    assert "error" not in result.stdout and "Traceback" not in result.output
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_output_folder_is_named(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        result = run_cli("scenes", "synth", "--out", folder / "d", "--num-scenes", 1)
+    finally:
+        folder.chmod(0o755)
+    assert result.exit_code == 1 and f"(--out): cannot write in {folder}" in " ".join(result.stderr.split())
+
+
+def test_devices_and_frame_counts_are_checked(tmp_path):
+    import torch
+
+    if not torch.cuda.is_available():
+        result = run_cli("ask", "--model", tmp_path / "none", "--device", "cuda", tmp_path / "v.mp4", "q")
+        assert result.exit_code == 1 and "--device cuda: CUDA is not available" in result.stderr
+        assert "use --device cpu" in result.stderr
+    for frames in ("-3", "0"):
+        result = run_cli("ask", "--model", tmp_path / "none", "--frames", frames, tmp_path / "v.mp4", "q")
+        assert result.exit_code == 2 and "--frames" in result.stderr  # a usage error, not the default count
+    bad = run_cli("ask", "--model", tmp_path / "none", "--device", "gpu0", tmp_path / "v.mp4", "q")
+    assert bad.exit_code == 1 and "--device 'gpu0': not a device name" in bad.stderr
+
+
+def test_lmms_task_paths_survive_yaml(tmp_path, qa_synthetic):
+    import yaml
+
+    qa = tmp_path / "qa.jsonl"
+    assert run_cli("qa", "generate", "--metadata", qa_synthetic, "--bench", "vsi", "--out", qa).exit_code == 0
+    out = tmp_path / "tasks #1: local"
+    assert run_cli("eval", "lmms-tasks", "--qa", qa, "--video-root", qa_synthetic, "--out", out).exit_code == 0
+    loader = type("TaggedLoader", (yaml.SafeLoader,), {})
+    loader.add_multi_constructor("!", lambda loader, suffix, node: None)  # lmms-eval's !function tags
+    task = yaml.load((out / "vlm3r_vsibench.yaml").read_text(), Loader=loader)
+    assert task["dataset_kwargs"]["data_files"]["test"] == str(out / "vlm3r_vsibench_docs.jsonl")
+    assert task["task"] == "vlm3r_vsibench"

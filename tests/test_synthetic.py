@@ -232,7 +232,7 @@ def test_unwritable_folder(tmp_path):
     blocker.write_text("x")
     result = runner.invoke(app, ["scenes", "synth", "--out", str(blocker / "d"), "--num-scenes", "1"],
                            env={"COLUMNS": "200"})
-    assert result.exit_code != 0 and "cannot write" in result.output
+    assert result.exit_code != 0 and "(--out): cannot be created" in result.output
 
 
 def test_cli_synth_and_show(tmp_path):

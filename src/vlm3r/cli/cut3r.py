@@ -9,18 +9,19 @@ import numpy as np
 import typer
 from rich.console import Console
 
-app = typer.Typer(help="CUT3R, VLM-3R's 3D reconstruction encoder, on its own.", no_args_is_help=True)
+from vlm3r.cli.errors import check_output, guarded
 
-DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+app = typer.Typer(help="CUT3R, VLM-3R's 3D reconstruction encoder, on its own.", no_args_is_help=True)
 
 
 @app.command("reconstruct")
+@guarded
 def reconstruct(
     video: Path = typer.Argument(..., help="Video file (any format PyAV reads)."),
     cut3r: Path = typer.Option(..., "--cut3r", help="CUT3R weights: official .pth or .safetensors."),
     out: Path = typer.Option(..., "--out", help="Point cloud .ply to write (cameras go to <out>.cameras.json)."),
     config: Path = typer.Option(None, "--config", help="JSON architecture config (needed for .safetensors)."),
-    frames: int = typer.Option(32, "--frames", help="Frames sampled uniformly from the video."),
+    frames: int = typer.Option(32, "--frames", min=1, help="Frames sampled uniformly from the video."),
     keep: float = typer.Option(0.5, "--keep", help="Share of points kept, most confident first (0-1]."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     dtype: str = typer.Option("fp32", "--dtype", help="fp32, bf16 or fp16."),
@@ -32,25 +33,22 @@ def reconstruct(
     import torch
 
     from vlm3r.datasets.pointcloud import LabelledPoints, write_point_cloud
-    from vlm3r.model.cut3r import Cut3rCheckpointError, load_cut3r
+    from vlm3r.model.cut3r import load_cut3r, read_architecture_file
     from vlm3r.model.cut3r.geometry import pose_to_matrix
     from vlm3r.model.video import cut3r_pixels, siglip_pixels
-    from vlm3r.utils.video import VideoError, read_video_frames
+    from vlm3r.utils.devices import check_device
+    from vlm3r.utils.devices import torch_dtype as parse_dtype
     from vlm3r.utils.fileio import atomic_write_text
+    from vlm3r.utils.video import read_video_frames
 
     console = Console()
     if not 0 < keep <= 1:
         raise typer.BadParameter("must be in (0, 1]", param_hint="--keep")
-    if dtype not in DTYPES:
-        raise typer.BadParameter(f"one of {', '.join(DTYPES)}", param_hint="--dtype")
-    torch_dtype = getattr(torch, DTYPES[dtype])
-    try:
-        config_dict = json.loads(config.read_text()) if config else None
-        model = load_cut3r(cut3r, config=config_dict, device=device, dtype=torch_dtype, with_heads=True)
-        rgb, indices, _ = read_video_frames(video, frames)
-    except (Cut3rCheckpointError, VideoError, OSError, json.JSONDecodeError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(code=1) from exc
+    torch_dtype, device = parse_dtype(dtype), check_device(device)
+    check_output(out)
+    config_dict = read_architecture_file(config)
+    model = load_cut3r(cut3r, config=config_dict, device=device, dtype=torch_dtype, with_heads=True)
+    rgb, indices, _ = read_video_frames(video, frames)
     pixels = cut3r_pixels(siglip_pixels(rgb)).to(device=device, dtype=torch_dtype)
     with console.status(f"reconstructing {len(indices)} frames"):
         _, _, heads = model.reconstruct(pixels)
@@ -72,3 +70,4 @@ def reconstruct(
                   f"(camera path {path:.2f} model units)")
     if not finite.all():
         console.print(f"[yellow]{int((~finite).sum())} points with non-finite coordinates were left out[/yellow]")
+

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from vlm3r.cli.errors import check_output, guarded
 from vlm3r.cli.scenes import print_scene_metadata
 from vlm3r.datasets.synthetic.generate import SynthConfig, generate_dataset
 from vlm3r.eval.baselines import frequency_baseline, random_baseline
@@ -25,6 +26,7 @@ from vlm3r.utils.progress import progress_bar
 from vlm3r.viz.scene_view import render_scene_overview
 
 
+@guarded
 def demo(
     out: Path = typer.Option(Path("demo_out"), "--out", help="Folder for everything the demo writes."),
     num_scenes: int = typer.Option(3, "--num-scenes", help="Synthetic scenes to generate."),
@@ -36,6 +38,7 @@ def demo(
     Example: vlm3r demo --out demo_out --num-scenes 3
     """
     console = Console()
+    check_output(out, folder=True)
     config = SynthConfig()
     with progress_bar() as bar:
         task = bar.add_task("rendering", total=num_scenes * config.video_frames)

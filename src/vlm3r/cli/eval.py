@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from vlm3r.cli.errors import check_output, guarded
 from vlm3r.utils.fileio import atomic_write_text
 
 app = typer.Typer(help="Evaluation: score predictions, chance baselines, reports.", no_args_is_help=True)
@@ -29,6 +30,7 @@ def _print_report(console: Console, report, title: str) -> None:
 
 
 @app.command("score")
+@guarded
 def score_command(
     bench: str = typer.Option(..., "--bench", help="vsibench or vstibench."),
     qa: Path = typer.Option(..., "--qa", help="Questions: vlm3r .jsonl, reference .json or benchmark .parquet."),
@@ -41,22 +43,19 @@ def score_command(
     """
     from vlm3r.eval.baselines import frequency_baseline, random_baseline
     from vlm3r.eval.benchmarks import get_benchmark
-    from vlm3r.eval.loading import PredictionError, load_predictions, load_questions
+    from vlm3r.eval.loading import load_predictions, load_questions
     from vlm3r.eval.report import write_report, write_scores
     from vlm3r.eval.scoring import score, split_questions
     from vlm3r.qa.record import QAFileError
 
     console = Console()
-    try:
-        benchmark = get_benchmark(bench)
-        questions = load_questions(qa)
-        scored, others = split_questions(benchmark, questions)
-        if not scored:
-            raise QAFileError(f"{qa}: no {bench} questions in it")
-        predictions = load_predictions(pred, scored, others)
-    except (ValueError, QAFileError, PredictionError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(code=1) from exc
+    check_output(out, folder=True)
+    benchmark = get_benchmark(bench)
+    questions = load_questions(qa)
+    scored, others = split_questions(benchmark, questions)
+    if not scored:
+        raise QAFileError(f"{qa}: no {bench} questions in it")
+    predictions = load_predictions(pred, scored, others)
     report = score(benchmark, questions, predictions)
     _print_report(console, report, f"{bench}: {pred.name}")
     if out is not None:
@@ -68,6 +67,7 @@ def score_command(
 
 
 @app.command("baseline")
+@guarded
 def baseline_command(
     bench: str = typer.Option(..., "--bench", help="vsibench or vstibench."),
     qa: Path = typer.Option(..., "--qa", help="Questions (.jsonl, .json or .parquet)."),
@@ -83,17 +83,13 @@ def baseline_command(
     from vlm3r.eval.loading import load_questions
     from vlm3r.eval.report import write_scores
     from vlm3r.eval.scoring import benchmark_questions
-    from vlm3r.qa.record import QAFileError
 
     console = Console()
-    try:
-        benchmark = get_benchmark(bench)
-        questions = load_questions(qa)
-        if kind not in ("random", "frequency"):
-            raise ValueError(f"unknown baseline {kind!r}: random or frequency")
-    except (ValueError, QAFileError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(code=1) from exc
+    if kind not in ("random", "frequency"):
+        raise typer.BadParameter(f"unknown baseline {kind!r}: random or frequency", param_hint="--kind")
+    check_output(out, folder=True)
+    benchmark = get_benchmark(bench)
+    questions = load_questions(qa)
     report = (random_baseline if kind == "random" else frequency_baseline)(benchmark, questions)
     _print_report(console, report, f"{bench}: chance level ({kind})")
     if out is not None:
@@ -106,6 +102,7 @@ def baseline_command(
 
 
 @app.command("lmms-tasks")
+@guarded
 def lmms_tasks_command(
     qa: Path = typer.Option(..., "--qa", help="Questions (.jsonl, .json or .parquet)."),
     video_root: Path = typer.Option(..., "--video-root", help="Folder the questions' video paths are relative to."),
@@ -121,12 +118,7 @@ def lmms_tasks_command(
     from vlm3r.eval.benchmarks import get_benchmark
     from vlm3r.eval.lmms.tasks import write_lmms_tasks
     from vlm3r.eval.loading import load_questions
-    from vlm3r.qa.record import QAFileError
 
-    console = Console()
-    try:
-        task = write_lmms_tasks(out, get_benchmark(bench), load_questions(qa), video_root)
-    except (ValueError, QAFileError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(code=1) from exc
-    console.print(f"wrote task {task} to {out}; run lmms-eval with --tasks {task} --include_path {out}")
+    check_output(out, folder=True)
+    task = write_lmms_tasks(out, get_benchmark(bench), load_questions(qa), video_root)
+    Console().print(f"wrote task {task} to {out}; run lmms-eval with --tasks {task} --include_path {out}")

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from vlm3r.scene import MetadataError
+from vlm3r.cli.errors import check_output, guarded
 from vlm3r.utils.fileio import atomic_write_text
 from vlm3r.utils.progress import progress_bar
 
@@ -19,6 +19,7 @@ app = typer.Typer(help="Questions: generate VSI-Bench / VSTI-Bench QA from scene
 
 
 @app.command("generate")
+@guarded
 def generate(
     metadata: Path = typer.Option(..., "--metadata", help="Scene metadata file, metadata folder or dataset root."),
     out: Path = typer.Option(..., "--out", help="QA JSONL file to write."),
@@ -37,14 +38,13 @@ def generate(
     from vlm3r.qa.task import select_tasks
 
     console = Console()
-    try:
-        chosen = select_tasks(bench, [t.strip() for t in tasks.split(",")] if tasks else None)
-        scenes = load_scenes(metadata)
-    except (ValueError, FileNotFoundError, MetadataError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(code=1) from exc
     if per_scene is not None and per_scene < 1:
         raise typer.BadParameter("must be at least 1", param_hint="--per-scene")
+    if workers < 1:
+        raise typer.BadParameter("must be at least 1", param_hint="--workers")
+    check_output(out)
+    chosen = select_tasks(bench, [t.strip() for t in tasks.split(",")] if tasks else None)
+    scenes = load_scenes(metadata)
     with progress_bar() as bar:
         task = bar.add_task("scenes", total=len(scenes))
         records, skips = run(scenes, chosen, seed=seed, per_scene=per_scene, workers=workers,
@@ -61,20 +61,17 @@ def generate(
 
 
 @app.command("stats")
+@guarded
 def stats(qa: Path = typer.Argument(..., help="QA JSONL file.")) -> None:
     """Questions per task, correct-letter shares and answer distributions.
 
     Example: vlm3r qa stats qa.jsonl
     """
-    from vlm3r.qa.record import QAFileError, read_qa_jsonl
+    from vlm3r.qa.record import read_qa_jsonl
     from vlm3r.qa.stats import qa_stats
 
     console = Console()
-    try:
-        records = read_qa_jsonl(qa)
-    except QAFileError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(code=1) from exc
+    records = read_qa_jsonl(qa)
     table = Table("question type", "questions", "scenes", "correct letter", "answers (top 5) / range")
     for s in qa_stats(records):
         letters = " ".join(f"{k}:{v / s.count:.0%}" for k, v in s.letters.items())
@@ -86,6 +83,7 @@ def stats(qa: Path = typer.Argument(..., help="QA JSONL file.")) -> None:
 
 
 @app.command("export")
+@guarded
 def export(
     qa: Path = typer.Option(..., "--qa", help="QA JSONL file."),
     format: str = typer.Option(..., "--format", help="llava (training conversations) or parquet (benchmark)."),
@@ -98,19 +96,16 @@ def export(
     Example: vlm3r qa export --qa qa.jsonl --format llava --out train.json
     """
     from vlm3r.qa.export import write_llava, write_parquet
-    from vlm3r.qa.record import QAFileError, read_qa_jsonl
+    from vlm3r.qa.record import read_qa_jsonl
 
     console = Console()
-    try:
-        records = read_qa_jsonl(qa)
-        if format == "llava":
-            write_llava(out, records, video_root, str(qa))
-            console.print(f"wrote {len(records)} conversations to {out}")
-        elif format == "parquet":
-            written = write_parquet(out, records, bench, str(qa))
-            console.print(f"wrote the {written} questions to {out}")
-        else:
-            raise typer.BadParameter(f"unknown format {format!r}: llava or parquet", param_hint="--format")
-    except (QAFileError, ValueError, KeyError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(code=1) from exc
+    if format not in ("llava", "parquet"):
+        raise typer.BadParameter(f"unknown format {format!r}: llava or parquet", param_hint="--format")
+    check_output(out)
+    records = read_qa_jsonl(qa)
+    if format == "llava":
+        write_llava(out, records, video_root, str(qa))
+        console.print(f"wrote {len(records)} conversations to {out}")
+    else:
+        written = write_parquet(out, records, bench, str(qa))
+        console.print(f"wrote the {written} questions to {out}")

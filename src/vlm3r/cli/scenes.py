@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from vlm3r.cli.errors import check_output, err_console, guarded
 from vlm3r.scene import MetadataError, detect_metadata_kind, read_frame_metadata, read_scene_metadata
 from vlm3r.utils.progress import progress_bar
 
@@ -16,6 +17,7 @@ app = typer.Typer(help="Scenes: synthesise them, inspect their metadata, look at
 
 
 @app.command("info")
+@guarded
 def info(
     file: Path = typer.Argument(..., help="A scene metadata or frame metadata JSON file (any supported variant)."),
     scene: str = typer.Option(None, "--scene", help="Show the objects of this scene only."),
@@ -26,15 +28,10 @@ def info(
     Example: vlm3r scenes info data/processed/scannet/metadata/val/scannet_metadata_val.json
     """
     console = Console()
-    try:
-        kind = detect_metadata_kind(file)
-        if kind == "frame":
-            print_frame_metadata(console, file, scene, max_scenes)
-        else:
-            print_scene_metadata(console, file, scene, max_scenes)
-    except MetadataError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(code=1) from exc
+    if detect_metadata_kind(file) == "frame":
+        print_frame_metadata(console, file, scene, max_scenes)
+    else:
+        print_scene_metadata(console, file, scene, max_scenes)
 
 
 def print_scene_metadata(console: Console, file: Path, only_scene: str | None, max_scenes: int) -> None:
@@ -94,6 +91,7 @@ def _parse_size(text: str, option: str) -> tuple[int, int]:
 
 
 @app.command("synth")
+@guarded
 def synth(
     out: Path = typer.Option(..., "--out", help="Dataset folder to write (the processed-dataset layout)."),
     num_scenes: int = typer.Option(..., "--num-scenes", help="How many scenes to generate."),
@@ -117,7 +115,7 @@ def synth(
                              video_size=_parse_size(video_size, "--video-size"), split=split)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    _check_writable(out)
+    check_output(out, folder=True)
     with progress_bar() as bar:
         task = bar.add_task("rendering", total=num_scenes * video_frames)
         layout = generate_dataset(out, num_scenes, seed, config,
@@ -126,17 +124,8 @@ def synth(
                     f"  frame metadata: {layout.frame_metadata_path}")
 
 
-def _check_writable(folder: Path) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".vlm3r-write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise typer.BadParameter(f"cannot write to {folder}: {exc.strerror or exc}", param_hint="--out") from exc
-
-
 @app.command("show")
+@guarded
 def show(
     scene_dir: Path = typer.Argument(..., help="DATASET_ROOT/SCENE_NAME of a processed dataset."),
     out: Path = typer.Option(..., "--out", help="PNG file to write."),
@@ -147,16 +136,14 @@ def show(
     """
     from vlm3r.viz.scene_view import find_scene, render_scene_overview
 
-    try:
-        layout, scene = find_scene(scene_dir)
-        render_scene_overview(layout, scene, out)
-    except (FileNotFoundError, MetadataError) as exc:
-        Console().print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(code=1) from exc
+    check_output(out)
+    layout, scene = find_scene(scene_dir)
+    render_scene_overview(layout, scene, out)
     Console().print(f"wrote {out}")
 
 
 @app.command("metadata")
+@guarded
 def metadata(
     dataset: str = typer.Option(..., "--dataset", help="scannet, scannetpp, arkitscenes or synthetic."),
     root: Path = typer.Option(..., "--root", help="The dataset's raw folder (the processed folder for synthetic)."),
@@ -176,19 +163,16 @@ def metadata(
     if workers < 1:
         raise typer.BadParameter("must be at least 1", param_hint="--workers")
     out = out or root
-    try:
-        with progress_bar() as bar:
-            task = bar.add_task("scenes", total=None)
-            result = build_dataset_metadata(dataset, root, out, split, workers,
-                                            progress=lambda scene: bar.update(task, advance=1, description=scene))
-    except (ValueError, FileNotFoundError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(code=1) from exc
+    check_output(out, folder=True, option="--out" if out is not root else "--root")
+    with progress_bar() as bar:
+        task = bar.add_task("scenes", total=None)
+        result = build_dataset_metadata(dataset, root, out, split, workers,
+                                        progress=lambda scene: bar.update(task, advance=1, description=scene))
     console.print(f"{len(result.scenes)} scenes in the metadata ({len(result.prepared)} prepared now)\n"
                   f"  scene metadata: {result.layout.scene_metadata_path}\n"
                   f"  frame metadata: {result.layout.frame_metadata_path}")
     if result.failures:
         for scene, reason in sorted(result.failures.items()):
-            console.print(f"[red]failed[/red] {scene}: {reason}")
+            err_console.print(f"[red]failed[/red] {scene}: {reason}")
         console.print(f"{len(result.failures)} scenes failed; listed in {result.failures_path}")
         raise typer.Exit(code=1)

@@ -8,9 +8,12 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from vlm3r.cli.errors import check_output, err_console, guarded
+
 features_app = typer.Typer(help="Precomputed CUT3R tokens for training.", no_args_is_help=True)
 
 
+@guarded
 def train(
     config: str = typer.Option(..., "--config", help="Recipe: a YAML file or a built-in name (tiny, vsibench-7b)."),
     set_: list[str] = typer.Option([], "--set", help="Override a field: section.field=value (repeatable)."),
@@ -28,31 +31,24 @@ def train(
 
     Example: vlm3r train --config tiny --set data.train=demo_out/train_llava.json --set run.output_dir=runs/tiny
     """
-    from vlm3r.model.checkpoint import CheckpointError
-    from vlm3r.utils.video import VideoError
-    from vlm3r.training.config import TrainConfigError, load_train_config
-    from vlm3r.training.data import TrainingDataError
+    from vlm3r.training.config import load_train_config
     from vlm3r.training.trainer import train as run_training
 
-    console = Console()
-    try:
-        cfg = load_train_config(config, set_)
-        out = run_training(cfg, resume, stop_after_steps, overwrite)
-    except (TrainConfigError, TrainingDataError, CheckpointError, VideoError, FileNotFoundError,
-            ValueError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(code=1) from exc
-    console.print(f"wrote {out}")
+    cfg = load_train_config(config, set_)
+    check_output(Path(cfg.run.output_dir), folder=True, option="run.output_dir")
+    out = run_training(cfg, resume, stop_after_steps, overwrite)
+    Console().print(f"wrote {out}")
 
 
 @features_app.command("extract")
+@guarded
 def extract(
     videos: Path = typer.Option(..., "--videos", help="Folder of videos (searched recursively)."),
     cut3r: Path = typer.Option(..., "--cut3r", help="CUT3R weights (.pth or .safetensors)."),
     out: Path = typer.Option(..., "--out", help="Folder for <video>.pt files (the 'spatial_features' sibling "
                                                 "of the 'videos' folder, where training looks)."),
     config: Path = typer.Option(None, "--config", help="JSON CUT3R architecture config (needed for .safetensors)."),
-    frames: int = typer.Option(32, "--frames", help="Frames per video, as the model is trained and run."),
+    frames: int = typer.Option(32, "--frames", min=1, help="Frames per video, as the model is trained and run."),
     image_size: int = typer.Option(384, "--image-size", help="SigLIP input size (the frames are resized to it)."),
     cut3r_size: int = typer.Option(432, "--cut3r-size", help="CUT3R input size."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
@@ -63,26 +59,18 @@ def extract(
     Example: vlm3r features extract --videos data/scannet/videos --cut3r cut3r_512_dpt_4_64.pth
              --out data/scannet/spatial_features
     """
-    import torch
-
-    from vlm3r.cli.cut3r import DTYPES
-    from vlm3r.model.cut3r import Cut3rCheckpointError, load_cut3r
+    from vlm3r.model.cut3r import load_cut3r, read_architecture_file
     from vlm3r.training.features import extract_features, video_files
+    from vlm3r.utils.devices import check_device, torch_dtype
     from vlm3r.utils.fileio import atomic_write_text
     from vlm3r.utils.progress import progress_bar
 
     console = Console()
-    if dtype not in DTYPES:
-        raise typer.BadParameter(f"one of {', '.join(DTYPES)}", param_hint="--dtype")
     if not videos.is_dir():
         raise typer.BadParameter(f"{videos}: not a folder", param_hint="--videos")
-    try:
-        config_dict = json.loads(config.read_text()) if config else None
-        model = load_cut3r(cut3r, config=config_dict, device=device, dtype=getattr(torch, DTYPES[dtype]),
-                           with_heads=False)
-    except (Cut3rCheckpointError, OSError, json.JSONDecodeError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(code=1) from exc
+    run_dtype, device = torch_dtype(dtype), check_device(device)
+    check_output(out, folder=True)
+    model = load_cut3r(cut3r, config=read_architecture_file(config), device=device, dtype=run_dtype, with_heads=False)
     files = video_files(videos)
     with progress_bar() as bar:
         task = bar.add_task("extracting", total=len(files))
@@ -95,6 +83,6 @@ def extract(
     if report.failed:
         atomic_write_text(failures, json.dumps(report.failed, indent=1))
         for video, reason in report.failed.items():
-            console.print(f"[red]failed[/red] {video}: {reason}")
+            err_console.print(f"[red]failed[/red] {video}: {reason}")
         console.print(f"failures written to {failures}")
         raise typer.Exit(code=1)

@@ -22,7 +22,9 @@ from vlm3r.utils.video import read_video_frames
 class Vlm3rPipeline:
     def __init__(self, model: Vlm3rModel, tokenizer, num_frames: int | None = None, cache_size: int = 8):
         self.model, self.tokenizer = model, tokenizer
-        self.num_frames = num_frames or model.config.num_frames
+        self.num_frames = model.config.num_frames if num_frames is None else num_frames
+        if self.num_frames < 1:
+            raise ValueError(f"num_frames: at least 1 frame per video, got {self.num_frames}")
         self.cache_size = cache_size
         self._cache: OrderedDict[tuple, torch.Tensor] = OrderedDict()
         self.encodings = 0  # videos encoded so far (cache misses)

@@ -45,7 +45,7 @@ def record_bench(record: QARecord) -> str:
     for task in all_tasks().values():
         if task.question_type == record.question_type:
             return task.bench
-    raise KeyError(f"unknown question type {record.question_type!r}")
+    raise ValueError(f"record {record.id}: unknown question type {record.question_type!r}")
 
 
 def write_parquet(path: Path | str, records: list[QARecord], bench: str | None = None,

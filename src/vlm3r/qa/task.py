@@ -104,4 +104,4 @@ def answer_kind(question_type: str) -> str:
             return task.kind
     if question_type.startswith(("object_rel_direction", "object_rel_distance", "camera_obj_rel_dist")):
         return "mca"
-    raise KeyError(f"unknown question type {question_type!r}")
+    raise ValueError(f"unknown question type {question_type!r}")

@@ -47,6 +47,36 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+class OutputPathError(ValueError):
+    """An output location that cannot be written; the message names it and the option that gave it."""
+
+
+def check_writable(path: Path | str, folder: bool = False, option: str = "--out") -> None:
+    """Raise ``OutputPathError`` unless ``path`` (a file, or a folder with ``folder``) can be created or
+    replaced: checked by creating and removing a probe file where the output will go (permissions, read-only
+    file systems and files in the way of folders all show up, for root too)."""
+    path = Path(path)
+    where = f"{path} ({option})"
+    if path.exists() and folder and not path.is_dir():
+        raise OutputPathError(f"{where}: exists and is not a folder")
+    if path.exists() and not folder and path.is_dir():
+        raise OutputPathError(f"{where}: is a folder; give a file path")
+    directory = path if folder else path.parent
+    existing = directory
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputPathError(f"{where}: cannot be created: {existing} is a file")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".vlm3r-write-test.", dir=existing)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputPathError(f"{where}: cannot write in {existing} ({exc.strerror or exc})") from exc
+    if path.exists() and not folder and not os.access(path, os.W_OK):
+        raise OutputPathError(f"{where}: the file is not writable")
+
+
 def atomic_write_text(path: Path | str, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")

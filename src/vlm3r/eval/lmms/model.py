@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import torch
 from lmms_eval.api.model import lmms
 
 from vlm3r.model.pipeline import Vlm3rPipeline
-
-DTYPES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
-          "fp16": torch.float16, "float16": torch.float16}
+from vlm3r.utils.devices import check_device, torch_dtype
 
 
 class Vlm3rLmms(lmms):
@@ -16,8 +13,9 @@ class Vlm3rLmms(lmms):
                  dtype: str = "bf16", max_frames_num: int = 32, batch_size: int = 1, vision_tower: str | None = None,
                  **kwargs) -> None:
         super().__init__()
-        self.pipeline = Vlm3rPipeline.from_pretrained(pretrained, cut3r, base, DTYPES[str(dtype)], device,
-                                                      int(max_frames_num), vision_tower)
+        self.pipeline = Vlm3rPipeline.from_pretrained(pretrained, cut3r, base, torch_dtype(str(dtype), "dtype"),
+                                                      check_device(device, "device"), int(max_frames_num),
+                                                      vision_tower)
         self.batch_size_per_gpu = int(batch_size)
 
     def generate_until(self, requests) -> list[str]:

@@ -55,6 +55,8 @@ def write_lmms_tasks(out_dir: Path | str, benchmark: Benchmark, questions: list[
         row["options"] = [str(o) for o in record.options]
         lines.append(json.dumps(row, ensure_ascii=False))
     atomic_write_text(docs, "\n".join(lines) + "\n")
-    atomic_write_text(out_dir / f"{task}.yaml", _TEMPLATE.format(task=task, docs=docs, benchmark=benchmark.name))
+    # JSON strings are YAML double-quoted scalars: a '#' or ': ' in a folder name stays part of the path
+    atomic_write_text(out_dir / f"{task}.yaml", _TEMPLATE.format(task=json.dumps(task), docs=json.dumps(str(docs)),
+                                                                  benchmark=benchmark.name))
     atomic_write_text(out_dir / "utils.py", "from vlm3r.eval.lmms.task_utils import *  # noqa: F401,F403\n")
     return task

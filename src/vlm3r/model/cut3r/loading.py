@@ -11,6 +11,7 @@ left randomly initialised. The ``.pth`` is read with ``weights_only=True``; clas
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -125,6 +126,21 @@ def _resolve_config(config, constructor: str | None, path: Path, fallback: Cut3r
         return Cut3rConfig.from_constructor_string(constructor)
     except (ValueError, TypeError) as exc:
         raise Cut3rCheckpointError(f"{path}: args.model cannot be read ({exc})") from exc
+
+
+def read_architecture_file(path: Path | str | None) -> dict | None:
+    """A CUT3R architecture given as a JSON file of the official constructor's fields (``--config``), for
+    weights that carry none (``.safetensors``); None for no file."""
+    if path is None:
+        return None
+    path = Path(path)
+    try:
+        value = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise Cut3rCheckpointError(f"{path} (--config): not valid JSON ({exc})") from exc
+    if not isinstance(value, dict):
+        raise Cut3rCheckpointError(f"{path} (--config): expected a JSON object of CUT3R constructor fields")
+    return value
 
 
 def read_cut3r_weights(weights: Path | str, config: dict | Cut3rConfig | None = None, with_heads: bool | None = None,

@@ -1,0 +1,45 @@
+"""The one place where the command line turns errors into messages: every command is wrapped by ``guarded``,
+which prints a package error (a ``ValueError`` subclass naming the file and the field) or an ``OSError`` to
+stderr and exits with status 1, instead of a traceback; and ``check_output``, called before any work starts,
+so that an unwritable output is found before the work, not after it."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from vlm3r.utils.fileio import check_writable
+
+USER_ERRORS = (ValueError, OSError)  # package errors subclass ValueError; OSError for files
+err_console = Console(stderr=True)
+log = logging.getLogger("vlm3r.cli")
+
+
+def report_error(message) -> None:
+    err_console.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
+
+
+def guarded(command):
+    """``command`` with package errors and OSError reported on stderr (exit status 1); ``-v`` adds the
+    traceback to the log."""
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except USER_ERRORS as exc:
+            log.debug("%s failed", command.__name__, exc_info=exc)
+            report_error(exc)
+            raise typer.Exit(code=1) from exc
+
+    return run
+
+
+def check_output(path: Path | None, folder: bool = False, option: str = "--out") -> None:
+    """Fail now, naming ``option``, if ``path`` (a file, or a folder with ``folder``) cannot be written."""
+    if path is not None:
+        check_writable(path, folder, option)
