@@ -8,15 +8,19 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
-PIP := $(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -c requirements/constraints.txt
+# -qq: errors only (no progress, no notices about the machine's package indexes)
+PIP := $(VENV)/bin/python -m pip install -qq --disable-pip-version-check -c requirements/constraints.txt
 
 $(STAMP): pyproject.toml requirements/constraints.txt requirements/lmms-eval.txt
-	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV) || \
+		{ rm -rf $(VENV); echo "could not create $(VENV): install Python's venv module (Debian/Ubuntu: apt install python3-venv)"; exit 1; }
+	@echo "installing vlm3r and its pinned requirements into $(VENV) (requirements/constraints.txt)"
 	$(PIP) -e '.[test]'
-	# lmms-eval is an optional extra, installed for the plugin's tests without its CUDA-torch requirements
-	$(PIP) --no-deps lmms-eval
 	$(PIP) -r requirements/lmms-eval.txt
-	touch $(STAMP)
+	@echo "installing lmms-eval without its own requirements (they pull a CUDA torch and torchvision); the"
+	@echo "ones vlm3r's plugin needs are in requirements/lmms-eval.txt, the rest are deliberately absent"
+	$(PIP) --no-deps lmms-eval
+	@touch $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/vlm3r demo

@@ -298,3 +298,60 @@ def test_lmms_task_paths_survive_yaml(tmp_path, qa_synthetic):
     task = yaml.load((out / "vlm3r_vsibench.yaml").read_text(), Loader=loader)
     assert task["dataset_kwargs"]["data_files"]["test"] == str(out / "vlm3r_vsibench_docs.jsonl")
     assert task["task"] == "vlm3r_vsibench"
+
+
+# ---------------------------------------------------------------------------------------------- a first look
+def test_report_names_its_rows_and_explains_missing_scores(qa_synthetic, tmp_path):
+    from vlm3r.eval import report as report_module
+    from vlm3r.eval.baselines import frequency_baseline, random_baseline
+    from vlm3r.eval.benchmarks import VSIBENCH
+    from vlm3r.qa.generate import generate, load_scenes
+    from vlm3r.qa.task import select_tasks
+
+    records, _ = generate(load_scenes(qa_synthetic), select_tasks("vsi"), seed=0)
+    frequency, chance = frequency_baseline(VSIBENCH, records), random_baseline(VSIBENCH, records)
+    path = report_module.write_report(tmp_path, frequency, {"random": chance}, "t", label="frequency")
+    table = [line for line in path.read_text().splitlines() if line.startswith("| ")]
+    assert table[1].startswith("| frequency | ") and table[2].startswith("| random | - |")
+    assert "model" not in path.read_text() and report_module.NO_SCORE_NOTE in path.read_text()
+    figure = report_module._plot_bars(tmp_path / "bars.png", {"frequency": frequency, "random": chance},
+                                      list(frequency.columns))
+    legend = figure.axes[0].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["frequency", "random", "no score"]
+    assert [h.get_hatch() for h in legend.legend_handles] == [None, None, "//"]  # swatches drawn as their bars
+    random_bars = figure.axes[0].containers[1]
+    solid = [bar.get_hatch() is None for bar in random_bars]
+    assert solid == [chance.columns.get(c) is not None for c in frequency.columns]
+    mra = report_module._plot_mra(tmp_path / "mra.png", frequency)
+    assert mra.axes[0].get_title() == "vsibench: numeric answers within each MRA threshold"
+
+
+def test_scannet_labels_of_real_scans(tmp_path, caplog):
+    import logging
+
+    import numpy as np
+
+    from vlm3r.datasets.categories import CategoryTable
+    from vlm3r.datasets.scannet.adapter import read_axis_alignment
+
+    table = CategoryTable.load("scannet")
+    assert table.resolve("trashcan") == "trash bin" == table.resolve("trash can")  # v1 scans spell it so
+    assert table.resolve("mattress") == "mattress"  # a category of the released VSI-Bench ScanNet scenes
+    assert table.label_id("computer mouse") == 33 and table.label_id("mattress") == 34  # earlier ids unchanged
+    meta = tmp_path / "scene0000_00.txt"
+    meta.write_text("colorHeight = 968\nsceneType = Bedroom\n")
+    with caplog.at_level(logging.WARNING, logger="vlm3r.datasets.scannet.adapter"):
+        matrix = read_axis_alignment(meta)
+    assert (matrix == np.eye(4)).all()
+    assert f"{meta}: no axisAlignment; the scene is used unaligned" in caplog.text
+
+
+def test_install_is_quiet_and_says_what_it_leaves_out():
+    """lmms-eval goes in last and without its requirements: pip checks dependencies only for what an install
+    resolves, so no resolver 'ERROR' about lmms-eval's absent requirements is printed; the README says why."""
+    root = Path(__file__).resolve().parents[1]
+    recipe = (root / "Makefile").read_text().split("$(STAMP):", 1)[1].split("\ndemo:", 1)[0]
+    installs = [line.strip() for line in recipe.splitlines() if line.strip().startswith("$(PIP)")]
+    assert installs[-1] == "$(PIP) --no-deps lmms-eval" and "-qq" in (root / "Makefile").read_text()
+    readme = (root / "README.md").read_text()
+    assert "apt install python3-venv" in readme and "download.pytorch.org/whl/cpu" in readme

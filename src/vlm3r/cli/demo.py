@@ -66,10 +66,13 @@ def demo(
         frequency = frequency_baseline(benchmark, records)
         folder = out / "eval" / benchmark.name
         write_scores(folder, frequency, "frequency_scores.json")
-        reports.append(write_report(folder, frequency, {"random": random_baseline(benchmark, records)},
-                                    f"{benchmark.name} on the demo scenes: frequency baseline"))
+        chance = random_baseline(benchmark, records)
+        reports.append(write_report(folder, frequency, {"random": chance},
+                                    f"{benchmark.name} on the demo scenes: frequency baseline", label="frequency"))
+        random_overall = (fmt(chance.overall) if chance.overall is not None
+                          else "- (no overall: a random number has no expected score on numeric tasks)")
         console.print(f"{benchmark.name}: frequency baseline {fmt(frequency.overall)}, random baseline "
-                      f"{fmt(random_baseline(benchmark, records).overall)} ({frequency.n} questions)")
+                      f"{random_overall} ({frequency.n} questions)")
     console.print(f"\n[bold]written[/bold]\n  dataset:        {layout.root}\n"
                   f"  scene metadata: {layout.scene_metadata_path}\n  frame metadata: {layout.frame_metadata_path}\n"
                   f"  videos:         {layout.root / 'videos' / layout.split}\n  overview:       {picture}\n"

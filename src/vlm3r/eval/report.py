@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from vlm3r.eval.metrics import MRA_THRESHOLDS
+from vlm3r.eval.scoring import ScoreReport
+from vlm3r.utils.fileio import atomic_path, atomic_write_text
 
-from vlm3r.eval.metrics import MRA_THRESHOLDS  # noqa: E402
-from vlm3r.eval.scoring import ScoreReport  # noqa: E402
-from vlm3r.utils.fileio import atomic_path, atomic_write_text  # noqa: E402
+NO_SCORE_NOTE = ("'-' means no score: the random baseline has none for numeric tasks (a random number has no "
+                 "defined expected accuracy), so it has no overall either.")
 
 
 def fmt(value: float | None) -> str:
@@ -26,11 +28,13 @@ def write_scores(out_dir: Path, report: ScoreReport, name: str = "scores.json") 
     return path
 
 
-def write_report(out_dir: Path | str, model: ScoreReport, baselines: dict[str, ScoreReport], title: str) -> Path:
-    """report.md, tasks.png (bars per column against baselines) and mra.png (MRA threshold curves)."""
+def write_report(out_dir: Path | str, model: ScoreReport, baselines: dict[str, ScoreReport], title: str,
+                 label: str = "model") -> Path:
+    """report.md, tasks.png (bars per column against baselines) and mra.png (MRA threshold curves); ``label``
+    names the scored row (the model, or e.g. ``frequency`` when a baseline is the subject)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows = {"model": model, **baselines}
+    rows = {label: model, **baselines}
     columns = list(model.columns)
     lines = [f"# {title}", "", f"Benchmark **{model.benchmark}**, {model.n} questions. Overall (as the benchmark "
              f"computes it): **{fmt(model.overall)}**.", ""]
@@ -55,45 +59,59 @@ def write_report(out_dir: Path | str, model: ScoreReport, baselines: dict[str, S
     lines += ["Scores are 0-100: accuracy for multiple choice (on the letter), Mean Relative Accuracy over "
               "thresholds 0.50-0.95 for numbers. 'random' is the expected score of a uniformly random letter "
               "(none for numbers); 'frequency' always gives the task's most frequent answer (the mean for "
-              "continuous numbers)."]
+              "continuous numbers). " + NO_SCORE_NOTE]
     _plot_bars(out_dir / "tasks.png", rows, columns)
     path = out_dir / "report.md"
     atomic_write_text(path, "\n".join(lines) + "\n")
     return path
 
 
-def _plot_bars(path: Path, rows: dict[str, ScoreReport], columns: list[str]) -> None:
-    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(columns) + 2), 4.5), dpi=110)
+def _save(fig: Figure, path: Path) -> None:
+    FigureCanvasAgg(fig)  # drawn off-screen; the program's own matplotlib backend is left alone
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp)
+
+
+def _plot_bars(path: Path, rows: dict[str, ScoreReport], columns: list[str]) -> Figure:
+    fig = Figure(figsize=(max(6, 1.3 * len(columns) + 2), 4.5), dpi=110)
+    ax = fig.subplots()
     width = 0.8 / len(rows)
     x = np.arange(len(columns))
+    handles, missing = [], False
     for k, (name, report) in enumerate(rows.items()):
         values = [report.columns.get(c) for c in columns]
-        heights = [0 if v is None else v for v in values]
-        bars = ax.bar(x + (k - (len(rows) - 1) / 2) * width, heights, width, label=name)
+        color = f"C{k}"
+        bars = ax.bar(x + (k - (len(rows) - 1) / 2) * width, [0 if v is None else v for v in values], width,
+                      color=color)
+        handles.append(Patch(facecolor=color, label=name))
         for bar, v in zip(bars, values):
-            if v is None:
+            if v is None:  # a flat hatched stub where a row has no score
+                bar.set_height(1.5)
                 bar.set_hatch("//")
-                bar.set_alpha(0.3)
+                bar.set_alpha(0.35)
+                missing = True
+    if missing:
+        handles.append(Patch(facecolor="white", edgecolor="grey", hatch="//", label="no score"))
     ax.set_xticks(x, columns, rotation=25, ha="right")
     ax.set_ylabel("score (0-100)")
     ax.set_ylim(0, 100)
-    ax.legend()
+    ax.legend(handles=handles)
     ax.set_title(f"{next(iter(rows.values())).benchmark}: per task")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp)
-    plt.close(fig)
+    _save(fig, path)
+    return fig
 
 
-def _plot_mra(path: Path, report: ScoreReport) -> None:
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
+def _plot_mra(path: Path, report: ScoreReport) -> Figure:
+    fig = Figure(figsize=(6, 4), dpi=110)
+    ax = fig.subplots()
     for question_type, curve in report.mra_curves.items():
         ax.plot(MRA_THRESHOLDS, curve, marker="o", label=question_type)
     ax.set_xlabel("threshold theta (prediction within 1 - theta relative error)")
     ax.set_ylabel("% of predictions within")
     ax.set_ylim(0, 100)
+    ax.set_title(f"{report.benchmark}: numeric answers within each MRA threshold")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp)
-    plt.close(fig)
+    _save(fig, path)
+    return fig

@@ -20,6 +20,7 @@ fails with the reason; it is never written half-way (the point cloud, which mark
 from __future__ import annotations
 
 import io
+import logging
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +38,8 @@ from vlm3r.datasets.segments import segment_labelled_points
 from vlm3r.utils.frames import linspace_indices
 
 FRAME_SIZE = (640, 480)
+log = logging.getLogger(__name__)
+
 VIDEO_FPS = 24.0
 NUM_FRAMES = 32
 
@@ -47,7 +50,8 @@ def list_scenes(root: Path, split: str) -> list[str]:
 
 
 def read_axis_alignment(path: Path) -> np.ndarray:
-    """``axisAlignment`` of a scene's ``.txt`` as 4x4 (identity when the file has none, as the reference)."""
+    """``axisAlignment`` of a scene's ``.txt`` as 4x4 (identity when the file has none, as the reference, with a
+    warning naming the file: the scene's boxes are then in the scan's own frame, not gravity-aligned)."""
     if not path.is_file():
         raise SceneBuildError(f"{path}: missing (the scene's meta file with axisAlignment)")
     for line in path.read_text().splitlines():
@@ -60,6 +64,7 @@ def read_axis_alignment(path: Path) -> np.ndarray:
             if matrix.shape != (16,) or not np.all(np.isfinite(matrix)):
                 raise SceneBuildError(f"{path}: axisAlignment must be 16 finite numbers, got {matrix.size}")
             return matrix.reshape(4, 4)
+    log.warning("%s: no axisAlignment; the scene is used unaligned (its boxes in the scan's own frame)", path)
     return np.eye(4)
 
 
