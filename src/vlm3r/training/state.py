@@ -3,7 +3,8 @@ can be resumed without running code from it.
 
 ``checkpoint-N/state/`` holds
 - ``trainable.safetensors``: every trained parameter (the frozen ones come from the base, as at the start);
-- ``optimizer.pt``: the optimizer's state dict (tensors, numbers, tuples), read with ``weights_only=True``;
+- ``optimizer.pt``: the optimizer's state dict (tensors, numbers, tuples), read with ``weights_only=True``; under
+  DeepSpeed, whose ZeRO optimizer keeps a partition per process, ``optimizer-<rank>.pt`` per process;
 - ``scheduler.json``: the learning-rate schedule's state;
 - ``rng-<rank>.json`` + ``rng-<rank>.safetensors``: Python's, NumPy's and torch's random states of each process.
 
@@ -60,6 +61,15 @@ def _set_rng_state(meta: dict, tensors: dict[str, torch.Tensor]) -> None:
         torch.cuda.set_rng_state_all(cuda)
 
 
+def _optimizer_file(accelerator) -> tuple[str, bool]:
+    """The optimizer state's file name, and whether every process writes its own (DeepSpeed's partitions)."""
+    from accelerate.utils import DistributedType
+
+    if accelerator.distributed_type == DistributedType.DEEPSPEED:
+        return f"optimizer-{accelerator.process_index}.pt", True
+    return OPTIMIZER, False
+
+
 def save_state(folder: Path, accelerator, model, optimizer, scheduler) -> None:
     """Write the run's state (see the module docstring); every process writes its random state."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -67,10 +77,12 @@ def save_state(folder: Path, accelerator, model, optimizer, scheduler) -> None:
     meta, tensors = _rng_state()
     atomic_write_text(folder / f"rng-{rank}.json", json.dumps(meta))
     _save_tensors(tensors, folder / f"rng-{rank}.safetensors")
+    optimizer_file, per_process = _optimizer_file(accelerator)
+    if per_process or accelerator.is_main_process:
+        with atomic_path(folder / optimizer_file) as tmp:
+            torch.save(optimizer.state_dict(), str(tmp))
     if accelerator.is_main_process:
         _save_tensors({n: p for n, p in model.named_parameters() if p.requires_grad}, folder / TRAINABLE)
-        with atomic_path(folder / OPTIMIZER) as tmp:
-            torch.save(optimizer.state_dict(), str(tmp))
         atomic_write_text(folder / SCHEDULER, json.dumps(scheduler.state_dict()))
 
 
@@ -98,7 +110,8 @@ def load_state(folder: Path, accelerator, model, optimizer, scheduler) -> None:
         raise ResumeError(f"{folder}: pickled state ({', '.join(pickled)}), as older vlm3r versions wrote it "
                           "through accelerate; unpickling could run code, so it is not resumed. Start the run "
                           "again, or resume from a checkpoint written by this version")
-    needed = [folder / TRAINABLE, folder / OPTIMIZER, folder / SCHEDULER]
+    optimizer_file = folder / _optimizer_file(accelerator)[0]
+    needed = [folder / TRAINABLE, optimizer_file, folder / SCHEDULER]
     missing = [p.name for p in needed if not p.is_file()]
     if missing:
         raise ResumeError(f"{folder}: incomplete state, no {', '.join(missing)}")
@@ -116,9 +129,9 @@ def load_state(folder: Path, accelerator, model, optimizer, scheduler) -> None:
                                   f"{tuple(param.shape)}")
             param.copy_(trained[name])
     try:
-        optimizer.load_state_dict(torch.load(str(folder / OPTIMIZER), map_location="cpu", weights_only=True))
+        optimizer.load_state_dict(torch.load(str(optimizer_file), map_location="cpu", weights_only=True))
     except Exception as exc:  # UnpicklingError for anything that is not plain tensors and numbers, among others
-        raise ResumeError(f"{folder / OPTIMIZER}: not readable as an optimizer state without unpickling objects "
+        raise ResumeError(f"{optimizer_file}: not readable as an optimizer state without unpickling objects "
                           f"({type(exc).__name__}: {str(exc)[:200]})") from exc
     scheduler.load_state_dict(_read_json(folder / SCHEDULER))
     rank = accelerator.process_index
