@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
 from vlm3r.cli.errors import guarded
 
@@ -38,4 +37,4 @@ def ask(
 
     run_dtype, device = torch_dtype(dtype), check_device(device)
     pipeline = Vlm3rPipeline.from_pretrained(model, cut3r, base, run_dtype, device, frames, vision_tower)
-    Console().print(pipeline.ask(video, question, max_new_tokens))
+    typer.echo(pipeline.ask(video, question, max_new_tokens))  # as generated: no markup, no re-wrapping

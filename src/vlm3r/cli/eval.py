@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from vlm3r.cli.errors import check_output, guarded
+from vlm3r.cli.errors import check_output, err_console, guarded
 from vlm3r.utils.fileio import atomic_write_text
 
 app = typer.Typer(help="Evaluation: score predictions, chance baselines, reports.", no_args_is_help=True)
@@ -99,6 +99,54 @@ def baseline_command(
             atomic_write_text(out / "predictions.jsonl", "".join(
                 json.dumps({"id": q, "prediction": p}) + "\n" for q, p in predictions.items()))
         console.print(f"wrote {out / 'scores.json'}")
+
+
+@app.command("run")
+@guarded
+def run_command(
+    model: Path = typer.Option(..., "--model", help="VLM-3R folder (released LoRA layout or one vlm3r wrote)."),
+    bench: str = typer.Option(..., "--bench", help="vsibench or vstibench."),
+    qa: Path = typer.Option(..., "--qa", help="Questions: VSI-Bench test.jsonl / parquet, VSTI-Bench records, or "
+                                             "vlm3r .jsonl."),
+    videos: Path = typer.Option(..., "--videos", help="Video root: <dataset>/<scene_name>.mp4 (VSI-Bench) or the "
+                                                     "records' video_path below it."),
+    out: Path = typer.Option(..., "--out", help="Run folder: predictions.jsonl, run.json, scores.json, report.md."),
+    base: Path = typer.Option(None, "--base", help="LLaVA-Video-7B-Qwen2 folder (for a LoRA release)."),
+    cut3r: Path = typer.Option(None, "--cut3r", help="CUT3R weights (cut3r_512_dpt_4_64.pth)."),
+    vision_tower: Path = typer.Option(None, "--vision-tower", help="Folder with the SigLIP tower's config.json."),
+    limit: int = typer.Option(None, "--limit", min=1, help="Only the first N questions of the benchmark."),
+    frames: int = typer.Option(None, "--frames", min=1, help="Frames per video (default: the model's, 32)."),
+    batch_size: int = typer.Option(1, "--batch-size", min=1, help="Questions of one video answered together."),
+    max_new_tokens: int = typer.Option(16, "--max-new-tokens", min=1, help="Longest answer in tokens."),
+    dtype: str = typer.Option("bf16", "--dtype", help="fp32, bf16 or fp16."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda (under torchrun: each process its GPU)."),
+) -> None:
+    """Run a whole benchmark: every video encoded and prefilled once, answers appended as they come (rerun the
+    same command to resume), then scored into a report beside the paper's VLM-3R row.
+
+    Example: vlm3r eval run --model vlm-3r-llava-qwen2-lora --base LLaVA-Video-7B-Qwen2 --cut3r
+    cut3r_512_dpt_4_64.pth --bench vsibench --qa VSI-Bench/test.jsonl --videos VSI-Bench --out runs/vsibench
+    --device cuda; several GPUs: torchrun --nproc-per-node 8 -m vlm3r eval run ...
+    """
+    from vlm3r.eval.run import RunOptions, run_benchmark
+    from vlm3r.utils.progress import rate_progress_bar
+
+    console = Console()
+    check_output(out, folder=True)
+    options = RunOptions(bench, qa, videos, out, limit, frames, batch_size, max_new_tokens, dtype, device)
+    with rate_progress_bar() as bar:
+        def start(num_videos: int, num_questions: int, already: int):
+            video_task = bar.add_task("videos", total=num_videos, unit="videos")
+            question_task = bar.add_task("questions", total=num_questions, completed=already, unit="q")
+            return lambda v, q: (bar.update(video_task, advance=v), bar.update(question_task, advance=q))
+
+        result = run_benchmark(options, model, cut3r, base, vision_tower, progress_factory=start)
+    if result.report is None:
+        return
+    _print_report(console, result.report, f"{bench}: {out}")
+    for question, reason in sorted(result.failures.items()):
+        err_console.print(f"[red]no answer[/red] question {question}: {reason}")
+    console.print(f"wrote {out / 'predictions.jsonl'}, {out / 'scores.json'} and {out / 'report.md'}")
 
 
 @app.command("lmms-tasks")

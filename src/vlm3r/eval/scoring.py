@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from vlm3r.eval.benchmarks import Benchmark
+from vlm3r.eval.benchmarks import PAPER_VLM3R, Benchmark
 from vlm3r.eval.metrics import MRA_THRESHOLDS, exact_match, mra_hits
 from vlm3r.qa.choices import LETTERS
 from vlm3r.qa.record import QARecord
@@ -108,5 +108,13 @@ def score(benchmark: Benchmark, questions: list[QARecord], predictions: dict[str
     return aggregate(benchmark, per_type, {t: len(v) for t, v in scores.items()}, curves, ignored)
 
 
+def paper_report(benchmark: Benchmark) -> ScoreReport:
+    """The paper's VLM-3R row as a report (columns and overall; no per-question-type scores)."""
+    row = PAPER_VLM3R[benchmark.name]
+    return ScoreReport(benchmark=benchmark.name, overall=row["overall"], per_task={}, n=0,
+                       columns={c.label: row.get(c.label) for c in benchmark.columns},
+                       paper_average=row["overall"] if benchmark.name == "vstibench" else None)
+
+
 __all__ = ["MRA_THRESHOLDS", "ScoreReport", "aggregate", "benchmark_questions", "correct_letter", "option_value",
-           "score"]
+           "paper_report", "score", "split_questions"]

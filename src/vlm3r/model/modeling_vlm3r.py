@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import Qwen2Config, Qwen2ForCausalLM, SiglipVisionConfig, SiglipVisionModel
+from transformers import DynamicCache, Qwen2Config, Qwen2ForCausalLM, SiglipVisionConfig, SiglipVisionModel
 
 from vlm3r.model import loading, saving
 from vlm3r.model.checkpoint import check_weights
@@ -269,13 +270,58 @@ class Vlm3rModel(nn.Module):
                  eos_token_id: int = 151645, pad_token_id: int = 151643) -> list[list[int]]:
         """Greedy decoding (the benchmarks' settings: no sampling, one beam) for a batch of prompts."""
         embeds, mask, _, positions = self.splice(input_ids, visuals, padding_side="left")
-        finished = torch.zeros(len(input_ids), dtype=torch.bool, device=embeds.device)
-        outputs: list[list[int]] = [[] for _ in input_ids]
-        past = None
+        return self._decode(embeds, mask, positions, None, max_new_tokens, eos_token_id, pad_token_id)
+
+    @torch.inference_mode()
+    def prefill(self, prefix_ids: list[int], visual: torch.Tensor) -> PrefixCache:
+        """Run a prompt's shared prefix once: ``prefix_ids`` (the prompt up to ``<image>``: system turn and user
+        header) then the video's embeddings. Every question about the video continues from it
+        (``generate_from_prefix``); causal attention makes that equal to prefilling each whole prompt."""
+        if self.config.image_token_index in prefix_ids:
+            raise ValueError("prefix_ids: the prefix ends at <image>; it cannot contain one")
+        embed = self.llm.get_input_embeddings()
+        text = embed(torch.tensor(prefix_ids, dtype=torch.long, device=embed.weight.device))
+        embeds = torch.cat([text, visual.to(device=text.device, dtype=text.dtype)])[None]
+        length = embeds.shape[1]
+        positions = torch.arange(length, device=embeds.device)[None]
+        out = self.llm.model(inputs_embeds=embeds, attention_mask=torch.ones_like(positions), position_ids=positions,
+                             use_cache=True)
+        return PrefixCache(out.past_key_values, length)
+
+    @torch.inference_mode()
+    def generate_from_prefix(self, prefix: PrefixCache, suffixes: list[list[int]], max_new_tokens: int = 16,
+                             eos_token_id: int = 151645, pad_token_id: int = 151643) -> list[list[int]]:
+        """Greedy answers for a batch of prompt ends (each the ids after ``<image>``), continuing ``prefix``.
+        Shorter suffixes are padded between the prefix and their tokens, masked out; positions count only real
+        tokens, so each answer equals the one its whole prompt gets alone."""
+        if not suffixes or any(not s for s in suffixes):
+            raise ValueError("suffixes: one non-empty list of ids per question")
+        if any(self.config.image_token_index in s for s in suffixes):
+            raise ValueError("suffixes: a question's text after <image> cannot contain another <image>")
+        batch, longest = len(suffixes), max(len(s) for s in suffixes)
+        embed = self.llm.get_input_embeddings()
+        device = embed.weight.device
+        ids = torch.full((batch, longest), pad_token_id, dtype=torch.long, device=device)
+        mask = torch.zeros(batch, prefix.length + longest, dtype=torch.long, device=device)
+        mask[:, :prefix.length] = 1
+        positions = torch.full((batch, longest), prefix.length, dtype=torch.long, device=device)
+        for k, suffix in enumerate(suffixes):
+            start = longest - len(suffix)
+            ids[k, start:] = torch.tensor(suffix, dtype=torch.long, device=device)
+            mask[k, prefix.length + start:] = 1
+            positions[k, start:] = prefix.length + torch.arange(len(suffix), device=device)
+        return self._decode(embed(ids), mask, positions, prefix.expanded(batch), max_new_tokens, eos_token_id,
+                            pad_token_id)
+
+    def _decode(self, embeds, mask, positions, past, max_new_tokens: int, eos_token_id: int,
+                pad_token_id: int) -> list[list[int]]:
+        """Greedy decoding from a first step of ``embeds`` [B, L, D] (after the cache ``past``, if any)."""
+        finished = torch.zeros(embeds.shape[0], dtype=torch.bool, device=embeds.device)
+        outputs: list[list[int]] = [[] for _ in range(embeds.shape[0])]
         step_embeds, step_positions = embeds, positions
         for _ in range(max_new_tokens):
             out = self.llm(inputs_embeds=step_embeds, attention_mask=mask, position_ids=step_positions,
-                           past_key_values=past, use_cache=True)
+                           past_key_values=past, use_cache=True, logits_to_keep=1)
             past = out.past_key_values
             next_tokens = out.logits[:, -1].argmax(dim=-1)
             for k, token in enumerate(next_tokens.tolist()):
@@ -289,3 +335,22 @@ class Vlm3rModel(nn.Module):
             step_positions = step_positions[:, -1:] + 1
             mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
         return [[t for t in seq if t != eos_token_id] for seq in outputs]
+
+
+@dataclass
+class PrefixCache:
+    """A prompt prefix (system turn, user header, a video's embeddings) run once through the LLM: its key/value
+    cache (batch 1) and length. ``expanded`` gives a fresh copy for a batch of questions, so the prefix is never
+    changed by what continues from it."""
+
+    past: DynamicCache
+    length: int
+
+    def expanded(self, batch: int) -> DynamicCache:
+        layers = [(layer.keys.expand(batch, -1, -1, -1).clone(), layer.values.expand(batch, -1, -1, -1).clone())
+                  for layer in self.past.layers]
+        return DynamicCache(ddp_cache_data=layers)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(layer.keys.nbytes + layer.values.nbytes for layer in self.past.layers)

@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
+from rich.text import Text
+
+
+class RateColumn(ProgressColumn):
+    """Items per second of a task (``-`` until rich has measured it), in the task's ``unit`` field."""
+
+    def render(self, task) -> Text:
+        unit = task.fields.get("unit", "it")
+        return Text("-" if task.speed is None else f"{task.speed:.2f} {unit}/s")
+
+
+def rate_progress_bar() -> Progress:
+    """A progress bar that also shows items per second (``add_task(..., unit="q")``)."""
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
+                    TimeElapsedColumn(), TimeRemainingColumn())
 
 
 def progress_bar() -> Progress:

@@ -1,11 +1,22 @@
-"""VLM-3R as an lmms-eval model: ``--model vlm3r --model_args pretrained=DIR,cut3r=FILE,base=DIR``."""
+"""VLM-3R as an lmms-eval model: ``--model vlm3r --model_args pretrained=DIR,cut3r=FILE,base=DIR``.
+
+Requests are grouped by video: each video is encoded and its prompt prefix prefilled once (the pipeline's
+per-video caches), and ``batch_size`` questions of a video are answered together. Launched on several processes
+(``accelerate launch`` or ``torchrun``), lmms-eval deals the documents to the processes itself; the model reads
+its rank and world size from the launcher's environment and, on GPUs, takes the device of its local rank.
+"""
 
 from __future__ import annotations
 
+import os
+
+import torch
 from lmms_eval.api.model import lmms
 
 from vlm3r.model.pipeline import Vlm3rPipeline
 from vlm3r.utils.devices import check_device, torch_dtype
+
+DEFAULT_MAX_NEW_TOKENS = 16
 
 
 class Vlm3rLmms(lmms):
@@ -13,21 +24,43 @@ class Vlm3rLmms(lmms):
                  dtype: str = "bf16", max_frames_num: int = 32, batch_size: int = 1, vision_tower: str | None = None,
                  **kwargs) -> None:
         super().__init__()
-        self.pipeline = Vlm3rPipeline.from_pretrained(pretrained, cut3r, base, torch_dtype(str(dtype), "dtype"),
-                                                      check_device(device, "device"), int(max_frames_num),
-                                                      vision_tower)
+        self._rank = int(os.environ.get("RANK", 0))
+        self._world_size = int(os.environ.get("WORLD_SIZE", 1))
+        if str(device).startswith("cuda") and ":" not in str(device) and self._world_size > 1:
+            device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+        self._device = torch.device(check_device(str(device), "device"))
         self.batch_size_per_gpu = int(batch_size)
+        if self.batch_size_per_gpu < 1:
+            raise ValueError(f"batch_size: at least 1, got {batch_size}")
+        self.pipeline = Vlm3rPipeline.from_pretrained(pretrained, cut3r, base, torch_dtype(str(dtype), "dtype"),
+                                                      str(self._device), int(max_frames_num), vision_tower)
+
+    @property
+    def device(self) -> torch.device:
+        return self._device
+
+    @property
+    def batch_size(self) -> int:
+        return self.batch_size_per_gpu
 
     def generate_until(self, requests) -> list[str]:
         """One answer per request: the video from ``doc_to_visual``, the text from ``doc_to_text`` after
-        ``<image>\\n``, greedy decoding with the task's ``max_new_tokens``."""
-        answers = []
-        for context, gen_kwargs, doc_to_visual, doc_id, task, split in [r.args for r in requests]:
+        ``<image>\\n``, greedy decoding with the task's ``max_new_tokens``; answers come back in request order."""
+        groups: dict[tuple, list[int]] = {}
+        texts, contexts = [], []
+        for k, (context, gen_kwargs, doc_to_visual, doc_id, task, split) in enumerate(r.args for r in requests):
             visuals = doc_to_visual(self.task_dict[task][split][doc_id])
             video = visuals[0] if isinstance(visuals, list) else visuals
-            answer = self.pipeline.ask(video, context, int(gen_kwargs.get("max_new_tokens", 16)))
-            answers.append(answer)
-            self.cache_hook.add_partial("generate_until", (context, gen_kwargs), answer)
+            limit = int(gen_kwargs.get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS))
+            groups.setdefault((str(video), limit), []).append(k)
+            texts.append(context)
+            contexts.append((context, gen_kwargs))
+        answers: list[str | None] = [None] * len(requests)
+        for (video, limit), members in groups.items():
+            for k, answer in zip(members, self.pipeline.ask_video(video, [texts[k] for k in members], limit,
+                                                                 self.batch_size_per_gpu)):
+                answers[k] = answer
+                self.cache_hook.add_partial("generate_until", contexts[k], answer)
         return answers
 
     def loglikelihood(self, requests):

@@ -1,0 +1,395 @@
+"""A whole benchmark in one run: questions grouped by video, each video decoded, encoded and prefilled once,
+predictions appended as they come (an interrupted run resumes where it stopped), then scored and reported.
+
+Layout of a run folder:
+- ``predictions.jsonl``: one ``{"id", "prediction"}`` line per question (``"error"`` too when its video failed:
+  scored as wrong and listed in the report), in the question file's order once the run is complete;
+  while it runs, every process appends to its own ``predictions.rank<k>.jsonl`` (one process: to
+  ``predictions.jsonl``), flushed line by line;
+- ``run.json``: what ran: the model's files with their checksums, dtype, device, frames, the config fields that
+  change the answers, versions; a rerun with other settings into the same folder is refused;
+- ``scores.json``, ``report.md`` (with the paper's VLM-3R row and the chance baselines), ``tasks.png``,
+  ``mra.png``.
+
+Data parallel under ``torchrun`` or ``accelerate launch``: videos are dealt to the processes in turn; process 0
+merges the predictions and scores them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vlm3r.eval.baselines import frequency_baseline, random_baseline
+from vlm3r.eval.benchmarks import Benchmark
+from vlm3r.eval.loading import load_questions
+from vlm3r.eval.report import write_report, write_scores
+from vlm3r.eval.scoring import ScoreReport, paper_report, score, split_questions
+from vlm3r.qa.prompts import question_text
+from vlm3r.qa.record import QARecord
+from vlm3r.utils.fileio import atomic_write_text
+from vlm3r.utils.video import VideoError, probe_video
+
+log = logging.getLogger(__name__)
+
+PREDICTIONS = "predictions.jsonl"
+RUN_FILE = "run.json"
+HASH_CHUNK = 1 << 24  # bytes read at a time when checksumming model files
+SHOWN_MISSING = 20  # missing videos listed by name in one error
+# Settings that change the answers: a run folder holds predictions of one setting only.
+IDENTITY_FIELDS = ("bench", "qa_sha256", "model_files", "dtype", "frames", "max_new_tokens", "config")
+
+
+class EvalRunError(ValueError):
+    """A run that cannot start or continue; the message names the file, video or setting."""
+
+
+# ---------------------------------------------------------------------- questions and videos
+def video_of(record: QARecord, root: Path) -> Path:
+    """Where a question's video is: ``video_path`` relative to ``root`` (vlm3r and VSTI-Bench), else
+    ``root/<dataset>/<scene_name>.mp4`` (VSI-Bench's public layout)."""
+    if record.video_path:
+        return root / record.video_path
+    if record.dataset and record.scene_name:
+        return root / record.dataset / f"{record.scene_name}.mp4"
+    raise EvalRunError(f"question {record.id}: no video_path, and no dataset and scene_name to find its video")
+
+
+@dataclass
+class VideoQuestions:
+    video: Path
+    questions: list[QARecord] = field(default_factory=list)
+
+
+def group_by_video(records: list[QARecord], root: Path) -> list[VideoQuestions]:
+    """Questions per video, videos in the order of their first question, questions in file order."""
+    groups: dict[Path, VideoQuestions] = {}
+    for record in records:
+        video = video_of(record, root)
+        groups.setdefault(video, VideoQuestions(video)).questions.append(record)
+    return list(groups.values())
+
+
+def check_videos(groups: list[VideoQuestions]) -> None:
+    """Every video opens (header read), or one error lists those that do not, before any model work."""
+    bad = []
+    for group in groups:
+        try:
+            probe_video(group.video)
+        except VideoError as exc:
+            bad.append(f"{exc} ({len(group.questions)} questions)")
+    if bad:
+        shown = "; ".join(bad[:SHOWN_MISSING]) + (" ..." if len(bad) > SHOWN_MISSING else "")
+        raise EvalRunError(f"{len(bad)} of {len(groups)} videos cannot be read: {shown}")
+
+
+def shard(groups: list[VideoQuestions], rank: int, world: int) -> list[VideoQuestions]:
+    return groups[rank::world]
+
+
+# ---------------------------------------------------------------------- predictions on disk
+def read_predictions(path: Path, repair: bool = False) -> dict[str, dict]:
+    """The complete lines of a predictions file by id (as text). A last line cut off by a kill is dropped (and,
+    with ``repair``, removed from the file, so that appending continues cleanly); a repeated id is an error."""
+    if not path.is_file():
+        return {}
+    data = path.read_bytes()
+    complete = data[:data.rfind(b"\n") + 1]
+    if repair and len(complete) != len(data):
+        with path.open("r+b") as f:
+            f.truncate(len(complete))
+    rows: dict[str, dict] = {}
+    for number, line in enumerate(complete.decode("utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise EvalRunError(f"{path}: line {number}: not valid JSON ({exc.msg})") from exc
+        key = str(row.get("id"))
+        if key in rows:
+            raise EvalRunError(f"{path}: line {number}: id {row.get('id')!r} appears twice")
+        rows[key] = row
+    return rows
+
+
+def prediction_files(run_dir: Path) -> list[Path]:
+    return sorted([run_dir / PREDICTIONS, *run_dir.glob("predictions.rank*.jsonl")])
+
+
+def done_predictions(run_dir: Path) -> dict[str, dict]:
+    """Every answer already written in the run folder, by any process of any earlier attempt."""
+    done: dict[str, dict] = {}
+    for path in prediction_files(run_dir):
+        for key, row in read_predictions(path).items():
+            if key in done:
+                raise EvalRunError(f"{path}: id {row.get('id')!r} is answered in two prediction files")
+            done[key] = row
+    return done
+
+
+class PredictionWriter:
+    """Appends one line per answer and flushes it to disk: a kill loses at most the line being written."""
+
+    def __init__(self, path: Path):
+        read_predictions(path, repair=True)
+        self.path = path
+        self._file = path.open("a", encoding="utf-8")
+
+    def write(self, row: dict) -> None:
+        self._file.write(json.dumps(row, ensure_ascii=False) + "\n")
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def merge_predictions(run_dir: Path, records: list[QARecord]) -> dict[str, dict]:
+    """All answers in one ``predictions.jsonl`` in the question file's order; the per-process files removed."""
+    done = done_predictions(run_dir)
+    order = [str(r.id) for r in records if str(r.id) in done]
+    atomic_write_text(run_dir / PREDICTIONS, "".join(json.dumps(done[k], ensure_ascii=False) + "\n" for k in order))
+    for path in run_dir.glob("predictions.rank*.jsonl"):
+        path.unlink()
+    return {k: done[k] for k in order}
+
+
+# ---------------------------------------------------------------------- what ran
+def file_checksums(path: Path | None, known: dict | None = None) -> dict[str, dict]:
+    """``{relative path: {size, mtime_ns, sha256}}`` of a file or every file under a folder; checksums in
+    ``known`` are reused for files whose size and modification time are unchanged (a resumed run of a 7B
+    model does not read 15 GB again)."""
+    if path is None:
+        return {}
+    path = Path(path)
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    out = {}
+    for file in files:
+        name = file.name if file == path else str(file.relative_to(path))
+        stat = file.stat()
+        previous = (known or {}).get(name)
+        if previous and previous.get("size") == stat.st_size and previous.get("mtime_ns") == stat.st_mtime_ns:
+            out[name] = previous
+            continue
+        digest = hashlib.sha256()
+        with file.open("rb") as f:
+            while chunk := f.read(HASH_CHUNK):
+                digest.update(chunk)
+        out[name] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest.hexdigest()}
+    return out
+
+
+def _versions() -> dict[str, str]:
+    import torch
+    import transformers
+
+    from vlm3r import __version__
+
+    return {"vlm3r": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
+            "python": platform.python_version()}
+
+
+def run_record(options: RunOptions, model, qa_sha256: str, world: int, known: dict | None) -> dict:
+    """run.json: every setting and file that decides the answers."""
+    files = model.files
+    previous = (known or {}).get("model_files", {})
+    config = model.config
+    return {
+        "command": sys.argv, "bench": options.bench, "qa": str(options.qa), "qa_sha256": qa_sha256,
+        "videos": str(options.videos), "limit": options.limit, "processes": world,
+        "model_files": {"model": {"path": str(files.model), "files": file_checksums(files.model,
+                                                                                     previous.get("model", {}).get("files"))},
+                        "base": {"path": str(files.base), "files": file_checksums(files.base,
+                                                                                  previous.get("base", {}).get("files"))}
+                        if files.base != files.model else None,
+                        "cut3r": {"path": str(files.cut3r), "files": file_checksums(files.cut3r,
+                                                                                    previous.get("cut3r", {}).get("files"))}
+                        if files.cut3r else None},
+        "dtype": options.dtype, "device": options.device, "frames": options.frames, "batch_size": options.batch_size,
+        "max_new_tokens": options.max_new_tokens,
+        "config": {"fusion": config.fusion, "spatial_tower_select_feature": config.spatial_tower_select_feature,
+                   "pool_mode": config.pool_mode, "cut3r_image_size": config.cut3r_image_size,
+                   "fusion_heads": config.fusion_heads, "vision": config.to_dict()["vision"],
+                   "llm": config.to_dict()["llm"], "cut3r": config.to_dict()["cut3r"]},
+        "versions": _versions(), "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def _identity(record: dict) -> dict:
+    out = {k: record.get(k) for k in IDENTITY_FIELDS}
+    out["model_files"] = {part: None if value is None else {name: f["sha256"] for name, f in value["files"].items()}
+                          for part, value in (record.get("model_files") or {}).items()}
+    return out
+
+
+def check_same_run(previous: dict, current: dict, path: Path) -> None:
+    old, new = _identity(previous), _identity(current)
+    changed = [k for k in IDENTITY_FIELDS if old.get(k) != new.get(k)]
+    if changed:
+        raise EvalRunError(f"{path}: this folder holds predictions made with other settings ({', '.join(changed)} "
+                           "differ): use another --out, or remove the folder to start again")
+
+
+# ---------------------------------------------------------------------- the run
+@dataclass
+class RunOptions:
+    bench: str
+    qa: Path
+    videos: Path
+    out: Path
+    limit: int | None = None
+    frames: int | None = None
+    batch_size: int = 1
+    max_new_tokens: int = 16
+    dtype: str = "bf16"
+    device: str = "cpu"
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    report: ScoreReport | None  # None on the processes other than 0
+    answered: int  # questions answered by this run (this process)
+    failures: dict[str, str] = field(default_factory=dict)  # question id -> why it has no answer
+
+
+def select_questions(options: RunOptions, benchmark: Benchmark) -> tuple[list[QARecord], str]:
+    records = load_questions(options.qa)
+    chosen, _ = split_questions(benchmark, records)
+    if not chosen:
+        raise EvalRunError(f"{options.qa}: no {benchmark.name} questions in it")
+    if options.limit is not None:
+        if options.limit < 1:
+            raise EvalRunError(f"--limit: at least 1, got {options.limit}")
+        chosen = chosen[:options.limit]
+    return chosen, file_checksums(options.qa)[options.qa.name]["sha256"]
+
+
+def answer_videos(pipeline, groups: list[VideoQuestions], done: dict, writer: PredictionWriter,
+                  options: RunOptions, progress: Callable[[int, int], None] | None = None) -> tuple[int, dict]:
+    """Answer every question of ``groups`` not in ``done``, video by video; returns (answers written, failures).
+    ``progress(videos, questions)`` is called after each video with what it added."""
+    answered, failures = 0, {}
+    for group in groups:
+        todo = [q for q in group.questions if str(q.id) not in done]
+        if todo:
+            try:
+                answers = pipeline.ask_video(group.video, [question_text(q) for q in todo], options.max_new_tokens,
+                                             options.batch_size)
+                rows = [{"id": q.id, "prediction": a} for q, a in zip(todo, answers)]
+            except VideoError as exc:  # decoding failed after the header was read
+                rows = [{"id": q.id, "prediction": "", "error": str(exc)} for q in todo]
+                failures.update({str(q.id): str(exc) for q in todo})
+            for row in rows:
+                writer.write(row)
+            answered += len(rows)
+        if progress:
+            progress(1, len(todo))
+    return answered, failures
+
+
+def write_results(run_dir: Path, benchmark: Benchmark, records: list[QARecord], predictions: dict[str, dict],
+                  title: str) -> ScoreReport:
+    """scores.json and report.md: the run beside the paper's VLM-3R row and the chance baselines."""
+    texts = {k: row["prediction"] for k, row in predictions.items()}
+    report = score(benchmark, records, texts)
+    write_scores(run_dir, report)
+    failed = {k: row["error"] for k, row in predictions.items() if row.get("error")}
+    baselines = {"paper VLM-3R": paper_report(benchmark), "random": random_baseline(benchmark, records),
+                 "frequency": frequency_baseline(benchmark, records)}
+    path = write_report(run_dir, report, baselines, title, label="this run")
+    if failed:
+        lines = [f"\n## {len(failed)} questions without an answer (scored as wrong)\n"]
+        lines += [f"- question {k}: {reason}" for k, reason in sorted(failed.items())[:100]]
+        with path.open("a", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
+    return report
+
+
+def _broadcast_error(message: str | None, world: int) -> None:
+    """Process 0's verdict to every process (so that none waits forever for one that stopped); raise if any."""
+    if world > 1:
+        from accelerate.utils import broadcast_object_list
+
+        message = broadcast_object_list([message])[0]
+    if message:
+        raise EvalRunError(message)
+
+
+def run_benchmark(options: RunOptions, model: Path | str, cut3r: Path | str | None = None,
+                  base: Path | str | None = None, vision_tower: Path | str | None = None,
+                  progress_factory: Callable[[int, int, int], Callable[[int, int], None]] | None = None) -> RunResult:
+    """Answer, merge, score and report a benchmark (see the module docstring).
+
+    Args:
+        options: what to run and where to write.
+        model, cut3r, base, vision_tower: the model's files, as for ``Vlm3rModel.from_pretrained``.
+        progress_factory: called once on process 0 with (videos, questions, questions already answered); the
+            callable it returns gets (videos, questions) after each video.
+    """
+    from accelerate import PartialState
+
+    from vlm3r.eval.benchmarks import get_benchmark
+    from vlm3r.model.pipeline import Vlm3rPipeline
+    from vlm3r.utils.devices import check_device, torch_dtype
+
+    benchmark = get_benchmark(options.bench)
+    dtype = torch_dtype(options.dtype)
+    check_device(options.device)
+    state = PartialState(cpu=options.device == "cpu")
+    rank, world = state.process_index, state.num_processes
+    device = str(state.device) if world > 1 and options.device != "cpu" else options.device
+    records, qa_sha256 = select_questions(options, benchmark)
+    groups = group_by_video(records, options.videos)
+    check_videos(groups)
+    run_dir = options.out
+    run_dir.mkdir(parents=True, exist_ok=True)
+    pipeline = Vlm3rPipeline.from_pretrained(model, cut3r, base, dtype, device, options.frames, vision_tower)
+    options.frames = pipeline.num_frames
+    verdict = None
+    if state.is_main_process:
+        previous = json.loads((run_dir / RUN_FILE).read_text()) if (run_dir / RUN_FILE).is_file() else None
+        record = run_record(options, pipeline.model, qa_sha256, world, previous)
+        try:
+            if previous is not None:
+                check_same_run(previous, record, run_dir / RUN_FILE)
+            atomic_write_text(run_dir / RUN_FILE, json.dumps(record, indent=1))
+        except EvalRunError as exc:
+            verdict = str(exc)
+    _broadcast_error(verdict, world)
+    done = done_predictions(run_dir)
+    state.wait_for_everyone()  # every process has read what is done before any appends
+    mine = shard(groups, rank, world)
+    progress = None
+    if progress_factory is not None and state.is_main_process:
+        progress = progress_factory(len(mine), sum(len(g.questions) for g in mine),
+                                    sum(1 for g in mine for q in g.questions if str(q.id) in done))
+    writer = PredictionWriter(run_dir / (PREDICTIONS if world == 1 else f"predictions.rank{rank}.jsonl"))
+    try:
+        answered, failures = answer_videos(pipeline, mine, done, writer, options, progress)
+    finally:
+        writer.close()
+    state.wait_for_everyone()
+    if not state.is_main_process:
+        return RunResult(run_dir, None, answered, failures)
+    predictions = merge_predictions(run_dir, records)
+    missing = [str(r.id) for r in records if str(r.id) not in predictions]
+    if missing:
+        raise EvalRunError(f"{run_dir}: {len(missing)} questions have no prediction, e.g. ids {missing[:5]}")
+    report = write_results(run_dir, benchmark, records, predictions, f"{benchmark.name}: {Path(model).name}")
+    return RunResult(run_dir, report, answered, failures)
+
+
+__all__ = ["EvalRunError", "PredictionWriter", "RunOptions", "RunResult", "answer_videos", "check_same_run",
+           "check_videos", "done_predictions", "file_checksums", "group_by_video", "merge_predictions",
+           "read_predictions", "run_benchmark", "run_record", "select_questions", "shard", "video_of",
+           "write_results"]
