@@ -35,7 +35,7 @@ from vlm3r.eval.report import write_report, write_scores
 from vlm3r.eval.scoring import ScoreReport, paper_report, score, split_questions
 from vlm3r.qa.prompts import question_text
 from vlm3r.qa.record import QARecord
-from vlm3r.utils.fileio import atomic_write_text
+from vlm3r.utils.fileio import atomic_write_text, parse_jsonl_objects
 from vlm3r.utils.video import VideoError, probe_video
 
 log = logging.getLogger(__name__)
@@ -107,13 +107,7 @@ def read_predictions(path: Path, repair: bool = False) -> dict[str, dict]:
         with path.open("r+b") as f:
             f.truncate(len(complete))
     rows: dict[str, dict] = {}
-    for number, line in enumerate(complete.decode("utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise EvalRunError(f"{path}: line {number}: not valid JSON ({exc.msg})") from exc
+    for number, row in parse_jsonl_objects(complete.decode("utf-8").splitlines(), str(path), EvalRunError):
         key = str(row.get("id"))
         if key in rows:
             raise EvalRunError(f"{path}: line {number}: id {row.get('id')!r} appears twice")
@@ -201,19 +195,20 @@ def _versions() -> dict[str, str]:
 def run_record(options: RunOptions, model, qa_sha256: str, world: int, known: dict | None) -> dict:
     """run.json: every setting and file that decides the answers."""
     files = model.files
-    previous = (known or {}).get("model_files", {})
+    previous = (known or {}).get("model_files") or {}
     config = model.config
+
+    def part(name: str, path: Path | None) -> dict | None:
+        if path is None:
+            return None
+        return {"path": str(path), "files": file_checksums(path, (previous.get(name) or {}).get("files"))}
+
     return {
         "command": sys.argv, "bench": options.bench, "qa": str(options.qa), "qa_sha256": qa_sha256,
         "videos": str(options.videos), "limit": options.limit, "processes": world,
-        "model_files": {"model": {"path": str(files.model), "files": file_checksums(files.model,
-                                                                                     previous.get("model", {}).get("files"))},
-                        "base": {"path": str(files.base), "files": file_checksums(files.base,
-                                                                                  previous.get("base", {}).get("files"))}
-                        if files.base != files.model else None,
-                        "cut3r": {"path": str(files.cut3r), "files": file_checksums(files.cut3r,
-                                                                                    previous.get("cut3r", {}).get("files"))}
-                        if files.cut3r else None},
+        "model_files": {"model": part("model", files.model),
+                        "base": part("base", files.base if files.base != files.model else None),
+                        "cut3r": part("cut3r", files.cut3r)},
         "dtype": options.dtype, "device": options.device, "frames": options.frames, "batch_size": options.batch_size,
         "max_new_tokens": options.max_new_tokens,
         "config": {"fusion": config.fusion, "spatial_tower_select_feature": config.spatial_tower_select_feature,

@@ -19,10 +19,10 @@ from torch.utils.data import Dataset
 
 from vlm3r.model.prompt import IMAGE_TOKEN
 from vlm3r.model.video import siglip_pixels
+from vlm3r.training.tokenization import ConversationError, tokenize_conversation
 from vlm3r.utils.video import VideoError, probe_video, read_video_frames
 
 SHOWN_BAD_SAMPLES = 20  # bad samples listed by name in one error
-from vlm3r.training.tokenization import ConversationError, tokenize_conversation
 
 
 class TrainingDataError(ValueError):

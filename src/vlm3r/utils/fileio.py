@@ -87,24 +87,29 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> None:
         tmp.write_bytes(data)
 
 
-def read_jsonl_objects(path: Path | str, error: type[Exception]):
-    """(line number, object) for every non-empty line of a JSONL file; a missing file, bad JSON or a line that is
-    not an object raises ``error`` naming the file and the line."""
+def parse_jsonl_objects(lines, where: str, error: type[Exception]):
+    """(line number, object) for every non-empty line; bad JSON or a line that is not an object raises ``error``
+    naming ``where`` and the line."""
     import json
 
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise error(f"{where}: line {number}: not valid JSON ({exc.msg})") from exc
+        if not isinstance(row, dict):
+            raise error(f"{where}: line {number}: expected a JSON object")
+        rows.append((number, row))
+    return rows
+
+
+def read_jsonl_objects(path: Path | str, error: type[Exception]):
+    """``parse_jsonl_objects`` of a file; a missing file raises ``error`` naming it."""
     path = Path(path)
     if not path.is_file():
         raise error(f"{path}: no such file")
-    rows = []
     with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise error(f"{path}: line {number}: not valid JSON ({exc.msg})") from exc
-            if not isinstance(row, dict):
-                raise error(f"{path}: line {number}: expected a JSON object")
-            rows.append((number, row))
-    return rows
+        return parse_jsonl_objects(f, str(path), error)
