@@ -1,6 +1,7 @@
 """Training: label masking as the reference, the time instruction, over-fitting a few synthetic questions on a
 CPU, the released layout written and read back, resuming, config and data errors."""
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -111,7 +112,7 @@ def overfit(questions, tmp_path_factory):
     # (loss ~0.14) within 120 steps; seed 1 does not.
     cfg = tiny_config(questions, out, "optim.epochs=60", "data.masking=assistant", "data.add_time_instruction=false",
                       "run.save_every=1000", "model.fusion_dropout=0", "lora.dropout=0", "model.init_seed=1")
-    trainer = Trainer(cfg)
+    trainer = Trainer(cfg).setup()
     trainer.train()
     return trainer, out
 
@@ -179,7 +180,7 @@ def test_unfrozen_cut3r_trains_and_is_saved(questions, tmp_path):
     where loading takes them over the .pth's."""
     cfg = tiny_config(questions, tmp_path / "run", "optim.epochs=1", "run.save_every=1000",
                       "run.extra_trainable=[spatial_tower.]", "optim.warmup_ratio=0")
-    trainer = Trainer(cfg)
+    trainer = Trainer(cfg).setup()
     before = {k: v.clone() for k, v in trainer.unwrapped.spatial_tower.state_dict().items()}
     checkpoint = trainer.train(stop_after_steps=1)
     after = trainer.unwrapped.spatial_tower.state_dict()
@@ -374,42 +375,116 @@ def test_two_gloo_processes_train_as_one_with_accumulation(questions, tmp_path):
             torch.testing.assert_close(got[key], want[key], rtol=1e-4, atol=1e-5, msg=key)
 
 
-def test_feature_extraction_resumes_and_feeds_training(tmp_path):
-    import numpy as np
-    from typer.testing import CliRunner
+@pytest.mark.skipif(importlib.util.find_spec("deepspeed") is None,
+                    reason="DeepSpeed is an optional extra (make test installs it)")
+def test_deepspeed_zero2_trains_as_the_plain_run_and_resumes(questions, tmp_path):
+    """The tiny recipe under accelerate launch with configs/accelerate/zero2.yaml, 2 CPU processes over gloo:
+    the engine is DeepSpeed's (ZeRO stage 2: optimizer state and gradients partitioned), the loss curve is the
+    plain run's, checkpoints are the released layout, and a stopped run resumes onto the same curve."""
+    import os
+    import socket
+    import subprocess
+    import sys
 
+    settings = ["optim.epochs=4", "model.fusion_dropout=0", "lora.dropout=0", "run.save_every=1000",
+                "optim.warmup_ratio=0.3"]
+    plain = train(tiny_config(questions, tmp_path / "plain", "optim.grad_accum=2", *settings))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    root = Path(__file__).resolve().parents[1]
+    run = tmp_path / "zero2"
+
+    def launch(*extra):
+        command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+                   str(root / "configs" / "accelerate" / "zero2.yaml"), "--num_processes", "2",
+                   "--main_process_port", str(port), "-m", "vlm3r", "train", "--config", "tiny", *extra]
+        for item in [f"data.train={questions}", f"run.output_dir={run}", "optim.grad_accum=1", *settings]:
+            command += ["--set", item]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=600,
+                                env={**os.environ, "OMP_NUM_THREADS": "1"})
+        assert result.returncode == 0, result.stderr[-3000:]
+
+    launch("--stop-after-steps", "2")
+    state = run / "checkpoint-2" / "state"
+    assert sorted(p.name for p in state.glob("optimizer*")) == ["optimizer-0.pt", "optimizer-1.pt"]  # partitions
+    partition = torch.load(state / "optimizer-0.pt", weights_only=False)
+    assert partition["zero_stage"].value == 2 and partition["partition_count"] == [2]
+    for name in ("adapter_model.bin", "adapter_config.json", "non_lora_trainables.bin", "config.json"):
+        assert (run / "checkpoint-2" / name).is_file()
+    launch("--resume", "latest")
+    zero2 = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
+    single = [json.loads(x) for x in (plain / "log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in zero2] == [1, 2, 3, 4] and [e["lr"] for e in zero2] == [e["lr"] for e in single]
+    assert [e["loss"] for e in zero2] == pytest.approx([e["loss"] for e in single], rel=1e-4)
+    for name in ("non_lora_trainables.bin", "adapter_model.bin"):
+        want = torch.load(plain / name, weights_only=True)
+        got = torch.load(run / name, weights_only=True)
+        for key in want:
+            torch.testing.assert_close(got[key], want[key], rtol=1e-4, atol=1e-5, msg=key)
+
+
+# ---------------------------------------------------------------------------------------------- CUT3R features
+@pytest.fixture(scope="module")
+def feature_data(tmp_path_factory):
+    """A tiny model's CUT3R as a .pth, a data folder of three videos (one a .mov beside a .mp4 of the same name)
+    and a broken file."""
+    import numpy as np
     from test_cut3r import write_video
-    from vlm3r.cli.main import app
+
     from vlm3r.model.config import Vlm3rConfig
     from vlm3r.model.saving import spatial_state, write_cut3r
-    from vlm3r.training.data import feature_path
 
-    torch.manual_seed(0)
+    root = tmp_path_factory.mktemp("features")
+    torch.manual_seed(1)  # not the tiny recipe's initialisation (seed 0): a CUT3R of its own
     model = Vlm3rModel(Vlm3rConfig.tiny()).eval()
-    write_cut3r(model.config.cut3r, spatial_state(model.state_dict()), tmp_path / "cut3r.pth")
-    videos = tmp_path / "data" / "videos"
-    (videos / "scannet").mkdir(parents=True)
+    write_cut3r(model.config.cut3r, spatial_state(model.state_dict()), root / "cut3r.pth")
+    videos = root / "data"
+    (videos / "videos" / "scannet").mkdir(parents=True)
     rng = np.random.default_rng(0)
-    for name in ("scannet/a.mp4", "b.mp4"):
+    for name in ("videos/scannet/a.mp4", "videos/room.mp4", "videos/room.mov"):
         write_video(videos / name, rng.integers(0, 255, (12, 48, 64, 3), dtype=np.uint8))
-    (videos / "broken.mp4").write_bytes(b"not a video")
-    out = tmp_path / "data" / "spatial_features"
-    command = ["features", "extract", "--videos", str(videos), "--cut3r", str(tmp_path / "cut3r.pth"), "--out",
-               str(out), "--frames", "4", "--image-size", "84", "--cut3r-size", "96"]
-    first = CliRunner().invoke(app, command)
-    assert first.exit_code == 1 and "2 written, 0 already present, 1 failed" in first.output
+    return root, model
+
+
+def extract_command(root, out, *extra):
+    return ["features", "extract", "--videos", str(root / "data"), "--cut3r", str(root / "cut3r.pth"), "--out",
+            str(out), "--frames", "4", "--image-size", "84", "--cut3r-size", "96", *extra]
+
+
+def test_feature_extraction_resumes_and_feeds_training(feature_data, tmp_path):
+    from typer.testing import CliRunner
+
+    from vlm3r.cli.main import app
+    from vlm3r.training.features import FeatureSpec, feature_path
+    from vlm3r.utils.fileio import sha256_of
+
+    root, model = feature_data
+    data = root / "data"
+    (data / "broken.mp4").write_bytes(b"not a video")
+    out = tmp_path / "features"
+    try:
+        first = CliRunner().invoke(app, extract_command(root, out))
+    finally:
+        (data / "broken.mp4").unlink()
+    assert first.exit_code == 1 and "3 written, 0 already present, 1 failed" in first.output
     assert "broken.mp4" in json.loads((out / "failures.json").read_text()).popitem()[0]
-    written = out / "scannet" / "a.pt"
+    written = out / "videos" / "scannet" / "a.mp4.pt"
+    assert {p.name for p in (out / "videos").glob("room.*")} == {"room.mp4.pt", "room.mov.pt"}  # no collision
     mtime = written.stat().st_mtime_ns
-    (videos / "broken.mp4").unlink()
-    second = CliRunner().invoke(app, command)
-    assert second.exit_code == 0 and "0 written, 2 already present, 0 failed" in second.output
+    second = CliRunner().invoke(app, extract_command(root, out))
+    assert second.exit_code == 0 and "0 written, 3 already present, 0 failed" in second.output
     assert written.stat().st_mtime_ns == mtime and not (out / "failures.json").exists()
+    meta = torch.load(written, weights_only=True)["meta"]
+    assert meta["cut3r_sha256"] == sha256_of(root / "cut3r.pth") and meta["frames"] == 4
+    assert len(meta["frame_indices"]) == 4 and (meta["image_size"], meta["cut3r_size"]) == (84, 96)
 
     sample = {"video": "videos/scannet/a.mp4",
               "conversations": [{"from": "human", "value": "<image>\nq"}, {"from": "gpt", "value": "A"}]}
-    assert feature_path(tmp_path / "data", sample["video"]) == written
-    item = ConversationDataset([sample], qwen_tokenizer(), DataOptions(tmp_path / "data", 4, 84))[0]
+    assert feature_path(out, data, sample["video"]) == written == feature_path(out, data, data / sample["video"])
+    spec = FeatureSpec(4, 84, 96, 36, 16, sha256_of(root / "cut3r.pth"))
+    item = ConversationDataset([sample], qwen_tokenizer(), DataOptions(data, 4, 84, features=out,
+                                                                       feature_spec=spec))[0]
     features = item["spatial_features"]
     assert features["camera_tokens"].shape == (4, 1, 16) and features["patch_tokens"].shape == (4, 36, 16)
     with torch.no_grad():
@@ -419,3 +494,123 @@ def test_feature_extraction_resumes_and_feeds_training(tmp_path):
                                    torch.cat([features["camera_tokens"], features["patch_tokens"]], 1),
                                    rtol=0, atol=0)
     torch.testing.assert_close(cached, on_the_fly, rtol=0, atol=0)
+
+
+def test_features_that_do_not_fit_are_named(feature_data, tmp_path, caplog):
+    import logging
+
+    from typer.testing import CliRunner
+
+    from vlm3r.cli.main import app
+    from vlm3r.training.features import FeatureError, FeatureSpec
+
+    root, _ = feature_data
+    out = tmp_path / "features"
+    assert CliRunner().invoke(app, extract_command(root, out)).exit_code == 0
+    data = root / "data"
+    sample = {"video": "videos/room.mp4", "conversations": [{"from": "human", "value": "<image>\nq"}]}
+    good = FeatureSpec(4, 84, 96, 36, 16, None)
+    target = out / "videos" / "room.mp4.pt"
+    for spec, message in ((FeatureSpec(4, 84, 96, 36, 32, None), r"camera_tokens: the model needs \[4, 1, 32\], the "
+                                                                 r"file has \(4, 1, 16\)"),
+                          (FeatureSpec(4, 84, 96, 49, 16, None), r"patch_tokens: the model needs \[4, 49, 16\]"),
+                          (FeatureSpec(4, 84, 432, 729, 16, None), "meta.cut3r_size is 96, the model needs 432"),
+                          (FeatureSpec(8, 84, 96, 36, 16, None), "meta.frames is 4, the model needs 8"),
+                          (FeatureSpec(4, 84, 96, 36, 16, "0" * 64), "meta.cut3r_sha256 is '")):
+        dataset = ConversationDataset([sample], qwen_tokenizer(), DataOptions(data, 4, 84, features=out,
+                                                                              feature_spec=spec))
+        with pytest.raises(FeatureError, match=rf"{target}: {message}"):
+            dataset[0]
+    old = torch.load(target, weights_only=True)
+    del old["meta"]
+    torch.save(old, target)  # as vlm3r wrote them before: no record of frames and sizes
+    dataset = ConversationDataset([sample], qwen_tokenizer(), DataOptions(data, 4, 84, features=out,
+                                                                          feature_spec=good))
+    with pytest.raises(FeatureError, match="no meta .* written by an older vlm3r"):
+        dataset[0]
+    target.unlink()
+    with caplog.at_level(logging.WARNING, logger="vlm3r.training.data"):
+        assert dataset[0]["spatial_features"] is None and dataset[0]["spatial_features"] is None
+    assert caplog.text.count(f"{target}: no feature file") == 1  # once per file
+    strict = ConversationDataset([sample], qwen_tokenizer(), DataOptions(data, 4, 84, features=out,
+                                                                         feature_spec=good, require_features=True))
+    with pytest.raises(TrainingDataError, match=rf"{target}: no feature file .*data.require_features is true"):
+        strict[0]
+
+
+def test_training_with_features_never_runs_cut3r(feature_data, tmp_path, monkeypatch):
+    """The tiny recipe's CUT3R written first, features extracted from it, then a training step: CUT3R is
+    called zero times (and the run is refused when its CUT3R is not the features' one)."""
+    from typer.testing import CliRunner
+
+    from vlm3r.cli.main import app
+    from vlm3r.model.cut3r import Cut3r
+
+    root, _ = feature_data
+    data = root / "data"
+    samples = [{"id": f"s{k}", "video": v, "conversations": [{"from": "human", "value": "<image>\nHow many?"},
+                                                             {"from": "gpt", "value": str(k)}]}
+               for k, v in enumerate(["videos/scannet/a.mp4", "videos/room.mp4"])]
+    train_json = tmp_path / "train.json"
+    train_json.write_text(json.dumps(samples))
+    run = tmp_path / "run"
+    settings = [f"data.video_folder={data}", f"data.features={tmp_path / 'features'}", "data.require_features=true",
+                "optim.epochs=1", "run.save_every=1000"]
+    trainer = Trainer(tiny_config(train_json, run, *settings)).setup()  # writes run/base/cut3r.pth
+    command = extract_command(root, tmp_path / "features")
+    command[command.index("--cut3r") + 1] = str(run / "base" / "cut3r.pth")
+    assert CliRunner().invoke(app, command).exit_code == 0  # the files are read lazily, during training
+    calls = []
+    original = Cut3r.encode_video
+    monkeypatch.setattr(Cut3r, "encode_video", lambda self, frames: calls.append(1) or original(self, frames))
+    trainer.train()
+    assert calls == [] and len((run / "log.jsonl").read_text().splitlines()) == 2
+    other = extract_command(root, tmp_path / "other")  # features from another CUT3R
+    assert CliRunner().invoke(app, other).exit_code == 0
+    mismatched = Trainer(tiny_config(train_json, tmp_path / "run2", *settings[:1],
+                                     f"data.features={tmp_path / 'other'}", *settings[2:])).setup()
+    with pytest.raises(ValueError, match="meta.cut3r_sha256 is"):
+        mismatched.train()
+
+
+def test_two_processes_extract_what_one_does(feature_data, tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from typer.testing import CliRunner
+
+    from vlm3r.cli.main import app
+
+    root, _ = feature_data
+    single = tmp_path / "one"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # the same float summation order in both runs
+    one = subprocess.run([sys.executable, "-m", "vlm3r", *extract_command(root, single)], capture_output=True,
+                         text=True, timeout=300, env=env)
+    assert one.returncode == 0, one.stderr[-3000:]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    both = tmp_path / "two"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
+               "-m", "vlm3r", *extract_command(root, both)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    files = sorted(p.relative_to(single) for p in single.rglob("*.pt"))
+    assert files == sorted(p.relative_to(both) for p in both.rglob("*.pt")) and len(files) == 3
+    for name in files:
+        assert (single / name).read_bytes() == (both / name).read_bytes()
+    # independent jobs (--shard i/n): each writes its failures, failures.json is the union
+    (root / "data" / "bad.mp4").write_bytes(b"x")
+    (root / "data" / "bad2.mkv").write_bytes(b"y")
+    try:
+        shards = tmp_path / "shards"
+        codes = [CliRunner().invoke(app, extract_command(root, shards, "--shard", f"{k}/2")).exit_code
+                 for k in (0, 1)]
+    finally:
+        (root / "data" / "bad.mp4").unlink()
+        (root / "data" / "bad2.mkv").unlink()
+    failures = json.loads((shards / "failures.json").read_text())
+    assert codes == [1, 1] and sorted(Path(k).name for k in failures) == ["bad.mp4", "bad2.mkv"]
+    assert len(list(shards.rglob("*.pt"))) == 3

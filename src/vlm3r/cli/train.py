@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
@@ -43,46 +42,48 @@ def train(
 @features_app.command("extract")
 @guarded
 def extract(
-    videos: Path = typer.Option(..., "--videos", help="Folder of videos (searched recursively)."),
-    cut3r: Path = typer.Option(..., "--cut3r", help="CUT3R weights (.pth or .safetensors)."),
-    out: Path = typer.Option(..., "--out", help="Folder for <video>.pt files (the 'spatial_features' sibling "
-                                                "of the 'videos' folder, where training looks)."),
+    videos: Path = typer.Option(..., "--videos", help="The video folder training reads (data.video_folder); "
+                                                      "searched recursively."),
+    cut3r: Path = typer.Option(..., "--cut3r", help="CUT3R weights (.pth or .safetensors): the model's own."),
+    out: Path = typer.Option(..., "--out", help="Feature folder (data.features): <video path>.pt below it."),
     config: Path = typer.Option(None, "--config", help="JSON CUT3R architecture config (needed for .safetensors)."),
     frames: int = typer.Option(32, "--frames", min=1, help="Frames per video, as the model is trained and run."),
-    image_size: int = typer.Option(384, "--image-size", help="SigLIP input size (the frames are resized to it)."),
-    cut3r_size: int = typer.Option(432, "--cut3r-size", help="CUT3R input size."),
+    image_size: int = typer.Option(384, "--image-size", min=1, help="SigLIP input size (frames resized to it)."),
+    cut3r_size: int = typer.Option(432, "--cut3r-size", min=1, help="CUT3R input size."),
+    shard: str = typer.Option(None, "--shard", help="i/n: the i-th of n independent jobs (under torchrun the "
+                                                    "processes split the videos by themselves)."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     dtype: str = typer.Option("fp32", "--dtype", help="fp32, bf16 or fp16."),
 ) -> None:
     """Extract CUT3R camera and patch tokens of every video; finished files are skipped, failures listed.
 
-    Example: vlm3r features extract --videos data/scannet/videos --cut3r cut3r_512_dpt_4_64.pth
-             --out data/scannet/spatial_features
+    Example: vlm3r features extract --videos data/scannet --cut3r cut3r_512_dpt_4_64.pth --out data/scannet_features
+    (several processes: torchrun --nproc-per-node 8 -m vlm3r features extract ...)
     """
     from vlm3r.model.cut3r import load_cut3r, read_architecture_file
-    from vlm3r.training.features import extract_features, video_files
+    from vlm3r.training.features import FAILURES, parse_shard, run_extraction
     from vlm3r.utils.devices import check_device, torch_dtype
-    from vlm3r.utils.fileio import atomic_write_text
     from vlm3r.utils.progress import progress_bar
 
     console = Console()
     if not videos.is_dir():
         raise typer.BadParameter(f"{videos}: not a folder", param_hint="--videos")
-    run_dtype, device = torch_dtype(dtype), check_device(device)
+    run_dtype, device, parts = torch_dtype(dtype), check_device(device), parse_shard(shard)
     check_output(out, folder=True)
     model = load_cut3r(cut3r, config=read_architecture_file(config), device=device, dtype=run_dtype, with_heads=False)
-    files = video_files(videos)
     with progress_bar() as bar:
-        task = bar.add_task("extracting", total=len(files))
-        report = extract_features(model, videos, out, files, frames, image_size, cut3r_size,
-                                  progress=lambda video: bar.update(task, advance=1, description=video.name))
+        def start(total: int):
+            task = bar.add_task("extracting", total=total)
+            return lambda video: bar.update(task, advance=1, description=video.name)
+
+        result = run_extraction(model, cut3r, videos, out, frames, image_size, cut3r_size, parts, start)
+    report, (index, count) = result.report, result.shard
+    part = f" (shard {index}/{count})" if count > 1 else ""
     console.print(f"{len(report.written)} written, {len(report.skipped)} already present, "
-                  f"{len(report.failed)} failed")
-    failures = out / "failures.json"
-    failures.unlink(missing_ok=True)
+                  f"{len(report.failed)} failed{part}")
+    for video, reason in report.failed.items():
+        err_console.print(f"[red]failed[/red] {video}: {reason}")
+    if result.failures:
+        console.print(f"failures of every shard so far written to {out / FAILURES}")
     if report.failed:
-        atomic_write_text(failures, json.dumps(report.failed, indent=1))
-        for video, reason in report.failed.items():
-            err_console.print(f"[red]failed[/red] {video}: {reason}")
-        console.print(f"failures written to {failures}")
         raise typer.Exit(code=1)

@@ -17,7 +17,6 @@ merges the predictions and scores them.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -35,14 +34,13 @@ from vlm3r.eval.report import write_report, write_scores
 from vlm3r.eval.scoring import ScoreReport, paper_report, score, split_questions
 from vlm3r.qa.prompts import question_text
 from vlm3r.qa.record import QARecord
-from vlm3r.utils.fileio import atomic_write_text, parse_jsonl_objects
+from vlm3r.utils.fileio import atomic_write_text, parse_jsonl_objects, sha256_of
 from vlm3r.utils.video import VideoError, probe_video
 
 log = logging.getLogger(__name__)
 
 PREDICTIONS = "predictions.jsonl"
 RUN_FILE = "run.json"
-HASH_CHUNK = 1 << 24  # bytes read at a time when checksumming model files
 SHOWN_MISSING = 20  # missing videos listed by name in one error
 # Settings that change the answers: a run folder holds predictions of one setting only.
 IDENTITY_FIELDS = ("bench", "qa_sha256", "model_files", "dtype", "frames", "max_new_tokens", "config")
@@ -174,11 +172,7 @@ def file_checksums(path: Path | None, known: dict | None = None) -> dict[str, di
         if previous and previous.get("size") == stat.st_size and previous.get("mtime_ns") == stat.st_mtime_ns:
             out[name] = previous
             continue
-        digest = hashlib.sha256()
-        with file.open("rb") as f:
-            while chunk := f.read(HASH_CHUNK):
-                digest.update(chunk)
-        out[name] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest.hexdigest()}
+        out[name] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": sha256_of(file)}
     return out
 
 

@@ -25,7 +25,7 @@ from vlm3r.model.config import SO400M_ID, Vlm3rConfig, VisionConfig
 from vlm3r.model.cut3r import Cut3rConfig
 from vlm3r.model.keys import (NON_LORA_FILE, SPATIAL_PREFIX, cut3r_file_key, strip_peft, to_non_lora, to_released,
                               to_vision_file)
-from vlm3r.utils.fileio import atomic_path, atomic_write_text
+from vlm3r.utils.fileio import atomic_path, atomic_torch_save, atomic_write_text
 
 VISION_TOWER_DIR = "vision_tower"
 CUT3R_FILE = "cut3r.pth"
@@ -60,9 +60,8 @@ def write_cut3r(config: Cut3rConfig, state: dict[str, torch.Tensor], path: Path 
     """A CUT3R ``.pth`` as released (``args.model`` + ``model``); ``state`` in CUT3R's own names."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        torch.save({"args": argparse.Namespace(model=config.constructor_string()),
-                    "model": {k: v.detach() for k, v in state.items()}}, str(tmp))
+    atomic_torch_save({"args": argparse.Namespace(model=config.constructor_string()),
+                       "model": {k: v.detach() for k, v in state.items()}}, path)
     return path
 
 
@@ -96,8 +95,7 @@ def write_finetuned(folder: Path | str, llm, config: Vlm3rConfig, trained: dict[
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     llm.save_pretrained(str(folder), safe_serialization=False)
-    with atomic_path(folder / NON_LORA_FILE) as tmp:
-        torch.save({to_non_lora(k): v.detach().cpu().clone() for k, v in trained.items()}, str(tmp))
+    atomic_torch_save({to_non_lora(k): v.detach().cpu().clone() for k, v in trained.items()}, folder / NON_LORA_FILE)
     write_config(folder, config, write_vision_tower(folder, config, state), **config_extra)
     return folder
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import yaml
 
+from vlm3r.model.config import SELECT_FEATURES
+
 
 class TrainConfigError(ValueError):
     """A config that cannot be used; the message names the file and the field."""
@@ -36,6 +38,8 @@ class DataSection:
     masking: str = "reference"  # or "assistant" (no un-masking of newlines / turn tokens in user turns)
     max_length: int = 32768
     num_workers: int = 2
+    features: str | None = None  # `vlm3r features extract --out` of video_folder: CUT3R tokens read, not computed
+    require_features: bool = False  # with features: a video without its feature file is an error, not a warning
 
 
 @dataclass
@@ -79,27 +83,57 @@ class TrainConfig:
     run: RunSection = field(default_factory=RunSection)
 
     def validate(self, source: str) -> TrainConfig:
-        def fail(name, why):
-            raise TrainConfigError(f"{source}: {name}: {why}")
-
+        """Every field checked here, against ``RULES``; a wrong value names the file, the field and what is
+        allowed."""
         if not self.data.train:
-            fail("data.train", "required: the LLaVA conversation JSON from `vlm3r qa export` (or a YAML list)")
+            raise TrainConfigError(f"{source}: data.train: required: the LLaVA conversation JSON from `vlm3r qa "
+                                   "export` (or a YAML list)")
         if not self.model.tiny and not self.model.base:
-            fail("model.base", "required (the LLaVA-Video-7B-Qwen2 folder), unless model.tiny is true")
+            raise TrainConfigError(f"{source}: model.base: required (the LLaVA-Video-7B-Qwen2 folder), unless "
+                                   "model.tiny is true")
         if self.model.fusion and not self.model.tiny and not self.model.cut3r:
-            fail("model.cut3r", "required with fusion (the CUT3R .pth)")
-        if self.data.masking not in ("reference", "assistant"):
-            fail("data.masking", f"must be reference or assistant, got {self.data.masking!r}")
-        if self.run.mixed_precision not in ("no", "fp16", "bf16"):
-            fail("run.mixed_precision", f"must be no, fp16 or bf16, got {self.run.mixed_precision!r}")
-        if self.run.save_every != "epoch" and not str(self.run.save_every).isdigit():
-            fail("run.save_every", f"must be 'epoch' or a number of steps, got {self.run.save_every!r}")
-        for name in ("epochs", "batch_size", "grad_accum"):
-            if getattr(self.optim, name) < 1:
-                fail(f"optim.{name}", "must be at least 1")
-        if self.data.num_frames < 1:
-            fail("data.num_frames", "must be at least 1")
+            raise TrainConfigError(f"{source}: model.cut3r: required with fusion (the CUT3R .pth)")
+        if self.data.require_features and not self.data.features:
+            raise TrainConfigError(f"{source}: data.require_features: needs data.features (the feature folder)")
+        for name, allowed, check in RULES:
+            section, field_name = name.split(".")
+            value = getattr(getattr(self, section), field_name)
+            if not check(value):
+                raise TrainConfigError(f"{source}: {name}: must be {allowed}, got {value!r}")
         return self
+
+
+def _probability(value) -> bool:
+    return 0.0 <= value < 1.0
+
+
+#: (field, what is allowed, check): every bounded field of the five sections.
+RULES: tuple[tuple[str, str, object], ...] = (
+    ("model.spatial_tower_select_feature", f"one of {', '.join(sorted(SELECT_FEATURES))}",
+     lambda v: v in SELECT_FEATURES),
+    ("model.fusion_dropout", "a probability in [0, 1)", _probability),
+    ("data.num_frames", "at least 1", lambda v: v >= 1),
+    ("data.masking", "reference or assistant", lambda v: v in ("reference", "assistant")),
+    ("data.max_length", "at least 1 token", lambda v: v >= 1),
+    ("data.num_workers", "0 or more", lambda v: v >= 0),
+    ("lora.r", "at least 1", lambda v: v >= 1),
+    ("lora.alpha", "positive", lambda v: v > 0),
+    ("lora.dropout", "a probability in [0, 1)", _probability),
+    ("optim.lr", "positive", lambda v: v > 0),
+    ("optim.epochs", "at least 1", lambda v: v >= 1),
+    ("optim.batch_size", "at least 1", lambda v: v >= 1),
+    ("optim.grad_accum", "at least 1", lambda v: v >= 1),
+    ("optim.warmup_ratio", "in [0, 1)", _probability),
+    ("optim.weight_decay", "0 or more", lambda v: v >= 0),
+    ("optim.max_grad_norm", "0 (no clipping) or more", lambda v: v >= 0),
+    ("optim.adam_betas", "two numbers in [0, 1)", lambda v: len(v) == 2 and all(_probability(b) for b in v)),
+    ("optim.adam_eps", "positive", lambda v: v > 0),
+    ("run.mixed_precision", "no, fp16 or bf16", lambda v: v in ("no", "fp16", "bf16")),
+    ("run.save_every", "'epoch' or a number of optimizer steps (at least 1)",
+     lambda v: v == "epoch" or (str(v).isdigit() and int(v) >= 1)),
+    ("run.save_total_limit", "at least 1 (checkpoints kept)", lambda v: v >= 1),
+    ("run.log_every", "at least 1 (steps between log lines)", lambda v: v >= 1),
+)
 
 
 def _coerce(value, annotation: str, where: str):

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +20,11 @@ from torch.utils.data import Dataset
 
 from vlm3r.model.prompt import IMAGE_TOKEN
 from vlm3r.model.video import siglip_pixels
+from vlm3r.training.features import FeatureSpec, feature_path, load_features
 from vlm3r.training.tokenization import ConversationError, tokenize_conversation
 from vlm3r.utils.video import VideoError, probe_video, read_video_frames
+
+log = logging.getLogger(__name__)
 
 SHOWN_BAD_SAMPLES = 20  # bad samples listed by name in one error
 
@@ -126,24 +130,6 @@ def with_time_instruction(conversations: list[dict], instruction: str) -> list[d
     return [first, *conversations[1:]]
 
 
-def feature_path(video_folder: Path, video: str) -> Path:
-    """Where precomputed CUT3R tokens of a video live: ``videos`` -> ``spatial_features``, ``.mp4`` -> ``.pt``."""
-    return video_folder / video.replace("videos", "spatial_features").replace(".mp4", ".pt")
-
-
-def load_features(path: Path, num_frames: int) -> dict[str, torch.Tensor]:
-    try:
-        features = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for unreadable files
-        raise TrainingDataError(f"{path}: not a readable feature file ({exc})") from exc
-    for name in ("camera_tokens", "patch_tokens"):
-        value = features.get(name) if isinstance(features, dict) else None
-        if not isinstance(value, torch.Tensor) or value.dim() != 3 or value.shape[0] != num_frames:
-            shape = tuple(value.shape) if isinstance(value, torch.Tensor) else None
-            raise TrainingDataError(f"{path}: {name}: expected [{num_frames}, N, D] tokens, got {shape}")
-    return features
-
-
 @dataclass(frozen=True)
 class DataOptions:
     video_folder: Path
@@ -151,7 +137,9 @@ class DataOptions:
     image_size: int = 384
     add_time_instruction: bool = True
     masking: str = "reference"
-    use_features: bool = True  # False when CUT3R trains: its tokens must be computed, not read from files
+    features: Path | None = None  # precomputed CUT3R tokens (``feature_path`` below it); None: computed
+    feature_spec: FeatureSpec | None = None  # what the files must match (frames, sizes, CUT3R checksum)
+    require_features: bool = False  # a missing feature file is an error (else a warning, once per file)
 
 
 class ConversationDataset(Dataset):
@@ -159,6 +147,24 @@ class ConversationDataset(Dataset):
 
     def __init__(self, samples: list[dict], tokenizer, options: DataOptions, source: str = "training data"):
         self.samples, self.tokenizer, self.options, self.source = samples, tokenizer, options, source
+        self._warned: set[Path] = set()
+
+    def _features(self, name: str, video: Path, indices) -> dict | None:
+        """The precomputed tokens of a sample's video (``name`` as the sample gives it, relative to the video
+        folder), or None to compute them."""
+        opts = self.options
+        if opts.features is None:
+            return None
+        path = feature_path(opts.features, opts.video_folder, name)
+        if path.is_file():
+            return load_features(path, opts.feature_spec, indices)
+        if opts.require_features:
+            raise TrainingDataError(f"{path}: no feature file for {video} (data.require_features is true: "
+                                    "extract them with `vlm3r features extract`)")
+        if path not in self._warned:
+            self._warned.add(path)
+            log.warning("%s: no feature file for %s; CUT3R runs on it instead", path, video)
+        return None
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -171,8 +177,7 @@ class ConversationDataset(Dataset):
             video = opts.video_folder / sample["video"]
             frames, indices, fps = read_video_frames(video, opts.num_frames)
             pixels = siglip_pixels(frames, opts.image_size)
-            cached = feature_path(opts.video_folder, sample["video"])
-            features = load_features(cached, len(frames)) if opts.use_features and cached.is_file() else None
+            features = self._features(sample["video"], video, indices)
             if opts.add_time_instruction:
                 conversations = with_time_instruction(conversations, time_instruction(indices, fps))
         try:

@@ -10,7 +10,8 @@ can be resumed without running code from it.
 
 accelerate's own ``save_state`` pickles the scheduler and the random states and reads them back with
 ``weights_only=False``; a crafted ``.pkl`` would run code on ``--resume``. Checkpoints in that layout are
-refused.
+refused. DeepSpeed's ZeRO optimizer state holds three small DeepSpeed classes besides tensors; they are the
+explicit allow-list of the ``weights_only`` load (``DEEPSPEED_STATE_CLASSES``), nothing else is accepted.
 """
 
 from __future__ import annotations
@@ -23,11 +24,17 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from vlm3r.utils.fileio import atomic_path, atomic_write_text
+from vlm3r.utils.fileio import atomic_path, atomic_torch_save, atomic_write_text
 
 TRAINABLE = "trainable.safetensors"
 OPTIMIZER = "optimizer.pt"
 SCHEDULER = "scheduler.json"
+
+
+DEEPSPEED_STATE_CLASSES = (("deepspeed.utils.tensor_fragment", "fragment_address"),
+                           ("deepspeed.runtime.fp16.loss_scaler", "LossScaler"),
+                           ("deepspeed.runtime.fp16.loss_scaler", "DynamicLossScaler"),
+                           ("deepspeed.runtime.zero.config", "ZeroStageEnum"))
 
 
 class ResumeError(ValueError):
@@ -70,6 +77,15 @@ def _optimizer_file(accelerator) -> tuple[str, bool]:
     return OPTIMIZER, False
 
 
+def _allowed_classes(per_process: bool) -> list:
+    """The classes a ``weights_only`` load of the optimizer state may build: DeepSpeed's, under DeepSpeed."""
+    if not per_process:
+        return []
+    import importlib
+
+    return [getattr(importlib.import_module(module), name) for module, name in DEEPSPEED_STATE_CLASSES]
+
+
 def save_state(folder: Path, accelerator, model, optimizer, scheduler) -> None:
     """Write the run's state (see the module docstring); every process writes its random state."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -79,8 +95,7 @@ def save_state(folder: Path, accelerator, model, optimizer, scheduler) -> None:
     _save_tensors(tensors, folder / f"rng-{rank}.safetensors")
     optimizer_file, per_process = _optimizer_file(accelerator)
     if per_process or accelerator.is_main_process:
-        with atomic_path(folder / optimizer_file) as tmp:
-            torch.save(optimizer.state_dict(), str(tmp))
+        atomic_torch_save(optimizer.state_dict(), folder / optimizer_file)
     if accelerator.is_main_process:
         _save_tensors({n: p for n, p in model.named_parameters() if p.requires_grad}, folder / TRAINABLE)
         atomic_write_text(folder / SCHEDULER, json.dumps(scheduler.state_dict()))
@@ -110,7 +125,8 @@ def load_state(folder: Path, accelerator, model, optimizer, scheduler) -> None:
         raise ResumeError(f"{folder}: pickled state ({', '.join(pickled)}), as older vlm3r versions wrote it "
                           "through accelerate; unpickling could run code, so it is not resumed. Start the run "
                           "again, or resume from a checkpoint written by this version")
-    optimizer_file = folder / _optimizer_file(accelerator)[0]
+    name, per_process = _optimizer_file(accelerator)
+    optimizer_file = folder / name
     needed = [folder / TRAINABLE, optimizer_file, folder / SCHEDULER]
     missing = [p.name for p in needed if not p.is_file()]
     if missing:
@@ -129,7 +145,11 @@ def load_state(folder: Path, accelerator, model, optimizer, scheduler) -> None:
                                   f"{tuple(param.shape)}")
             param.copy_(trained[name])
     try:
-        optimizer.load_state_dict(torch.load(str(optimizer_file), map_location="cpu", weights_only=True))
+        with torch.serialization.safe_globals(_allowed_classes(per_process)):
+            state = torch.load(str(optimizer_file), map_location="cpu", weights_only=True)
+        if per_process:  # the ZeRO optimizer takes every process's list and picks its own entry
+            state = [state if k == accelerator.process_index else None for k in range(accelerator.num_processes)]
+        optimizer.load_state_dict(state)
     except Exception as exc:  # UnpicklingError for anything that is not plain tensors and numbers, among others
         raise ResumeError(f"{optimizer_file}: not readable as an optimizer state without unpickling objects "
                           f"({type(exc).__name__}: {str(exc)[:200]})") from exc

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator, DataLoaderConfiguration
+from accelerate import Accelerator, DataLoaderConfiguration, PartialState
 from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 from transformers import get_cosine_schedule_with_warmup
@@ -32,8 +32,9 @@ from vlm3r.training.config import TrainConfig
 from vlm3r.training.data import (ConversationDataset, DataOptions, TrainingDataError, check_sample_files, collate,
                                  read_training_samples)
 from vlm3r.training.lora import add_lora, set_trainable
+from vlm3r.training.features import FeatureSpec
 from vlm3r.training.state import load_state, save_state
-from vlm3r.utils.fileio import atomic_write_text
+from vlm3r.utils.fileio import atomic_path, atomic_write_text, sha256_of
 from vlm3r.utils.progress import progress_bar
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,11 @@ LOG_FILE = "log.jsonl"
 RUN_OUTPUTS = ("checkpoint-*", "base", "vision_tower", LOG_FILE, "loss.png", STATE_FILE, "config.json",
                "adapter_config.json", "adapter_model.bin", "adapter_model.safetensors", "non_lora_trainables.bin",
                "README.md")
+
+
+def deepspeed_requested() -> bool:
+    """Launched by ``accelerate launch`` with a DeepSpeed config (configs/accelerate/zero2.yaml)."""
+    return os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true"
 
 
 class RunFolderError(ValueError):
@@ -115,69 +121,118 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 
 
 def plot_loss(history: list[dict], path: Path) -> None:
-    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig = Figure(figsize=(6, 3.5))
+    FigureCanvasAgg(fig)  # drawn off-screen; the program's own matplotlib backend is left alone
+    ax = fig.subplots()
     ax.plot([h["step"] for h in history], [h["loss"] for h in history], lw=1.2)
     ax.set(xlabel="optimizer step", ylabel="train loss", yscale="log", title="VLM-3R training loss")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120)
 
 
 class Trainer:
+    """The training recipe, in the order it runs: ``setup()`` (``_setup_model``, ``_setup_data``,
+    ``_setup_optimizer``, then ``_setup_lr_scheduler`` on the prepared loader), ``resume()`` when asked, then
+    ``train()`` over ``_train_step(batch)``. Every config field was validated when the config was read."""
+
     def __init__(self, cfg: TrainConfig, resume: bool = False, overwrite: bool = False):
-        self.cfg = cfg
+        self.cfg, self.resuming, self.overwrite = cfg, resume, overwrite
         self.run_dir = Path(cfg.run.output_dir)
-        check_run_folder(self.run_dir, resume, overwrite)
-        on_cpu = not (torch.cuda.is_available() or torch.backends.mps.is_available())
-        self.accelerator = Accelerator(  # cpu=True lets torchrun / accelerate launch use gloo between CPU processes
-            cpu=on_cpu, gradient_accumulation_steps=cfg.optim.grad_accum, mixed_precision=cfg.run.mixed_precision,
-            dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True))
+
+    def setup(self) -> Trainer:
+        cfg = self.cfg
+        check_run_folder(self.run_dir, self.resuming, self.overwrite)
+        self.accelerator = self._setup_accelerator()
         self.accelerator.wait_for_everyone()  # every process has checked the folder before any writes to it
-        if overwrite and not resume and self.accelerator.is_main_process and self.run_dir.is_dir():
+        if self.overwrite and not self.resuming and self.accelerator.is_main_process and self.run_dir.is_dir():
             clear_run_outputs(self.run_dir)
         set_seed(cfg.run.seed)
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        model = self._setup_model()
+        loader = self._setup_data(model)
+        optimizer = self._setup_optimizer(model)
+        self.model, self.optimizer, self.loader = self.accelerator.prepare(model, optimizer, loader)
+        if len(self.loader) == 0:
+            raise TrainingDataError(f"{cfg.data.train}: {len(loader.dataset)} samples make no full batch of "
+                                    f"{cfg.optim.batch_size} per process")
+        self.scheduler = self._setup_lr_scheduler()
+        return self
+
+    def _setup_accelerator(self) -> Accelerator:
+        cfg = self.cfg
+        on_cpu = not (torch.cuda.is_available() or torch.backends.mps.is_available())
+        if on_cpu and deepspeed_requested():
+            # accelerate's cpu=True would turn DeepSpeed off, silently, and without it accelerate finds no backend
+            # for DeepSpeed on a CPU: gloo, given first, carries DeepSpeed's collectives between CPU processes
+            PartialState(backend="gloo")
+        return Accelerator(  # cpu=True lets torchrun / accelerate launch use gloo between CPU processes
+            cpu=on_cpu and not deepspeed_requested(), gradient_accumulation_steps=cfg.optim.grad_accum,
+            mixed_precision=cfg.run.mixed_precision,
+            dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True))
+
+    def _setup_model(self) -> Vlm3rModel:
+        """The starting model with LoRA, what trains set (``self.trainable``), the files saved checkpoints refer to
+        (``self.references``) and the tokenizer."""
+        cfg = self.cfg
         model, self.tokenizer, self.references = build_model(cfg, self.run_dir, self.accelerator)
         if cfg.run.gradient_checkpointing:
             model.llm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         add_lora(model, cfg.lora.r, cfg.lora.alpha, cfg.lora.dropout)
-        trainable = set_trainable(model, tuple(cfg.run.extra_trainable))
-        log.info("%d trainable tensors, %d parameters", len(trainable),
+        self.trainable = set_trainable(model, tuple(cfg.run.extra_trainable))
+        log.info("%d trainable tensors, %d parameters", len(self.trainable),
                  sum(p.numel() for p in model.parameters() if p.requires_grad))
+        return model
+
+    def _feature_options(self, model: Vlm3rModel) -> dict:
+        """DataOptions fields for precomputed CUT3R tokens: none when CUT3R trains (its tokens must be computed)
+        or none are configured."""
+        cfg, config = self.cfg, model.config
+        if not cfg.data.features or not config.fusion:
+            return {}
+        if any(name.startswith("spatial_tower.") for name in self.trainable):
+            log.warning("CUT3R trains: its tokens are computed every step; data.features (%s) is not read",
+                        cfg.data.features)
+            return {}
+        spec = FeatureSpec(frames=cfg.data.num_frames, image_size=config.vision.image_size,
+                           cut3r_size=config.cut3r_image_size,
+                           tokens=(config.cut3r_image_size // config.cut3r.patch_size) ** 2,
+                           width=config.cut3r.dec_embed_dim, cut3r_sha256=sha256_of(self.references["cut3r_weights"]))
+        return {"features": Path(cfg.data.features), "feature_spec": spec,
+                "require_features": cfg.data.require_features}
+
+    def _setup_data(self, model: Vlm3rModel) -> DataLoader:
+        cfg = self.cfg
         samples = read_training_samples(cfg.data.train, cfg.run.seed)
         if not samples:
             raise TrainingDataError(f"{cfg.data.train}: no training samples")
         check_sample_files(samples, Path(cfg.data.video_folder), str(cfg.data.train))
-        spatial_trained = any(name.startswith("spatial_tower.") for name in trainable)
-        if spatial_trained:
-            log.info("CUT3R trains: its tokens are computed every step, precomputed feature files are not read")
         options = DataOptions(Path(cfg.data.video_folder), cfg.data.num_frames, model.config.vision.image_size,
-                              cfg.data.add_time_instruction, cfg.data.masking, use_features=not spatial_trained)
+                              cfg.data.add_time_instruction, cfg.data.masking, **self._feature_options(model))
         dataset = ConversationDataset(samples, self.tokenizer, options, str(cfg.data.train))
-        loader = DataLoader(dataset, batch_size=cfg.optim.batch_size, shuffle=True, collate_fn=collate,
-                            drop_last=True, num_workers=cfg.data.num_workers,
-                            # its own generator: starting an epoch then draws no number from the global RNG, so a
-                            # resumed run's dropout sees the same random stream as an uninterrupted one
-                            generator=torch.Generator().manual_seed(cfg.run.seed))
-        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.optim.lr,
-                                      betas=cfg.optim.adam_betas, eps=cfg.optim.adam_eps,
-                                      weight_decay=cfg.optim.weight_decay)
-        self.model, self.optimizer, self.loader = self.accelerator.prepare(model, optimizer, loader)
-        if len(self.loader) == 0:
-            raise ValueError(f"{cfg.data.train}: {len(samples)} samples make no full batch of "
-                             f"{cfg.optim.batch_size} per process")
-        steps_per_epoch = math.ceil(len(self.loader) / cfg.optim.grad_accum)
-        total = steps_per_epoch * cfg.optim.epochs
-        # stepped by us once per optimizer step (not prepared: accelerate would step it once per process)
-        self.scheduler = get_cosine_schedule_with_warmup(self.optimizer, math.ceil(cfg.optim.warmup_ratio * total),
-                                                         total)
+        return DataLoader(dataset, batch_size=cfg.optim.batch_size, shuffle=True, collate_fn=collate,
+                          drop_last=True, num_workers=cfg.data.num_workers,
+                          # its own generator: starting an epoch then draws no number from the global RNG, so a
+                          # resumed run's dropout sees the same random stream as an uninterrupted one
+                          generator=torch.Generator().manual_seed(cfg.run.seed))
+
+    def _setup_optimizer(self, model: Vlm3rModel) -> torch.optim.Optimizer:
+        o = self.cfg.optim
+        return torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=o.lr, betas=o.adam_betas,
+                                 eps=o.adam_eps, weight_decay=o.weight_decay)
+
+    def _setup_lr_scheduler(self):
+        """Cosine with linear warm-up over the run's optimizer steps; stepped by us once per optimizer step (not
+        prepared: accelerate would step it once per process)."""
+        o = self.cfg.optim
+        steps_per_epoch = math.ceil(len(self.loader) / o.grad_accum)
+        total = steps_per_epoch * o.epochs
         self.state = TrainerState(steps_per_epoch=steps_per_epoch, total_steps=total)
+        return get_cosine_schedule_with_warmup(self.optimizer, math.ceil(o.warmup_ratio * total), total)
 
     @property
     def unwrapped(self) -> Vlm3rModel:
@@ -194,7 +249,7 @@ class Trainer:
         log.info("resumed from %s at step %d", checkpoint, state.global_step)
 
     def save(self, folder: Path) -> Path:
-        """Released layout + trainer state + accelerate state, complete or absent."""
+        """Released layout + trainer state + resumable state, complete or absent."""
         partial = folder.with_name(folder.name + ".partial")
         if self.accelerator.is_main_process and partial.exists():
             shutil.rmtree(partial)
@@ -241,12 +296,35 @@ class Trainer:
         every = self.cfg.run.save_every
         return end_of_epoch if every == "epoch" else self.state.global_step % int(every) == 0
 
+    def _train_step(self, batch: dict) -> torch.Tensor:
+        """One micro-batch: forward, backward and, at the end of an accumulation window, the optimizer step
+        (clipped); returns the detached loss."""
+        acc, cfg = self.accelerator, self.cfg
+        with acc.accumulate(self.model):
+            loss = self.model(**batch, max_length=cfg.data.max_length).loss
+            acc.backward(loss)
+            if acc.sync_gradients and cfg.optim.max_grad_norm > 0:
+                acc.clip_grad_norm_(self._trainable_params, cfg.optim.max_grad_norm)
+            self.optimizer.step()
+            self.optimizer.zero_grad()
+        return loss.detach()
+
+    def _log_step(self, epoch: int, window: list[torch.Tensor], lr: float) -> float:
+        """The optimizer step's mean loss over the window and all processes, logged every ``log_every``."""
+        acc, st = self.accelerator, self.state
+        mean_loss = acc.reduce(torch.stack(window).mean(), "mean").item()
+        entry = {"step": st.global_step, "epoch": epoch, "loss": mean_loss, "lr": lr}
+        st.log_history.append(entry)
+        if acc.is_main_process and st.global_step % self.cfg.run.log_every == 0:
+            with (self.run_dir / LOG_FILE).open("a") as f:
+                f.write(json.dumps(entry) + "\n")
+        return mean_loss
+
     def train(self, stop_after_steps: int | None = None) -> Path:
         """Run to the end of the schedule (or for ``stop_after_steps`` more optimizer steps, then checkpoint)."""
         acc, cfg, st = self.accelerator, self.cfg, self.state
         start_step = st.global_step
-        log_path = self.run_dir / LOG_FILE
-        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        self._trainable_params = [p for p in self.model.parameters() if p.requires_grad]
         self.model.train()
         with progress_bar() as bar:
             task = bar.add_task("training", total=st.total_steps, completed=st.global_step,
@@ -254,29 +332,16 @@ class Trainer:
             for epoch in range(st.global_step // st.steps_per_epoch, cfg.optim.epochs):
                 self.loader.set_epoch(epoch)
                 done_in_epoch = st.global_step - epoch * st.steps_per_epoch
-                batches = acc.skip_first_batches(self.loader, done_in_epoch * cfg.optim.grad_accum)
                 window = []
-                for batch in batches:
-                    with acc.accumulate(self.model):
-                        loss = self.model(**batch, max_length=cfg.data.max_length).loss
-                        acc.backward(loss)
-                        window.append(loss.detach())
-                        if acc.sync_gradients and cfg.optim.max_grad_norm > 0:
-                            acc.clip_grad_norm_(trainable, cfg.optim.max_grad_norm)
-                        self.optimizer.step()
-                        self.optimizer.zero_grad()
+                for batch in acc.skip_first_batches(self.loader, done_in_epoch * cfg.optim.grad_accum):
+                    window.append(self._train_step(batch))
                     if not acc.sync_gradients:
                         continue
                     lr = self.scheduler.get_last_lr()[0]
                     self.scheduler.step()
                     st.global_step += 1
-                    mean_loss = acc.reduce(torch.stack(window).mean(), "mean").item()
+                    mean_loss = self._log_step(epoch, window, lr)
                     window = []
-                    entry = {"step": st.global_step, "epoch": epoch, "loss": mean_loss, "lr": lr}
-                    st.log_history.append(entry)
-                    if acc.is_main_process and st.global_step % cfg.run.log_every == 0:
-                        with log_path.open("a") as f:
-                            f.write(json.dumps(entry) + "\n")
                     bar.update(task, completed=st.global_step, description=f"training  loss {mean_loss:.3f}")
                     end_of_epoch = st.global_step == (epoch + 1) * st.steps_per_epoch
                     stopping = stop_after_steps is not None and st.global_step - start_step >= stop_after_steps
@@ -297,7 +362,7 @@ def train(cfg: TrainConfig, resume: str | None = None, stop_after_steps: int | N
           overwrite: bool = False) -> Path:
     """Train as configured; ``resume``: a checkpoint folder or ``latest``; ``overwrite``: replace an earlier run
     in the output folder. Returns the folder written last."""
-    trainer = Trainer(cfg, resume=bool(resume), overwrite=overwrite)
+    trainer = Trainer(cfg, resume=bool(resume), overwrite=overwrite).setup()
     if resume:
         checkpoint = latest_checkpoint(trainer.run_dir) if resume == "latest" else Path(resume)
         if checkpoint is None or not (checkpoint / STATE_FILE).is_file():

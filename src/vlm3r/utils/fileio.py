@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 FILE_MODE = 0o666  # what open() asks for before the umask
+HASH_CHUNK = 1 << 24  # bytes read at a time when checksumming
 _UMASK_LOCK = threading.Lock()
 
 
@@ -47,6 +48,17 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def sha256_of(path: Path | str) -> str:
+    """The SHA-256 of a file's bytes (read in chunks: a 15 GB checkpoint is not held in memory)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        while chunk := f.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 class OutputPathError(ValueError):
     """An output location that cannot be written; the message names it and the option that gave it."""
 
@@ -75,6 +87,15 @@ def check_writable(path: Path | str, folder: bool = False, option: str = "--out"
         raise OutputPathError(f"{where}: cannot write in {existing} ({exc.strerror or exc})") from exc
     if path.exists() and not folder and not os.access(path, os.W_OK):
         raise OutputPathError(f"{where}: the file is not writable")
+
+
+def atomic_torch_save(obj, path: Path | str) -> None:
+    """``torch.save`` written atomically. Saved through a file object, so the archive inside is named
+    ``archive`` rather than after the temporary file: the same tensors give the same bytes every time."""
+    import torch
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)
 
 
 def atomic_write_text(path: Path | str, text: str) -> None:

@@ -1,0 +1,30 @@
+"""The prepared GPU check (benchmarks/device_check.sh) runs on the CPU with --tiny, so that it never rots."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_device_check_runs_on_the_cpu_at_the_tiny_size(tmp_path):
+    env = {**os.environ, "OUT": str(tmp_path), "PYTHON": sys.executable}
+    result = subprocess.run(["bash", str(ROOT / "benchmarks" / "device_check.sh"), "--tiny", "--device", "cpu"],
+                            capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    report = json.loads((tmp_path / "device_check.json").read_text())
+    sections = report["sections"]
+    assert sorted(sections) == ["cut3r", "parity", "training", "vlm3r"]
+    assert not [name for name, values in sections.items() if "error" in values]
+    parity = sections["parity"]
+    assert parity["fp32_max_abs_diff_rel"] == 0.0 and parity["fp32_same_answer"]  # CPU against itself
+    vlm3r = sections["vlm3r"]
+    assert vlm3r["visual_tokens"] == 32 * 12 and vlm3r["decoded_tokens"] == 16  # tiny: 3 x (3 + 1) per frame
+    cut3r = sections["cut3r"]
+    assert (cut3r["frames"], cut3r["size"], cut3r["dtype"]) == (32, 96, "bf16")
+    # LoRA r 128 on 7 projections of 2 layers (48 wide, KV 24, MLP 96): 2 x 98,304; fusion block 7,584;
+    # projector 32 -> 48 -> 48: 3,936
+    assert sections["training"]["trainable_parameters"] == 2 * 98_304 + 7_584 + 3_936
+    assert sections["training"]["steps"] == 3
