@@ -147,7 +147,6 @@ def section_vlm3r(device: torch.device, tiny: bool) -> dict:
         answer, out["decode_s"] = timed(device, lambda: model.generate_from_prefix(prefix, [QUESTION], NEW_TOKENS))
     out["decoded_tokens"] = len(answer[0])
     out["peak_gib"] = peak_gib(device)
-    del model, visual, prefix
     return out
 
 

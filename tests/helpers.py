@@ -72,6 +72,15 @@ def distinctive_model(config: Vlm3rConfig, seed: int = 3) -> Vlm3rModel:
     return model
 
 
+def save_tiny_model(folder: Path, seed: int = 0) -> Path:
+    """A tiny model with distinctive weights written by ``save_pretrained`` (with the bundled tokenizer)."""
+    from vlm3r.model.loading import load_tokenizer
+
+    model = distinctive_model(Vlm3rConfig.tiny(), seed)
+    model.save_pretrained(folder, load_tokenizer(bundled_tokenizer_dir()))
+    return folder
+
+
 def frames(seed: int, n: int = 3, size: int = 56) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     return torch.rand(n, 3, size, size, generator=g) * 2 - 1

@@ -15,15 +15,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import save_tiny_model
 from typer.testing import CliRunner
 
 from vlm3r.cli.main import app
 from vlm3r.eval.run import EvalRunError, read_predictions
-from vlm3r.model.config import Vlm3rConfig
-from vlm3r.model.loading import load_tokenizer
-from vlm3r.model.modeling_vlm3r import Vlm3rModel
 from vlm3r.model.pipeline import Vlm3rPipeline
-from vlm3r.model.prompt import bundled_tokenizer_dir
 from vlm3r.qa.generate import generate, load_scenes
 from vlm3r.qa.prompts import question_text
 from vlm3r.qa.record import read_qa_jsonl, write_qa_jsonl
@@ -36,13 +33,7 @@ def run_cli(*args):
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("model") / "tiny"
-    torch.manual_seed(0)
-    model = Vlm3rModel(Vlm3rConfig.tiny()).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
-    model.save_pretrained(folder, load_tokenizer(bundled_tokenizer_dir()))
+    folder = save_tiny_model(tmp_path_factory.mktemp("model") / "tiny")
     return folder
 
 

@@ -313,28 +313,54 @@ class Vlm3rModel(nn.Module):
         return self._decode(embed(ids), mask, positions, prefix.expanded(batch), max_new_tokens, eos_token_id,
                             pad_token_id)
 
+    @torch.inference_mode()
+    def stream_from_prefix(self, prefix: PrefixCache, suffix: list[int], max_new_tokens: int = 16,
+                           eos_token_id: int = 151645, pad_token_id: int = 151643):
+        """``generate_from_prefix`` for one question, yielding each new token id as it is chosen (the end of turn
+        is not yielded)."""
+        if not suffix or self.config.image_token_index in suffix:
+            raise ValueError("suffix: the non-empty ids after <image>, without another <image>")
+        embed = self.llm.get_input_embeddings()
+        ids = torch.tensor([suffix], dtype=torch.long, device=embed.weight.device)
+        mask = torch.ones(1, prefix.length + len(suffix), dtype=torch.long, device=ids.device)
+        positions = prefix.length + torch.arange(len(suffix), device=ids.device)[None]
+        for step in self._greedy_steps(embed(ids), mask, positions, prefix.expanded(1), max_new_tokens,
+                                       eos_token_id, pad_token_id):
+            if step[0] == eos_token_id:
+                return
+            yield step[0]
+
     def _decode(self, embeds, mask, positions, past, max_new_tokens: int, eos_token_id: int,
                 pad_token_id: int) -> list[list[int]]:
         """Greedy decoding from a first step of ``embeds`` [B, L, D] (after the cache ``past``, if any)."""
-        finished = torch.zeros(embeds.shape[0], dtype=torch.bool, device=embeds.device)
         outputs: list[list[int]] = [[] for _ in range(embeds.shape[0])]
+        done = [False] * embeds.shape[0]
+        for tokens in self._greedy_steps(embeds, mask, positions, past, max_new_tokens, eos_token_id, pad_token_id):
+            for k, token in enumerate(tokens):
+                if not done[k]:
+                    outputs[k].append(token)
+                    done[k] = token == eos_token_id
+        return [[t for t in seq if t != eos_token_id] for seq in outputs]
+
+    def _greedy_steps(self, embeds, mask, positions, past, max_new_tokens: int, eos_token_id: int,
+                      pad_token_id: int):
+        """Each step's chosen token per row (a row that ended continues with padding) until every row has
+        produced the end of turn or ``max_new_tokens`` steps."""
+        finished = torch.zeros(embeds.shape[0], dtype=torch.bool, device=embeds.device)
         step_embeds, step_positions = embeds, positions
         for _ in range(max_new_tokens):
             out = self.llm(inputs_embeds=step_embeds, attention_mask=mask, position_ids=step_positions,
                            past_key_values=past, use_cache=True, logits_to_keep=1)
             past = out.past_key_values
             next_tokens = out.logits[:, -1].argmax(dim=-1)
-            for k, token in enumerate(next_tokens.tolist()):
-                if not finished[k]:
-                    outputs[k].append(token)
+            yield next_tokens.tolist()
             finished |= next_tokens == eos_token_id
             if finished.all():
-                break
+                return
             next_tokens = torch.where(finished, torch.full_like(next_tokens, pad_token_id), next_tokens)
             step_embeds = self.llm.get_input_embeddings()(next_tokens)[:, None]
             step_positions = step_positions[:, -1:] + 1
             mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
-        return [[t for t in seq if t != eos_token_id] for seq in outputs]
 
 
 @dataclass

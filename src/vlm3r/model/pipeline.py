@@ -12,7 +12,9 @@ evicted first:
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -27,16 +29,67 @@ EMBEDDING_CACHE_VIDEOS = 8
 PREFIX_CACHE_VIDEOS = 2  # a 7B prefix is about 0.4 GB in bf16
 
 
+def nbytes(value) -> int:
+    return value.nbytes if isinstance(value, PrefixCache) else value.numel() * value.element_size()
+
+
+class VideoCaches:
+    """The two per-video caches: each at most its number of videos, together at most ``max_bytes`` (None: no
+    byte bound); the least recently used entry of either goes first."""
+
+    def __init__(self, embedding_videos: int, prefix_videos: int, max_bytes: int | None = None):
+        self.limits = {"embeddings": embedding_videos, "prefixes": prefix_videos}
+        self.max_bytes = max_bytes
+        self._entries: dict[str, OrderedDict] = {"embeddings": OrderedDict(), "prefixes": OrderedDict()}
+        self._clock = itertools.count()
+
+    def get(self, kind: str, key: tuple):
+        entries = self._entries[kind]
+        if key not in entries:
+            return None
+        entries.move_to_end(key)
+        value, _ = entries[key]
+        entries[key] = (value, next(self._clock))
+        return value
+
+    def put(self, kind: str, key: tuple, value) -> None:
+        entries = self._entries[kind]
+        entries[key] = (value, next(self._clock))
+        entries.move_to_end(key)
+        while len(entries) > self.limits[kind]:
+            entries.popitem(last=False)
+        while self.max_bytes is not None and self.nbytes > self.max_bytes and any(self._entries.values()):
+            oldest = min((e for e in self._entries.values() if e), key=lambda e: next(iter(e.values()))[1])
+            oldest.popitem(last=False)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(nbytes(value) for entries in self._entries.values() for value, _ in entries.values())
+
+    def videos(self, kind: str) -> int:
+        return len(self._entries[kind])
+
+
+@dataclass
+class Answer:
+    """One answer with what it cost: its tokens (end of turn excluded), the prompt's length in LLM positions
+    (text and visual embeddings) and whether it stopped at ``max_new_tokens``."""
+
+    text: str
+    tokens: list[int]
+    prompt_tokens: int
+    truncated: bool
+
+
 class Vlm3rPipeline:
     def __init__(self, model: Vlm3rModel, tokenizer, num_frames: int | None = None,
-                 cache_size: int = EMBEDDING_CACHE_VIDEOS, prefix_cache_size: int = PREFIX_CACHE_VIDEOS):
+                 cache_size: int = EMBEDDING_CACHE_VIDEOS, prefix_cache_size: int = PREFIX_CACHE_VIDEOS,
+                 max_cache_bytes: int | None = None):
         self.model, self.tokenizer = model, tokenizer
         self.num_frames = model.config.num_frames if num_frames is None else num_frames
         if self.num_frames < 1:
             raise ValueError(f"num_frames: at least 1 frame per video, got {self.num_frames}")
-        self.cache_size, self.prefix_cache_size = cache_size, prefix_cache_size
-        self._cache: OrderedDict[tuple, torch.Tensor] = OrderedDict()
-        self._prefixes: OrderedDict[tuple, PrefixCache] = OrderedDict()
+        self.caches = VideoCaches(cache_size, prefix_cache_size, max_cache_bytes)
         self.encodings = 0  # videos encoded so far (embedding cache misses)
         self.prefills = 0  # prefixes prefilled so far (prefix cache misses)
         self.eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
@@ -59,34 +112,28 @@ class Vlm3rPipeline:
         stat = path.stat() if path.is_file() else None
         return str(path), stat.st_size if stat else None, stat.st_mtime_ns if stat else None, self.num_frames
 
-    @staticmethod
-    def _remember(cache: OrderedDict, key: tuple, value, size: int) -> None:
-        cache[key] = value
-        while len(cache) > size:
-            cache.popitem(last=False)
-
     def video_embeddings(self, video: Path | str) -> torch.Tensor:
         key = self._key(video)
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            return self._cache[key]
+        cached = self.caches.get("embeddings", key)
+        if cached is not None:
+            return cached
         frames, _, _ = read_video_frames(key[0], self.num_frames)
         device = self.model.image_newline.device
         pixels = siglip_pixels(frames, self.model.config.vision.image_size).to(device)
         with torch.inference_mode():
             embeddings = self.model.visual_embeddings(pixels)
         self.encodings += 1
-        self._remember(self._cache, key, embeddings, self.cache_size)
+        self.caches.put("embeddings", key, embeddings)
         return embeddings
 
     def video_prefix(self, video: Path | str) -> PrefixCache:
         key = self._key(video)
-        if key in self._prefixes:
-            self._prefixes.move_to_end(key)
-            return self._prefixes[key]
+        cached = self.caches.get("prefixes", key)
+        if cached is not None:
+            return cached
         prefix = self.model.prefill(self.prefix_ids, self.video_embeddings(video))
         self.prefills += 1
-        self._remember(self._prefixes, key, prefix, self.prefix_cache_size)
+        self.caches.put("prefixes", key, prefix)
         return prefix
 
     # ------------------------------------------------------------------ prompts
@@ -128,13 +175,38 @@ class Vlm3rPipeline:
                   batch_size: int = 1) -> list[str]:
         """Answers to several questions about one video: encoded and prefilled once, then ``batch_size``
         questions at a time continue from the prefix."""
+        return [a.text for a in self.answer_video(video, questions, max_new_tokens, batch_size)]
+
+    def answer_video(self, video: Path | str, questions: list[str], max_new_tokens: int = 16,
+                     batch_size: int = 1) -> list[Answer]:
+        """``ask_video`` with each answer's tokens and prompt length."""
         if batch_size < 1:
             raise ValueError(f"batch_size: at least 1, got {batch_size}")
         prefix = self.video_prefix(video)
         suffixes = [self.suffix_ids(q) for q in questions]
         answers = []
         for start in range(0, len(suffixes), batch_size):
-            outputs = self.model.generate_from_prefix(prefix, suffixes[start:start + batch_size], max_new_tokens,
-                                                      self.eos, self.pad)
-            answers += [self._text(o) for o in outputs]
+            batch = suffixes[start:start + batch_size]
+            outputs = self.model.generate_from_prefix(prefix, batch, max_new_tokens, self.eos, self.pad)
+            answers += [Answer(self._text(o), o, prefix.length + len(s), len(o) >= max_new_tokens)
+                        for s, o in zip(batch, outputs)]
         return answers
+
+    def stream_video(self, video: Path | str, question: str, max_new_tokens: int = 16):
+        """The answer to one question as text pieces while it is generated; joined, they are ``ask_video``'s
+        answer exactly (leading and trailing whitespace held back, as the whole answer is stripped). Returns
+        (by ``StopIteration.value``) the ``Answer``."""
+        prefix = self.video_prefix(video)
+        suffix = self.suffix_ids(question)
+        tokens, sent = [], ""
+        for token in self.model.stream_from_prefix(prefix, suffix, max_new_tokens, self.eos, self.pad):
+            tokens.append(token)
+            text = self.tokenizer.decode(tokens, skip_special_tokens=True).lstrip()
+            ready = text.rstrip()
+            if ready.startswith(sent) and len(ready) > len(sent) and "\ufffd" not in ready[len(sent):]:
+                yield ready[len(sent):]
+                sent = ready
+        final = self._text(tokens)
+        if final.startswith(sent) and len(final) > len(sent):
+            yield final[len(sent):]
+        return Answer(final, tokens, prefix.length + len(suffix), len(tokens) >= max_new_tokens)

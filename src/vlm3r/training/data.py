@@ -14,7 +14,6 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 import yaml
 from torch.utils.data import Dataset
 

@@ -1,0 +1,52 @@
+"""``vlm3r serve``: VLM-3R behind an OpenAI-compatible HTTP API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from vlm3r.cli.errors import guarded
+
+
+@guarded
+def serve(
+    model: Path = typer.Option(..., "--model", help="VLM-3R folder (released LoRA layout or one vlm3r wrote)."),
+    base: Path = typer.Option(None, "--base", help="LLaVA-Video-7B-Qwen2 folder (for a LoRA release)."),
+    cut3r: Path = typer.Option(None, "--cut3r", help="CUT3R weights (cut3r_512_dpt_4_64.pth)."),
+    vision_tower: Path = typer.Option(None, "--vision-tower", help="Folder with the SigLIP tower's config.json."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (loopback unless told otherwise)."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port to listen on."),
+    video_root: list[Path] = typer.Option([], "--video-root", help="Folder whose videos file:// URLs may name "
+                                                                   "(repeatable; none: only uploads)."),
+    max_upload_mb: int = typer.Option(512, "--max-upload-mb", min=1, help="Largest video upload, in MB."),
+    cache_mb: int = typer.Option(4096, "--cache-mb", min=0, help="Memory for encoded videos and their prefilled "
+                                                                 "prompts, in MB (least recently used go first)."),
+    upload_dir: Path = typer.Option(None, "--upload-dir", help="Where uploads are kept (default: a temporary "
+                                                               "folder, removed at exit)."),
+    api_key: str = typer.Option(None, "--api-key", envvar="VLM3R_API_KEY", help="Refuse requests without "
+                                                                                "'Authorization: Bearer KEY' "
+                                                                                "(or set VLM3R_API_KEY)."),
+    frames: int = typer.Option(None, "--frames", min=1, help="Frames per video (default: the model's, 32)."),
+    dtype: str = typer.Option("bf16", "--dtype", help="fp32, bf16 or fp16."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+) -> None:
+    """Serve VLM-3R with the OpenAI chat API (POST /v1/chat/completions, POST /v1/videos, GET /v1/models,
+    GET /health); encoded videos and their prompt prefixes stay cached across requests.
+
+    Example: vlm3r serve --model vlm-3r-llava-qwen2-lora --base LLaVA-Video-7B-Qwen2 --cut3r cut3r_512_dpt_4_64.pth
+    --video-root /data/videos --device cuda --api-key secret
+    """
+    from vlm3r.model.pipeline import Vlm3rPipeline
+    from vlm3r.serve.server import ServeOptions, run_server
+    from vlm3r.utils.devices import check_device, torch_dtype
+
+    for root in video_root:
+        if not root.is_dir():
+            raise typer.BadParameter(f"{root}: not a folder", param_hint="--video-root")
+    run_dtype, device = torch_dtype(dtype), check_device(device)
+    pipeline = Vlm3rPipeline.from_pretrained(model, cut3r, base, run_dtype, device, frames, vision_tower)
+    options = ServeOptions(host, port, list(video_root), upload_dir, max_upload_mb, cache_mb, api_key)
+    Console(stderr=True).print(f"serving {model.name} on http://{host}:{port}/v1 (Ctrl-C stops)")
+    run_server(pipeline, options, model.name)

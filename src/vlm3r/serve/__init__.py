@@ -1,0 +1,1 @@
+"""``vlm3r serve``: VLM-3R behind an OpenAI-compatible HTTP API (see ``vlm3r.serve.app``)."""

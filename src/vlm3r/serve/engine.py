@@ -1,0 +1,137 @@
+"""The model behind the server: one worker thread owns the pipeline (one model, used by one thread at a time),
+and requests wait in a queue. Each time the worker takes work it drains the queue and answers questions that
+share a video and a token limit in one batch, continuing from the video's cached prefix; streamed answers run
+one at a time. A request that fails (a video that does not decode) fails alone: nothing of it is cached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vlm3r.model.pipeline import Answer, Vlm3rPipeline
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 16  # questions of one video answered together
+STOP = object()
+
+
+@dataclass
+class Job:
+    video: Path
+    question: str
+    max_tokens: int
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future | None = None  # an answer
+    pieces: asyncio.Queue | None = None  # a stream: text pieces, then the Answer (or an exception)
+
+    def finish(self, result=None, error: BaseException | None = None) -> None:
+        def done():
+            if self.future is not None and not self.future.done():
+                self.future.set_exception(error) if error else self.future.set_result(result)
+        self.loop.call_soon_threadsafe(done)
+
+    def send(self, item) -> None:
+        self.loop.call_soon_threadsafe(self.pieces.put_nowait, item)
+
+
+@dataclass
+class EngineStats:
+    requests: int = 0
+    batches: int = 0
+    batched_questions: int = 0
+    failures: int = 0
+    by_size: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+
+
+class Engine:
+    def __init__(self, pipeline: Vlm3rPipeline, max_batch: int = MAX_BATCH):
+        self.pipeline, self.max_batch = pipeline, max_batch
+        self.stats = EngineStats()
+        self._queue: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="vlm3r-engine", daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------------ from the server
+    async def answer(self, video: Path, question: str, max_tokens: int) -> Answer:
+        loop = asyncio.get_running_loop()
+        job = Job(video, question, max_tokens, loop, future=loop.create_future())
+        self._queue.put(job)
+        return await job.future
+
+    def stream(self, video: Path, question: str, max_tokens: int) -> asyncio.Queue:
+        """A queue that receives the answer's text pieces, then its ``Answer`` (or the exception that ended it)."""
+        loop = asyncio.get_running_loop()
+        job = Job(video, question, max_tokens, loop, pieces=asyncio.Queue())
+        self._queue.put(job)
+        return job.pieces
+
+    def close(self) -> None:
+        self._queue.put(STOP)
+        self._thread.join(timeout=30)
+
+    def snapshot(self) -> dict:
+        p = self.pipeline
+        return {"encodings": p.encodings, "prefills": p.prefills, "cached_bytes": p.caches.nbytes,
+                "cached_embeddings": p.caches.videos("embeddings"), "cached_prefixes": p.caches.videos("prefixes"),
+                "queued": self._queue.qsize(), "requests": self.stats.requests, "batches": self.stats.batches,
+                "largest_batch": max(self.stats.by_size, default=0), "failures": self.stats.failures}
+
+    # ------------------------------------------------------------------ the worker thread
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is STOP:
+                return
+            jobs = [first]
+            while len(jobs) < 4 * self.max_batch:
+                try:
+                    job = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if job is STOP:
+                    self._queue.put(STOP)
+                    break
+                jobs.append(job)
+            groups: dict[tuple, list[Job]] = defaultdict(list)
+            for job in jobs:
+                self.stats.requests += 1
+                if job.pieces is not None:
+                    self._stream(job)
+                else:
+                    groups[(job.video, job.max_tokens)].append(job)
+            for (video, max_tokens), members in groups.items():
+                for start in range(0, len(members), self.max_batch):
+                    self._answer(video, max_tokens, members[start:start + self.max_batch])
+
+    def _answer(self, video: Path, max_tokens: int, jobs: list[Job]) -> None:
+        try:
+            answers = self.pipeline.answer_video(video, [j.question for j in jobs], max_tokens, len(jobs))
+        except Exception as exc:  # each waiting request gets the error; the worker goes on
+            self.stats.failures += len(jobs)
+            log.warning("%s: %s", video, exc)
+            for job in jobs:
+                job.finish(error=exc)
+            return
+        self.stats.batches += 1
+        self.stats.by_size[len(jobs)] += 1
+        for job, answer in zip(jobs, answers):
+            job.finish(answer)
+
+    def _stream(self, job: Job) -> None:
+        pieces = self.pipeline.stream_video(job.video, job.question, job.max_tokens)
+        try:
+            while True:
+                job.send(next(pieces))
+        except StopIteration as end:
+            job.send(end.value)
+        except Exception as exc:  # the stream ends with the error; the worker goes on
+            self.stats.failures += 1
+            log.warning("%s: %s", job.video, exc)
+            job.send(exc)
