@@ -1,7 +1,8 @@
 """The one place where the command line turns errors into messages: every command is wrapped by ``guarded``,
-which prints a package error (a ``ValueError`` subclass naming the file and the field) or an ``OSError`` to
-stderr and exits with status 1, instead of a traceback; and ``check_output``, called before any work starts,
-so that an unwritable output is found before the work, not after it."""
+which prints a package error (``Vlm3rError``, naming the file or option and the field) or an ``OSError`` to
+stderr and exits with status 1, instead of a traceback (anything else is a bug and keeps its traceback); and
+``check_output``, called before any work starts, so that an unwritable output is found before the work, not
+after it."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from vlm3r.errors import Vlm3rError
 from vlm3r.utils.fileio import check_writable
 
-USER_ERRORS = (ValueError, OSError)  # package errors subclass ValueError; OSError for files
+USER_ERRORS = (Vlm3rError, OSError)
 err_console = Console(stderr=True)
 log = logging.getLogger("vlm3r.cli")
 

@@ -8,8 +8,10 @@ import json
 from dataclasses import dataclass, field
 from importlib import resources
 
+from vlm3r.errors import Vlm3rError
 
-class CategoryTableError(ValueError):
+
+class CategoryTableError(Vlm3rError):
     """A malformed category table; the message names the file and the entry."""
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from vlm3r.datasets.builder import build_scene_frames, build_scene_meta
 from vlm3r.datasets.categories import CategoryTable
 from vlm3r.datasets.layout import ProcessedLayout
+from vlm3r.errors import InputError
 from vlm3r.scene import write_frame_metadata, write_scene_metadata
 from vlm3r.utils.fileio import atomic_write_text
 from vlm3r.utils.parallel import parallel_map
@@ -107,11 +108,11 @@ def build_dataset_metadata(dataset: str, root: Path | str, out: Path | str, spli
     """Prepare the split's missing scenes, then build and write the scene and frame metadata of every complete
     scene; both steps use ``workers`` processes. ``progress(scene)`` is called after each step of each scene."""
     if dataset not in ADAPTERS:
-        raise ValueError(f"unknown dataset {dataset!r}: one of {', '.join(sorted(ADAPTERS))}")
+        raise InputError(f"unknown dataset {dataset!r}: one of {', '.join(sorted(ADAPTERS))}")
     adapter = ADAPTERS[dataset]
     root, out = Path(root), Path(out)
     if adapter.prepare is None and root.resolve() != out.resolve():
-        raise ValueError(f"{dataset} scenes are already in the processed layout: --out must be --root ({root})")
+        raise InputError(f"{dataset} scenes are already in the processed layout: --out must be --root ({root})")
     layout = ProcessedLayout(out, dataset, split)
     result = MetadataResult(layout)
     scenes = adapter.list_scenes(root, split)

@@ -8,13 +8,14 @@ from pathlib import Path
 import numpy as np
 from plyfile import PlyData, PlyElement
 
+from vlm3r.errors import Vlm3rError
 from vlm3r.utils.fileio import atomic_path
 
 _FIELDS = [("x", "f4"), ("y", "f4"), ("z", "f4"), ("red", "u1"), ("green", "u1"), ("blue", "u1"),
            ("label", "u4"), ("instance_id", "u4")]
 
 
-class PointCloudError(ValueError):
+class PointCloudError(Vlm3rError):
     """A point cloud file that cannot be used; the message names the file and the field."""
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vlm3r.errors import InputError
+
 
 @dataclass(frozen=True)
 class Column:
@@ -69,5 +71,5 @@ PAPER_VLM3R: dict[str, dict[str, float]] = {
 
 def get_benchmark(name: str) -> Benchmark:
     if name not in BENCHMARKS:
-        raise ValueError(f"unknown benchmark {name!r}: {', '.join(BENCHMARKS)}")
+        raise InputError(f"unknown benchmark {name!r}: {', '.join(BENCHMARKS)}")
     return BENCHMARKS[name]

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from vlm3r.errors import Vlm3rError
 from vlm3r.qa.record import QAFileError, QARecord, read_qa_jsonl
 from vlm3r.utils.fileio import read_jsonl_objects
 
 
-class PredictionError(ValueError):
+class PredictionError(Vlm3rError):
     """A malformed prediction file; the message names the file and the problem."""
 
 

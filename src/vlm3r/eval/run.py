@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vlm3r.errors import Vlm3rError
 from vlm3r.eval.baselines import frequency_baseline, random_baseline
 from vlm3r.eval.benchmarks import Benchmark
 from vlm3r.eval.loading import load_questions
@@ -46,7 +47,7 @@ SHOWN_MISSING = 20  # missing videos listed by name in one error
 IDENTITY_FIELDS = ("bench", "qa_sha256", "model_files", "dtype", "frames", "max_new_tokens", "config")
 
 
-class EvalRunError(ValueError):
+class EvalRunError(Vlm3rError):
     """A run that cannot start or continue; the message names the file, video or setting."""
 
 

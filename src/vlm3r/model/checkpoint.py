@@ -10,10 +10,12 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 
+from vlm3r.errors import Vlm3rError
+
 SHOWN_KEYS = 10  # keys listed per kind in an error message
 
 
-class CheckpointError(ValueError):
+class CheckpointError(Vlm3rError):
     """Missing, unreadable or mismatched weights; the message names the file or folder and the keys."""
 
 

@@ -9,6 +9,7 @@ import dataclasses
 import typing
 from dataclasses import dataclass, field
 
+from vlm3r.errors import Vlm3rError
 from vlm3r.model.cut3r import Cut3rConfig
 
 SELECT_FEATURES = {"patch_tokens": ("patch",), "camera_tokens": ("camera",), "all": ("camera", "patch"),
@@ -21,7 +22,7 @@ OFFICIAL_CUT3R_SIZE = 432  # px, fixed in the official spatial tower's prepare_i
 OFFICIAL_NUM_FRAMES = 32  # the benchmarks' and the training script's frame count
 
 
-class ConfigError(ValueError):
+class ConfigError(Vlm3rError):
     """A config value that cannot describe a model; the message names the field (and the file, when read)."""
 
 

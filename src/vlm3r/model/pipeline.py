@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from vlm3r.errors import InputError
 from vlm3r.model.loading import load_tokenizer
 from vlm3r.model.modeling_vlm3r import PrefixCache, Vlm3rModel
 from vlm3r.model.prompt import chat_prompt, tokenize_with_images, video_question
@@ -88,7 +89,7 @@ class Vlm3rPipeline:
         self.model, self.tokenizer = model, tokenizer
         self.num_frames = model.config.num_frames if num_frames is None else num_frames
         if self.num_frames < 1:
-            raise ValueError(f"num_frames: at least 1 frame per video, got {self.num_frames}")
+            raise InputError(f"num_frames: at least 1 frame per video, got {self.num_frames}")
         self.caches = VideoCaches(cache_size, prefix_cache_size, max_cache_bytes)
         self.encodings = 0  # videos encoded so far (embedding cache misses)
         self.prefills = 0  # prefixes prefilled so far (prefix cache misses)
@@ -152,7 +153,7 @@ class Vlm3rPipeline:
         ids = self.prompt_ids(question)
         at = ids.index(self.model.config.image_token_index)
         if ids[:at] != self.prefix_ids:
-            raise ValueError(f"question {question[:60]!r}: its prompt does not start with the shared prefix")
+            raise InputError(f"question {question[:60]!r}: its prompt does not start with the shared prefix")
         return ids[at + 1:]
 
     def _text(self, tokens: list[int]) -> str:
@@ -181,7 +182,7 @@ class Vlm3rPipeline:
                      batch_size: int = 1) -> list[Answer]:
         """``ask_video`` with each answer's tokens and prompt length."""
         if batch_size < 1:
-            raise ValueError(f"batch_size: at least 1, got {batch_size}")
+            raise InputError(f"batch_size: at least 1, got {batch_size}")
         prefix = self.video_prefix(video)
         suffixes = [self.suffix_ids(q) for q in questions]
         answers = []

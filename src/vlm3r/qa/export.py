@@ -9,6 +9,7 @@ from pathlib import Path, PurePosixPath
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from vlm3r.errors import InputError
 from vlm3r.qa.prompts import question_text, target_text
 from vlm3r.qa.record import QARecord, check_answers
 from vlm3r.qa.task import all_tasks, answer_kind
@@ -45,7 +46,7 @@ def record_bench(record: QARecord) -> str:
     for task in all_tasks().values():
         if task.question_type == record.question_type:
             return task.bench
-    raise ValueError(f"record {record.id}: unknown question type {record.question_type!r}")
+    raise InputError(f"record {record.id}: unknown question type {record.question_type!r}")
 
 
 def write_parquet(path: Path | str, records: list[QARecord], bench: str | None = None,
@@ -59,7 +60,7 @@ def write_parquet(path: Path | str, records: list[QARecord], bench: str | None =
     benches = {record_bench(r) for r in records}
     if bench is None:
         if len(benches) != 1:
-            raise ValueError(f"{source}: the records mix benchmarks {sorted(benches)}: choose one with --bench "
+            raise InputError(f"{source}: the records mix benchmarks {sorted(benches)}: choose one with --bench "
                              f"({' or '.join(sorted(benches))})")
         bench = benches.pop()
     records = [r for r in records if record_bench(r) == bench]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vlm3r.errors import InputError
 from vlm3r.qa.choices import LetterBalancer, lettered
 from vlm3r.qa.geometry import SceneGeometry, scene_problem
 from vlm3r.qa.record import QARecord
@@ -61,7 +62,7 @@ def load_scenes(metadata: Path | str) -> list[SceneInput]:
             scenes.append(SceneInput(scene, frames.get(name)))
     names = [s.scene.scene_name for s in scenes]
     if len(set(names)) != len(names):
-        raise ValueError(f"{metadata}: scene names repeat across metadata files")
+        raise InputError(f"{metadata}: scene names repeat across metadata files")
     return sorted(scenes, key=lambda s: s.scene.scene_name)
 
 

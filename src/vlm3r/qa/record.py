@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vlm3r.errors import Vlm3rError
 from vlm3r.utils.fileio import atomic_write_text, read_jsonl_objects
 
 _FIELDS = ("id", "dataset", "scene_name", "video_path", "question_type", "question", "options", "ground_truth",
@@ -14,7 +15,7 @@ _FIELDS = ("id", "dataset", "scene_name", "video_path", "question_type", "questi
 _REQUIRED = ("id", "question_type", "question", "ground_truth")
 
 
-class QAFileError(ValueError):
+class QAFileError(Vlm3rError):
     """A malformed QA file; the message names the file, the line and the field."""
 
 

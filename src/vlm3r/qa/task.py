@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from vlm3r.errors import InputError
 from vlm3r.scene import SceneFrames, SceneMeta
 
 
@@ -90,10 +91,10 @@ def select_tasks(bench: str = "all", names: list[str] | None = None) -> list[QAT
     if names:
         unknown = [n for n in names if n not in tasks]
         if unknown:
-            raise ValueError(f"unknown task(s) {', '.join(unknown)}; known: {', '.join(tasks)}")
+            raise InputError(f"unknown task(s) {', '.join(unknown)}; known: {', '.join(tasks)}")
         return [tasks[n] for n in names]
     if bench not in ("vsi", "vsti", "all"):
-        raise ValueError(f"bench must be vsi, vsti or all, got {bench!r}")
+        raise InputError(f"bench must be vsi, vsti or all, got {bench!r}")
     return [t for t in tasks.values() if t.in_benchmark and bench in (t.bench, "all")]
 
 
@@ -104,4 +105,4 @@ def answer_kind(question_type: str) -> str:
             return task.kind
     if question_type.startswith(("object_rel_direction", "object_rel_distance", "camera_obj_rel_dist")):
         return "mca"
-    raise ValueError(f"unknown question type {question_type!r}")
+    raise InputError(f"unknown question type {question_type!r}")

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from vlm3r.errors import Vlm3rError
 from vlm3r.geometry import rotation_error
 from vlm3r.scene.schema import CameraIntrinsics, FrameMeta, InstanceBox2D, OrientedBox, SceneFrames, SceneMeta
 from vlm3r.utils.fileio import atomic_write_text
@@ -30,7 +31,7 @@ from vlm3r.utils.fileio import atomic_write_text
 ORTHONORMAL_TOLERANCE = 1e-3
 
 
-class MetadataError(ValueError):
+class MetadataError(Vlm3rError):
     """Malformed metadata; the message names the file, the scene and the field."""
 
     def __init__(self, path: Path | str, problem: str, scene: str | None = None, field: str | None = None):

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from vlm3r.errors import Vlm3rError
 from vlm3r.model.pipeline import Answer
 from vlm3r.serve.engine import Engine
 from vlm3r.serve.videos import VideoSourceError, VideoStore
@@ -32,7 +33,7 @@ JSON_OVERHEAD_BYTES = 1 << 20  # what a chat request may carry besides its base6
 VIDEO_TYPES = ("video/", "application/octet-stream")
 
 
-class RequestError(ValueError):
+class RequestError(Vlm3rError):
     def __init__(self, status: int, message: str, kind: str = "invalid_request_error"):
         super().__init__(message)
         self.status, self.kind = status, kind

@@ -18,6 +18,7 @@ import re
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from vlm3r.errors import Vlm3rError
 from vlm3r.utils.fileio import atomic_write_bytes
 from vlm3r.utils.video import VideoError, probe_video
 
@@ -26,7 +27,7 @@ DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w.+-]+=
 UPLOAD_SUFFIX = ".video"  # uploads are opened by content, not by name
 
 
-class VideoSourceError(ValueError):
+class VideoSourceError(Vlm3rError):
     """A request's video that cannot be used; ``status`` is the HTTP answer (400, 403, 404, 413)."""
 
     def __init__(self, status: int, message: str):

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import yaml
 
+from vlm3r.errors import Vlm3rError
 from vlm3r.model.config import SELECT_FEATURES
 
 
-class TrainConfigError(ValueError):
+class TrainConfigError(Vlm3rError):
     """A config that cannot be used; the message names the file and the field."""
 
 

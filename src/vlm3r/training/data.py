@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 from torch.utils.data import Dataset
 
+from vlm3r.errors import Vlm3rError
 from vlm3r.model.prompt import IMAGE_TOKEN
 from vlm3r.model.video import siglip_pixels
 from vlm3r.training.features import FeatureSpec, feature_path, load_features
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 SHOWN_BAD_SAMPLES = 20  # bad samples listed by name in one error
 
 
-class TrainingDataError(ValueError):
+class TrainingDataError(Vlm3rError):
     """Unusable training data; the message names the file and the sample or field."""
 
 

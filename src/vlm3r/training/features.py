@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from vlm3r.errors import InputError, Vlm3rError
 from vlm3r.model.cut3r import Cut3r
 from vlm3r.model.video import cut3r_pixels, siglip_pixels
 from vlm3r.utils.fileio import atomic_torch_save, atomic_write_text
@@ -31,7 +32,7 @@ FEATURE_SUFFIX = ".pt"
 FAILURES = "failures.json"
 
 
-class FeatureError(ValueError):
+class FeatureError(Vlm3rError):
     """A feature file that cannot be used with the model; the message names the file and the field."""
 
 
@@ -116,7 +117,7 @@ class ExtractionReport:
 def shard_of(files: list[Path], index: int, count: int) -> list[Path]:
     """The ``index``-th of ``count`` interleaved parts of ``files``."""
     if count < 1 or not 0 <= index < count:
-        raise ValueError(f"--shard {index}/{count}: expected i/n with 0 <= i < n")
+        raise InputError(f"--shard {index}/{count}: expected i/n with 0 <= i < n")
     return files[index::count]
 
 
@@ -164,7 +165,7 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
         return None
     index, sep, count = text.partition("/")
     if not sep or not index.isdigit() or not count.isdigit() or not 0 <= int(index) < int(count):
-        raise ValueError(f"--shard {text!r}: expected i/n with 0 <= i < n, e.g. 0/4")
+        raise InputError(f"--shard {text!r}: expected i/n with 0 <= i < n, e.g. 0/4")
     return int(index), int(count)
 
 

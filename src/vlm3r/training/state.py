@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from vlm3r.errors import Vlm3rError
 from vlm3r.utils.fileio import atomic_path, atomic_torch_save, atomic_write_text
 
 TRAINABLE = "trainable.safetensors"
@@ -37,7 +38,7 @@ DEEPSPEED_STATE_CLASSES = (("deepspeed.utils.tensor_fragment", "fragment_address
                            ("deepspeed.runtime.zero.config", "ZeroStageEnum"))
 
 
-class ResumeError(ValueError):
+class ResumeError(Vlm3rError):
     """A checkpoint whose state cannot be read safely or does not fit the run; the message names the file."""
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vlm3r.errors import InputError, Vlm3rError
 from vlm3r.model.prompt import SYSTEM, tokenize_with_images
 
 ROLES = {"human": "user", "gpt": "assistant", "user": "user", "assistant": "assistant", "system": "system"}
@@ -18,7 +19,7 @@ MASKING = ("reference", "assistant")
 NEWLINE_ID = 198
 
 
-class ConversationError(ValueError):
+class ConversationError(Vlm3rError):
     """A malformed conversation; the message names the sample and the field."""
 
 
@@ -36,7 +37,7 @@ def tokenize_conversation(tokenizer, conversations: list[dict], masking: str = "
                           image_token_index: int = -200, ignore_index: int = -100) -> Tokenized:
     """Ids with ``image_token_index`` where ``<image>`` stood, and labels (``ignore_index`` where not learned)."""
     if masking not in MASKING:
-        raise ValueError(f"masking must be one of {MASKING}, got {masking!r}")
+        raise InputError(f"masking must be one of {MASKING}, got {masking!r}")
     messages = list(conversations)
     if messages and ROLES.get(messages[0].get("from", messages[0].get("role"))) != "user":
         messages = messages[1:]  # the reference drops a leading non-human turn

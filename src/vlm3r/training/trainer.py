@@ -23,6 +23,7 @@ from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 from transformers import get_cosine_schedule_with_warmup
 
+from vlm3r.errors import Vlm3rError
 from vlm3r.model.config import Vlm3rConfig
 from vlm3r.model.loading import load_tokenizer
 from vlm3r.model.modeling_vlm3r import Vlm3rModel
@@ -33,7 +34,7 @@ from vlm3r.training.data import (ConversationDataset, DataOptions, TrainingDataE
                                  read_training_samples)
 from vlm3r.training.lora import add_lora, set_trainable
 from vlm3r.training.features import FeatureSpec
-from vlm3r.training.state import load_state, save_state
+from vlm3r.training.state import ResumeError, load_state, save_state
 from vlm3r.utils.fileio import atomic_path, atomic_write_text, sha256_of
 from vlm3r.utils.progress import progress_bar
 
@@ -51,7 +52,7 @@ def deepspeed_requested() -> bool:
     return os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true"
 
 
-class RunFolderError(ValueError):
+class RunFolderError(Vlm3rError):
     """An output folder that holds another run; the message says how to resume or replace it."""
 
 
@@ -241,7 +242,7 @@ class Trainer:
     def resume(self, checkpoint: Path) -> None:
         state = TrainerState.load(checkpoint / STATE_FILE)
         if (state.steps_per_epoch, state.total_steps) != (self.state.steps_per_epoch, self.state.total_steps):
-            raise ValueError(f"{checkpoint}: written for {state.total_steps} steps of {state.steps_per_epoch} per "
+            raise ResumeError(f"{checkpoint}: written for {state.total_steps} steps of {state.steps_per_epoch} per "
                              f"epoch; this config makes {self.state.total_steps} of {self.state.steps_per_epoch}")
         load_state(checkpoint / "state", self.accelerator, self.unwrapped, self.optimizer, self.scheduler)
         self.state = state

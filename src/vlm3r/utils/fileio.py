@@ -10,6 +10,8 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from vlm3r.errors import Vlm3rError
+
 FILE_MODE = 0o666  # what open() asks for before the umask
 HASH_CHUNK = 1 << 24  # bytes read at a time when checksumming
 _UMASK_LOCK = threading.Lock()
@@ -59,7 +61,7 @@ def sha256_of(path: Path | str) -> str:
     return digest.hexdigest()
 
 
-class OutputPathError(ValueError):
+class OutputPathError(Vlm3rError):
     """An output location that cannot be written; the message names it and the option that gave it."""
 
 

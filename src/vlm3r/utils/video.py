@@ -10,12 +10,13 @@ from pathlib import Path
 import av
 import numpy as np
 
+from vlm3r.errors import Vlm3rError
 from vlm3r.utils.frames import linspace_indices
 
 DEFAULT_FPS = 24.0  # frames/s assumed when a stream states no rate
 
 
-class VideoError(ValueError):
+class VideoError(Vlm3rError):
     """A video that cannot be read; the message names the file."""
 
 

@@ -34,6 +34,7 @@ from vlm3r.datasets.categories import CategoryTable
 from vlm3r.datasets.layout import ProcessedLayout, listed_or_all
 from vlm3r.datasets.media import write_intrinsics, write_sampled_frame, write_video
 from vlm3r.datasets.pointcloud import LabelledPoints, write_point_cloud
+from vlm3r.errors import InputError
 from vlm3r.utils.frames import linspace_indices
 
 FOLDS = {"train": "Training", "val": "Validation"}
@@ -44,7 +45,7 @@ VISIT_SEED = 0
 
 def _fold(split: str) -> str:
     if split not in FOLDS:
-        raise ValueError(f"ARKitScenes split must be train or val, got {split!r}")
+        raise InputError(f"ARKitScenes split must be train or val, got {split!r}")
     return FOLDS[split]
 
 

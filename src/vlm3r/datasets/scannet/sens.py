@@ -17,12 +17,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from vlm3r.errors import Vlm3rError
+
 COLOR_COMPRESSION = {-1: "unknown", 0: "raw", 1: "png", 2: "jpeg"}
 DEPTH_COMPRESSION = {-1: "unknown", 0: "raw_ushort", 1: "zlib_ushort", 2: "occi_ushort"}
 _FRAME_HEADER = struct.Struct("<16f4Q")  # pose, timestamp colour, timestamp depth, colour bytes, depth bytes
 
 
-class SensError(ValueError):
+class SensError(Vlm3rError):
     """A .sens file that cannot be read; the message names the file and the frame or field."""
 
 

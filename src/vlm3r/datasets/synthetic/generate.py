@@ -25,6 +25,7 @@ from vlm3r.datasets.synthetic.categories import SyntheticVocabulary
 from vlm3r.datasets.synthetic.furnish import FurnishedRoom, furnish
 from vlm3r.datasets.synthetic.render import Renderer, scene_geometry
 from vlm3r.datasets.synthetic.trajectory import NoWalkableFloor, Trajectory, walkthrough
+from vlm3r.errors import InputError, Vlm3rError
 from vlm3r.geometry import intrinsic_matrix, point_box_distance
 from vlm3r.utils.frames import linspace_indices
 
@@ -48,13 +49,13 @@ class SynthConfig:
 
     def __post_init__(self):
         if self.num_frames < 1 or self.video_frames < self.num_frames:
-            raise ValueError(f"need 1 <= frames <= video frames, got frames={self.num_frames}, "
+            raise InputError(f"need 1 <= frames <= video frames, got frames={self.num_frames}, "
                              f"video frames={self.video_frames}")
         for name, (w, h) in (("frame size", self.frame_size), ("video size", self.video_size)):
             if not (16 <= w <= 4096 and 16 <= h <= 4096):
-                raise ValueError(f"{name} {w}x{h} is impossible: width and height must be 16..4096 pixels")
+                raise InputError(f"{name} {w}x{h} is impossible: width and height must be 16..4096 pixels")
             if w % 2 or h % 2:
-                raise ValueError(f"{name} {w}x{h}: width and height must be even (H.264 4:2:0 video)")
+                raise InputError(f"{name} {w}x{h}: width and height must be even (H.264 4:2:0 video)")
 
     def intrinsics(self, size: tuple[int, int]) -> np.ndarray:
         width, height = size
@@ -104,7 +105,7 @@ def design_scene(seed: int, index: int, config: SynthConfig, vocabulary: Synthet
         poses = trajectory.poses[config.sampled_frame_ids]
         if all(np.any(renderer.render(pose).instance > 0) for pose in poses):
             return scene
-    raise RuntimeError(f"scene {scene_name(seed, index)}: no walkthrough that sees an object in every sampled "
+    raise Vlm3rError(f"scene {scene_name(seed, index)}: no walkthrough that sees an object in every sampled "
                        f"frame after {_ATTEMPTS} rooms")
 
 
@@ -199,7 +200,7 @@ def generate_dataset(out: Path | str, num_scenes: int, seed: int, config: SynthC
     ``progress(scene_name, frames_done)`` is called as video frames are rendered (for progress bars).
     """
     if num_scenes < 1:
-        raise ValueError(f"need at least one scene, got {num_scenes}")
+        raise InputError(f"need at least one scene, got {num_scenes}")
     layout = ProcessedLayout(Path(out), DATASET, config.split)
     vocabulary = SyntheticVocabulary.load()
     for index in range(num_scenes):

@@ -13,6 +13,7 @@ import os
 import torch
 from lmms_eval.api.model import lmms
 
+from vlm3r.errors import InputError
 from vlm3r.model.pipeline import Vlm3rPipeline
 from vlm3r.utils.devices import check_device, torch_dtype
 
@@ -31,7 +32,7 @@ class Vlm3rLmms(lmms):
         self._device = torch.device(check_device(str(device), "device"))
         self.batch_size_per_gpu = int(batch_size)
         if self.batch_size_per_gpu < 1:
-            raise ValueError(f"batch_size: at least 1, got {batch_size}")
+            raise InputError(f"batch_size: at least 1, got {batch_size}")
         self.pipeline = Vlm3rPipeline.from_pretrained(pretrained, cut3r, base, torch_dtype(str(dtype), "dtype"),
                                                       str(self._device), int(max_frames_num), vision_tower)
 

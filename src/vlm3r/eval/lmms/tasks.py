@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from vlm3r.errors import InputError
 from vlm3r.eval.benchmarks import Benchmark
 from vlm3r.eval.scoring import benchmark_questions
 from vlm3r.qa.record import QARecord
@@ -44,7 +45,7 @@ def write_lmms_tasks(out_dir: Path | str, benchmark: Benchmark, questions: list[
     task = task_name or f"vlm3r_{benchmark.name}"
     kept, _ = benchmark_questions(benchmark, questions)
     if not kept:
-        raise ValueError(f"no {benchmark.name} questions to write")
+        raise InputError(f"no {benchmark.name} questions to write")
     root = Path(video_root).resolve()
     docs = out_dir / f"{task}_docs.jsonl"
     lines = []

@@ -117,7 +117,10 @@ def _resolve_config(config, constructor: str | None, path: Path, fallback: Cut3r
     if isinstance(config, Cut3rConfig):
         return config
     if isinstance(config, dict):
-        return Cut3rConfig.from_dict(config, config.get("dpt_override"))
+        try:
+            return Cut3rConfig.from_dict(config, config.get("dpt_override"))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise Cut3rCheckpointError(f"{path}: the architecture config does not describe a CUT3R ({exc})") from exc
     if config is not None:
         raise TypeError(f"config must be None, a dict or a Cut3rConfig, got {type(config).__name__}")
     if constructor is None:
