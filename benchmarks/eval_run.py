@@ -30,7 +30,7 @@ from vlm3r.model.pipeline import Vlm3rPipeline
 from vlm3r.model.prompt import bundled_tokenizer_dir
 from vlm3r.qa.generate import generate, load_scenes
 from vlm3r.qa.prompts import question_text
-from vlm3r.qa.task import select_tasks
+from vlm3r.qa.tasks import select_tasks
 
 SPEED_UP_TARGET = 10.0
 

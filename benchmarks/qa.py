@@ -19,7 +19,7 @@ import time  # noqa: E402
 from _common import report  # noqa: E402
 from vlm3r.datasets.synthetic.generate import SynthConfig, generate_dataset  # noqa: E402
 from vlm3r.qa.generate import generate, load_scenes  # noqa: E402
-from vlm3r.qa.task import select_tasks  # noqa: E402
+from vlm3r.qa.tasks import select_tasks  # noqa: E402
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ from _common import report
 from vlm3r.eval.benchmarks import VSIBENCH, VSTIBENCH
 from vlm3r.eval.scoring import score
 from vlm3r.qa.record import QARecord
-from vlm3r.qa.task import answer_kind
+from vlm3r.qa.tasks import answer_kind
 
 TYPES = {"vsibench": ["object_counting", "object_abs_distance", "object_rel_distance", "object_rel_direction_hard",
                       "route_planning"],

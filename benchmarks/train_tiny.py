@@ -27,7 +27,7 @@ from vlm3r.model.pipeline import Vlm3rPipeline
 from vlm3r.qa.export import write_llava
 from vlm3r.qa.generate import generate, load_scenes
 from vlm3r.qa.prompts import question_text
-from vlm3r.qa.task import select_tasks
+from vlm3r.qa.tasks import select_tasks
 from vlm3r.training.config import load_train_config
 from vlm3r.training.trainer import train
 

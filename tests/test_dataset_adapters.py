@@ -150,7 +150,7 @@ def test_scannet_scene_to_metadata(tmp_path):
         assert (stream.width, stream.height, float(stream.average_rate)) == (640, 480, 24.0)
         assert sum(1 for _ in video.decode(stream)) == 40
     from vlm3r.qa.generate import generate, load_scenes
-    from vlm3r.qa.task import select_tasks
+    from vlm3r.qa.tasks import select_tasks
 
     records, _ = generate(load_scenes(out), select_tasks("all"), seed=0)  # the adapter's output feeds the tasks
     types = {r.question_type for r in records}

@@ -16,7 +16,7 @@ from vlm3r.eval.scoring import score
 from vlm3r.qa.export import write_parquet
 from vlm3r.qa.generate import generate, load_scenes
 from vlm3r.qa.record import QARecord, write_qa_jsonl
-from vlm3r.qa.task import answer_kind, select_tasks
+from vlm3r.qa.tasks import answer_kind, select_tasks
 
 
 @pytest.mark.parametrize("prediction, expected", [

@@ -24,7 +24,7 @@ from vlm3r.model.pipeline import Vlm3rPipeline
 from vlm3r.qa.generate import generate, load_scenes
 from vlm3r.qa.prompts import question_text
 from vlm3r.qa.record import read_qa_jsonl, write_qa_jsonl
-from vlm3r.qa.task import select_tasks
+from vlm3r.qa.tasks import select_tasks
 
 
 def run_cli(*args):

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from vlm3r.cli.main import app
 from vlm3r.qa.generate import generate, load_scenes
 from vlm3r.qa.record import write_qa_jsonl
-from vlm3r.qa.task import select_tasks
+from vlm3r.qa.tasks import select_tasks
 
 pytest.importorskip("lmms_eval", reason="lmms-eval is an optional extra (make test installs it)")
 

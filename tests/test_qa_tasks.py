@@ -5,11 +5,12 @@ import pytest
 
 from vlm3r.qa.choices import LetterBalancer, count_distractors, numeric_distractors
 from vlm3r.qa.geometry import SceneGeometry
-from vlm3r.qa.task import SceneContext, SkipScene, all_tasks
+from vlm3r.qa.task import SceneContext, SkipScene
+from vlm3r.qa.tasks import BY_NAME
 from vlm3r.qa.tasks.camera_movement_direction import movement_direction
 from vlm3r.scene import CameraIntrinsics, FrameMeta, InstanceBox2D, OrientedBox, SceneFrames, SceneMeta
 
-TASKS = all_tasks()
+TASKS = BY_NAME
 
 
 def box(x, y, z=0.5, size=(0.4, 0.4, 0.4), iid=None, yaw=0.0):

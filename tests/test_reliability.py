@@ -189,7 +189,7 @@ def _count_off_by_one(scene: dict) -> None:
                                             (_count_off_by_one, None)])
 def test_inconsistent_objects_skip_the_scene_with_the_reason(small_synthetic, tmp_path, change, reason):
     from vlm3r.qa.generate import generate, load_scenes
-    from vlm3r.qa.task import select_tasks
+    from vlm3r.qa.tasks import select_tasks
 
     folder, scene, raw = _scene_file(small_synthetic, tmp_path, change)
     reason = reason or raw.pop("expected")
@@ -305,7 +305,7 @@ def test_report_names_its_rows_and_explains_missing_scores(qa_synthetic, tmp_pat
     from vlm3r.eval.baselines import frequency_baseline, random_baseline
     from vlm3r.eval.benchmarks import VSIBENCH
     from vlm3r.qa.generate import generate, load_scenes
-    from vlm3r.qa.task import select_tasks
+    from vlm3r.qa.tasks import select_tasks
 
     records, _ = generate(load_scenes(qa_synthetic), select_tasks("vsi"), seed=0)
     frequency, chance = frequency_baseline(VSIBENCH, records), random_baseline(VSIBENCH, records)

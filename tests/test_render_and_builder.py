@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 from conftest import SEED
-from vlm3r.datasets.builder import SceneBuildError, build_scene_frames, build_scene_meta, mask_boxes
+from vlm3r.datasets.builder import build_scene_frames, build_scene_meta, mask_boxes
+from vlm3r.errors import SceneBuildError
 from vlm3r.datasets.layout import ProcessedLayout
 from vlm3r.datasets.pointcloud import LabelledPoints, PointCloudError, write_point_cloud
 from vlm3r.datasets.synthetic.furnish import FurnishedRoom, Part, SceneObject

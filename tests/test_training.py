@@ -86,7 +86,7 @@ def questions(qa_synthetic, tmp_path_factory):
     """Two synthetic questions of different types with different one-token answers, as LLaVA conversations."""
     from vlm3r.qa.export import to_llava
     from vlm3r.qa.generate import generate, load_scenes
-    from vlm3r.qa.task import select_tasks
+    from vlm3r.qa.tasks import select_tasks
 
     records, _ = generate(load_scenes(qa_synthetic), select_tasks("all"), seed=0)
     chosen = []

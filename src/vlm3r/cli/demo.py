@@ -20,7 +20,7 @@ from vlm3r.qa.export import write_llava, write_parquet
 from vlm3r.qa.generate import generate as generate_questions
 from vlm3r.qa.generate import load_scenes
 from vlm3r.qa.record import write_qa_jsonl
-from vlm3r.qa.task import select_tasks
+from vlm3r.qa.tasks import select_tasks
 from vlm3r.scene import SceneMeta, read_scene_metadata, stack_boxes
 from vlm3r.utils.progress import progress_bar
 from vlm3r.viz.scene_view import render_scene_overview

@@ -35,7 +35,7 @@ def generate(
     """
     from vlm3r.qa.generate import generate as run, load_scenes
     from vlm3r.qa.record import write_qa_jsonl
-    from vlm3r.qa.task import select_tasks
+    from vlm3r.qa.tasks import select_tasks
 
     console = Console()
     if per_scene is not None and per_scene < 1:

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vlm3r.datasets.builder import SceneBuildError
 from vlm3r.datasets.layout import MASK_VALUE_OFFSET
+from vlm3r.errors import SceneBuildError
 from vlm3r.geometry import box_volume, points_in_box, rotation_error
 from vlm3r.geometry.camera import world_to_camera
 from vlm3r.utils.fileio import atomic_write_text

@@ -15,8 +15,10 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from vlm3r.datasets.annotated import read_annotated_boxes
 from vlm3r.datasets.layout import MASK_VALUE_OFFSET, ProcessedLayout
 from vlm3r.datasets.pointcloud import read_point_cloud
+from vlm3r.errors import SceneBuildError
 from vlm3r.geometry import alpha_shape_area, gravity_aligned_box, rotation_error
 from vlm3r.scene import CameraIntrinsics, FrameMeta, InstanceBox2D, OrientedBox, SceneFrames, SceneMeta
 
@@ -24,10 +26,6 @@ log = logging.getLogger(__name__)
 
 #: An instance needs at least this many points to define a box.
 MIN_INSTANCE_POINTS = 4
-
-
-class SceneBuildError(ValueError):
-    """A scene whose files cannot produce correct metadata; the message names the file and what is wrong."""
 
 
 def build_scene_meta(layout: ProcessedLayout, scene: str, label_names: dict[int, str],
@@ -40,8 +38,6 @@ def build_scene_meta(layout: ProcessedLayout, scene: str, label_names: dict[int,
         raise SceneBuildError(f"{ply_path}: only {len(points.xyz)} points")
     boxes_path = layout.boxes_path(scene)
     if boxes_path.is_file():
-        from vlm3r.datasets.annotated import read_annotated_boxes
-
         boxes: dict[str, list[tuple[int, OrientedBox]]] = {}
         for b in read_annotated_boxes(boxes_path):
             box = OrientedBox.from_geometry(b.centroid, b.axes_lengths, b.normalized_axes, instance_id=b.instance_id)

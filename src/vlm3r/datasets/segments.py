@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 from plyfile import PlyData
 
-from vlm3r.datasets.builder import SceneBuildError
 from vlm3r.datasets.categories import CategoryTable
 from vlm3r.datasets.pointcloud import LabelledPoints
+from vlm3r.errors import SceneBuildError
 
 
 def read_json(path: Path, what: str):

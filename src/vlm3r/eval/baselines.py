@@ -18,7 +18,7 @@ from vlm3r.eval.benchmarks import Benchmark
 from vlm3r.eval.scoring import ScoreReport, aggregate, benchmark_questions, correct_letter, option_value, score
 from vlm3r.qa.choices import LETTERS
 from vlm3r.qa.record import QARecord
-from vlm3r.qa.task import answer_kind
+from vlm3r.qa.tasks import answer_kind
 
 DISCRETE_NUMERIC = {"object_counting"}
 

@@ -17,7 +17,7 @@ from vlm3r.eval.benchmarks import PAPER_VLM3R, Benchmark
 from vlm3r.eval.metrics import MRA_THRESHOLDS, exact_match, mra_hits
 from vlm3r.qa.choices import LETTERS
 from vlm3r.qa.record import QARecord
-from vlm3r.qa.task import answer_kind
+from vlm3r.qa.tasks import answer_kind
 
 
 def correct_letter(record: QARecord) -> str:

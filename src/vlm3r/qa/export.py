@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 from vlm3r.errors import InputError
 from vlm3r.qa.prompts import question_text, target_text
 from vlm3r.qa.record import QARecord, check_answers
-from vlm3r.qa.task import all_tasks, answer_kind
+from vlm3r.qa.tasks import BY_QUESTION_TYPE, answer_kind
 from vlm3r.utils.fileio import atomic_path, atomic_write_text
 
 _ID_NAMESPACE = uuid.UUID("5a0b2d2e-7b6c-4c1e-9d55-2f7f3c1a9e10")
@@ -43,9 +43,9 @@ def write_llava(path: Path | str, records: list[QARecord], video_root: str = "",
 
 
 def record_bench(record: QARecord) -> str:
-    for task in all_tasks().values():
-        if task.question_type == record.question_type:
-            return task.bench
+    task = BY_QUESTION_TYPE.get(record.question_type)
+    if task is not None:
+        return task.bench
     raise InputError(f"record {record.id}: unknown question type {record.question_type!r}")
 
 

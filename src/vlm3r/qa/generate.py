@@ -19,7 +19,8 @@ from vlm3r.errors import InputError
 from vlm3r.qa.choices import LetterBalancer, lettered
 from vlm3r.qa.geometry import SceneGeometry, scene_problem
 from vlm3r.qa.record import QARecord
-from vlm3r.qa.task import QATask, SceneContext, SkipScene, all_tasks
+from vlm3r.qa.task import QATask, SceneContext, SkipScene
+from vlm3r.qa.tasks import BY_NAME
 from vlm3r.scene import SceneFrames, SceneMeta, read_frame_metadata, read_scene_metadata
 from vlm3r.utils.parallel import parallel_map
 
@@ -74,7 +75,6 @@ def task_rng(seed: int, scene_name: str, task_name: str) -> np.random.Generator:
 def generate_scene(item: SceneInput, task_names: list[str], seed: int, per_scene: int | None
                    ) -> tuple[list[QARecord], list[Skip]]:
     """All questions of one scene (records without final ids) and the reasons for tasks that gave none."""
-    tasks = all_tasks()
     scene = item.scene
     problem = scene_problem(scene)
     if problem is not None:
@@ -82,7 +82,7 @@ def generate_scene(item: SceneInput, task_names: list[str], seed: int, per_scene
     geometry = SceneGeometry(scene)
     records, skips = [], []
     for name in task_names:
-        task = tasks[name]
+        task = BY_NAME[name]
         rng = task_rng(seed, scene.scene_name, name)
         try:
             candidates = task.candidates(SceneContext(scene, item.frames, geometry, rng))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from vlm3r.qa.record import QARecord
-from vlm3r.qa.task import answer_kind
+from vlm3r.qa.tasks import answer_kind
 
 PRE_PROMPT = "These are frames of a video."
 MCA_POST_PROMPT = "Answer with the option's letter from the given choices directly."

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vlm3r.qa.record import QARecord
-from vlm3r.qa.task import answer_kind
+from vlm3r.qa.tasks import answer_kind
 
 
 @dataclass

@@ -1,8 +1,7 @@
-"""The task interface and registry: one task = one module that registers itself by its benchmark name.
-
-A task turns one scene (``SceneContext``) into ``Candidate`` questions; the runner (``vlm3r.qa.generate``)
-subsamples them, places the answer letters and writes records. Scene-level problems are reported by raising
-``SkipScene`` with a reason, never by producing a wrong answer.
+"""The task interface: a task turns one scene (``SceneContext``) into ``Candidate`` questions; the runner
+(``vlm3r.qa.generate``) subsamples them, places the answer letters and writes records. Scene-level problems are
+reported by raising ``SkipScene`` with a reason, never by producing a wrong answer. The tasks themselves, in
+benchmark order, are the table of ``vlm3r.qa.tasks``.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from vlm3r.errors import InputError
 from vlm3r.scene import SceneFrames, SceneMeta
 
 
@@ -65,44 +63,3 @@ class QATask:
 
     def candidates(self, ctx: SceneContext) -> list[Candidate]:
         raise NotImplementedError
-
-
-_REGISTRY: dict[str, QATask] = {}
-
-
-def register(task_class: type[QATask]) -> type[QATask]:
-    """Class decorator: register one instance under its name."""
-    task = task_class()
-    if task.name in _REGISTRY:
-        raise ValueError(f"task {task.name!r} registered twice")
-    _REGISTRY[task.name] = task
-    return task_class
-
-
-def all_tasks() -> dict[str, QATask]:
-    import vlm3r.qa.tasks  # noqa: F401  (importing the package registers every task)
-
-    return dict(_REGISTRY)
-
-
-def select_tasks(bench: str = "all", names: list[str] | None = None) -> list[QATask]:
-    """Tasks by name (any registered task) or by benchmark (its benchmark tasks), in registry order."""
-    tasks = all_tasks()
-    if names:
-        unknown = [n for n in names if n not in tasks]
-        if unknown:
-            raise InputError(f"unknown task(s) {', '.join(unknown)}; known: {', '.join(tasks)}")
-        return [tasks[n] for n in names]
-    if bench not in ("vsi", "vsti", "all"):
-        raise InputError(f"bench must be vsi, vsti or all, got {bench!r}")
-    return [t for t in tasks.values() if t.in_benchmark and bench in (t.bench, "all")]
-
-
-def answer_kind(question_type: str) -> str:
-    """'mca' or 'na' for a question type (registered types and the reference's variant names)."""
-    for task in all_tasks().values():
-        if task.question_type == question_type:
-            return task.kind
-    if question_type.startswith(("object_rel_direction", "object_rel_distance", "camera_obj_rel_dist")):
-        return "mca"
-    raise InputError(f"unknown question type {question_type!r}")

@@ -29,12 +29,11 @@ from scipy.spatial.transform import Rotation
 
 from vlm3r.datasets.annotated import (instances_from_boxes, render_instance_mask, validated_box,
                                       write_annotated_boxes)
-from vlm3r.datasets.builder import SceneBuildError
 from vlm3r.datasets.categories import CategoryTable
 from vlm3r.datasets.layout import ProcessedLayout, listed_or_all
 from vlm3r.datasets.media import write_intrinsics, write_sampled_frame, write_video
 from vlm3r.datasets.pointcloud import LabelledPoints, write_point_cloud
-from vlm3r.errors import InputError
+from vlm3r.errors import InputError, SceneBuildError
 from vlm3r.utils.frames import linspace_indices
 
 FOLDS = {"train": "Training", "val": "Validation"}

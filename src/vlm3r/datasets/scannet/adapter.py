@@ -28,13 +28,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from vlm3r.datasets.builder import SceneBuildError
 from vlm3r.datasets.categories import CategoryTable
 from vlm3r.datasets.layout import ProcessedLayout, listed_or_all
 from vlm3r.datasets.media import write_intrinsics, write_sampled_frame, write_video
 from vlm3r.datasets.pointcloud import LabelledPoints, write_point_cloud
 from vlm3r.datasets.scannet.sens import SensFile
 from vlm3r.datasets.segments import segment_labelled_points
+from vlm3r.errors import SceneBuildError
 from vlm3r.utils.frames import linspace_indices
 
 FRAME_SIZE = (640, 480)

@@ -26,12 +26,12 @@ import numpy as np
 from PIL import Image
 
 from vlm3r.datasets.annotated import render_instance_mask, validated_box, write_annotated_boxes
-from vlm3r.datasets.builder import SceneBuildError
 from vlm3r.datasets.categories import CategoryTable
 from vlm3r.datasets.layout import ProcessedLayout, listed_or_all
 from vlm3r.datasets.media import write_intrinsics, write_sampled_frame, write_video
 from vlm3r.datasets.pointcloud import write_point_cloud
 from vlm3r.datasets.segments import read_json, read_seg_groups, segment_labelled_points
+from vlm3r.errors import SceneBuildError
 from vlm3r.utils.frames import linspace_indices
 
 FRAME_SIZE = (640, 480)

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 
-from vlm3r.datasets.builder import SceneBuildError
 from vlm3r.datasets.media import write_intrinsics, write_sampled_frame, write_video
 from vlm3r.datasets.layout import MASK_VALUE_OFFSET, ProcessedLayout
 from vlm3r.datasets.pointcloud import LabelledPoints, write_point_cloud
@@ -25,7 +24,7 @@ from vlm3r.datasets.synthetic.categories import SyntheticVocabulary
 from vlm3r.datasets.synthetic.furnish import FurnishedRoom, furnish
 from vlm3r.datasets.synthetic.render import Renderer, scene_geometry
 from vlm3r.datasets.synthetic.trajectory import NoWalkableFloor, Trajectory, walkthrough
-from vlm3r.errors import InputError, Vlm3rError
+from vlm3r.errors import InputError, SceneBuildError, Vlm3rError
 from vlm3r.geometry import intrinsic_matrix, point_box_distance
 from vlm3r.utils.frames import linspace_indices
 

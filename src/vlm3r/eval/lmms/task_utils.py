@@ -9,7 +9,7 @@ from vlm3r.eval.metrics import exact_match, mean_relative_accuracy
 from vlm3r.eval.scoring import aggregate, correct_letter
 from vlm3r.qa.prompts import question_text
 from vlm3r.qa.record import QARecord
-from vlm3r.qa.task import answer_kind
+from vlm3r.qa.tasks import answer_kind
 
 log = logging.getLogger(__name__)
 

@@ -6,13 +6,12 @@ import numpy as np
 
 from vlm3r.qa import templates
 from vlm3r.qa.choices import numeric_distractors, python_round
-from vlm3r.qa.task import Candidate, QATask, SceneContext, SkipScene, register
+from vlm3r.qa.task import Candidate, QATask, SceneContext, SkipScene
 from vlm3r.qa.tasks._frame_pairs import MIN_SPAN, frame_pairs, pair_descriptions
 
 MIN_DISPLACEMENT, MAX_DISPLACEMENT = 0.2, 10.0
 
 
-@register
 class CameraDisplacement(QATask):
     name = question_type = "camera_displacement"
     bench, kind = "vsti", "na"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from vlm3r.qa import templates
-from vlm3r.qa.task import Candidate, QATask, SceneContext, register
+from vlm3r.qa.task import Candidate, QATask, SceneContext
 from vlm3r.qa.tasks._frame_pairs import frame_pairs, pair_descriptions
 
 DIRECTIONS = ("Forward", "Backward", "Left", "Right")
@@ -53,19 +53,16 @@ class _CameraMovementDirection(QATask):
         return out
 
 
-@register
 class CameraMovementDirection(_CameraMovementDirection):
     name = "camera_movement_direction"
     num_choices, threshold = 4, 1.0
 
 
-@register
 class CameraMovementDirectionV2(_CameraMovementDirection):
     name = "camera_movement_direction_v2"
     num_choices, threshold = 3, 0.5
 
 
-@register
 class CameraMovementDirectionV3(_CameraMovementDirection):
     name = "camera_movement_direction_v3"
     num_choices, threshold = 2, 0.5

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from vlm3r.qa import templates
 from vlm3r.qa.choices import numeric_distractors, python_round
-from vlm3r.qa.task import Candidate, QATask, SceneContext, register
+from vlm3r.qa.task import Candidate, QATask, SceneContext
 
 MIN_DISTANCE, MAX_DISTANCE = 0.2, 10.0
 
 
-@register
 class CameraObjAbsDist(QATask):
     name = question_type = "camera_obj_abs_dist"
     bench, kind = "vsti", "na"

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from vlm3r.qa import templates
 from vlm3r.qa.choices import numeric_distractors, python_round
-from vlm3r.qa.task import Candidate, QATask, SceneContext, register
+from vlm3r.qa.task import Candidate, QATask, SceneContext
 from vlm3r.qa.tasks._frame_pairs import frame_pairs, pair_descriptions
 
 MIN_CHANGE = 0.3
 
 
-@register
 class CameraObjDistChange(QATask):
     name = question_type = "camera_obj_dist_change"
     bench, kind = "vsti", "na"

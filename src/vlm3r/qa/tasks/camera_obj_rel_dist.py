@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from vlm3r.qa import templates
-from vlm3r.qa.task import Candidate, QATask, SceneContext, register
+from vlm3r.qa.task import Candidate, QATask, SceneContext
 
 MIN_NEAREST = 0.5
 MIN_GAP = 0.15
@@ -50,19 +50,16 @@ class _CameraObjRelDist(QATask):
         return out
 
 
-@register
 class CameraObjRelDistV1(_CameraObjRelDist):
     name = question_type = "camera_obj_rel_dist_v1"
     num_choices = 4
 
 
-@register
 class CameraObjRelDistV2(_CameraObjRelDist):
     name = question_type = "camera_obj_rel_dist_v2"
     num_choices = 3
 
 
-@register
 class CameraObjRelDistV3(_CameraObjRelDist):
     name = question_type = "camera_obj_rel_dist_v3"
     num_choices = 2

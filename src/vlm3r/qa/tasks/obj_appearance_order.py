@@ -12,14 +12,13 @@ from itertools import combinations, permutations
 import numpy as np
 
 from vlm3r.qa import templates
-from vlm3r.qa.task import Candidate, QATask, SceneContext, SkipScene, register
+from vlm3r.qa.task import Candidate, QATask, SceneContext, SkipScene
 
 #: Video frame rate per dataset, to turn a frame index into seconds (reference-data.md §1.4).
 VIDEO_FPS = {"scannet": 24.0, "scannetpp": 30.0, "arkitscenes": 10.0, "synthetic": 24.0}
 MIN_GAP_SECONDS = 1.0
 
 
-@register
 class ObjAppearanceOrder(QATask):
     name = question_type = "obj_appearance_order"
     bench, kind = "vsi", "mca"

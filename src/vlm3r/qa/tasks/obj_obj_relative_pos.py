@@ -14,7 +14,7 @@ from itertools import combinations
 
 from vlm3r.geometry import box_corners, world_to_camera
 from vlm3r.qa import templates
-from vlm3r.qa.task import Candidate, QATask, SceneContext, register
+from vlm3r.qa.task import Candidate, QATask, SceneContext
 
 THRESHOLD = 0.15
 
@@ -54,19 +54,16 @@ class _ObjObjRelativePos(QATask):
         return out
 
 
-@register
 class ObjObjRelativePosNF(_ObjObjRelativePos):
     name = question_type = "obj_obj_relative_pos_nf"
     axis, words, template = 2, ("Near", "Far"), templates.OBJ_OBJ_REL_POS["nf"]
 
 
-@register
 class ObjObjRelativePosLR(_ObjObjRelativePos):
     name = question_type = "obj_obj_relative_pos_lr"
     axis, words, template = 0, ("Left", "Right"), templates.OBJ_OBJ_REL_POS["lr"]
 
 
-@register
 class ObjObjRelativePosUD(_ObjObjRelativePos):
     name = question_type = "obj_obj_relative_pos_ud"
     axis, words, template = 1, ("Up", "Down"), templates.OBJ_OBJ_REL_POS["ud"]

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from vlm3r.qa import templates
 from vlm3r.qa.choices import numeric_distractors, python_round
-from vlm3r.qa.task import Candidate, QATask, SceneContext, register
+from vlm3r.qa.task import Candidate, QATask, SceneContext
 
 MIN_DISTANCE = 0.2
 
 
-@register
 class ObjectAbsDistance(QATask):
     name = question_type = "object_abs_distance"
     bench, kind = "vsi", "na"

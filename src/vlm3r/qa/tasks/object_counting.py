@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from vlm3r.qa import templates
 from vlm3r.qa.choices import count_distractors
-from vlm3r.qa.task import Candidate, QATask, SceneContext, register
+from vlm3r.qa.task import Candidate, QATask, SceneContext
 
 
-@register
 class ObjectCounting(QATask):
     name = question_type = "object_counting"
     bench, kind = "vsi", "na"

@@ -15,7 +15,7 @@ from itertools import combinations
 import numpy as np
 
 from vlm3r.qa import templates
-from vlm3r.qa.task import Candidate, QATask, SceneContext, SkipScene, register
+from vlm3r.qa.task import Candidate, QATask, SceneContext, SkipScene
 
 MIN_SPACING, MAX_SPACING = 0.30, 5.0
 BOUNDARY_MARGIN = 10.0  # degrees
@@ -76,7 +76,6 @@ class _ObjectRelDirection(QATask):
         return self.regions[regions[0]]
 
 
-@register
 class ObjectRelDirectionEasy(_ObjectRelDirection):
     name = question_type = "object_rel_direction_easy"
     boundaries = (0.0, 135.0, 225.0, 360.0)
@@ -85,7 +84,6 @@ class ObjectRelDirectionEasy(_ObjectRelDirection):
     template = templates.OBJ_REL_DIRECTION_EASY
 
 
-@register
 class ObjectRelDirectionMedium(_ObjectRelDirection):
     name = question_type = "object_rel_direction_medium"
     boundaries = (0.0, 135.0, 225.0, 360.0)
@@ -94,7 +92,6 @@ class ObjectRelDirectionMedium(_ObjectRelDirection):
     template = templates.OBJ_REL_DIRECTION_MEDIUM
 
 
-@register
 class ObjectRelDirectionHard(_ObjectRelDirection):
     name = question_type = "object_rel_direction_hard"
     boundaries = (0.0, 90.0, 180.0, 270.0, 360.0)

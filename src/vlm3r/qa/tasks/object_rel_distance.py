@@ -12,7 +12,7 @@ from itertools import combinations
 import numpy as np
 
 from vlm3r.qa import templates
-from vlm3r.qa.task import Candidate, QATask, SceneContext, SkipScene, register
+from vlm3r.qa.task import Candidate, QATask, SceneContext, SkipScene
 
 MIN_CLOSEST = 0.15
 
@@ -49,13 +49,11 @@ class _ObjectRelDistance(QATask):
         return out
 
 
-@register
 class ObjectRelDistance(_ObjectRelDistance):
     name = question_type = "object_rel_distance"
     num_choices = 4
 
 
-@register
 class ObjectRelDistanceV2(_ObjectRelDistance):
     """Three-choice training variant."""
 
@@ -63,7 +61,6 @@ class ObjectRelDistanceV2(_ObjectRelDistance):
     num_choices, in_benchmark = 3, False
 
 
-@register
 class ObjectRelDistanceV3(_ObjectRelDistance):
     """Two-choice training variant."""
 

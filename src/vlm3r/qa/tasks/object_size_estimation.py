@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from vlm3r.qa import templates
 from vlm3r.qa.choices import numeric_distractors, python_round
-from vlm3r.qa.task import Candidate, QATask, SceneContext, register
+from vlm3r.qa.task import Candidate, QATask, SceneContext
 
 
-@register
 class ObjectSizeEstimation(QATask):
     name = question_type = "object_size_estimation"
     bench, kind = "vsi", "na"

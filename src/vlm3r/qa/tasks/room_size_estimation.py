@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from vlm3r.qa import templates
 from vlm3r.qa.choices import numeric_distractors, python_round
-from vlm3r.qa.task import Candidate, QATask, SceneContext, SkipScene, register
+from vlm3r.qa.task import Candidate, QATask, SceneContext, SkipScene
 
 
-@register
 class RoomSizeEstimation(QATask):
     name = question_type = "room_size_estimation"
     bench, kind = "vsi", "na"

@@ -25,7 +25,7 @@ from scipy.spatial import ConvexHull, QhullError
 from vlm3r.geometry import box_corners
 from vlm3r.qa import templates
 from vlm3r.qa.geometry import SceneGeometry
-from vlm3r.qa.task import Candidate, QATask, SceneContext, SkipScene, register
+from vlm3r.qa.task import Candidate, QATask, SceneContext, SkipScene
 
 log = logging.getLogger(__name__)
 
@@ -430,7 +430,6 @@ def turn_options(answer: list[str], rng: np.random.Generator) -> list[str]:
     return [correct, *(others[i] for i in chosen)]
 
 
-@register
 class RoutePlanning(QATask):
     """Multiple choice: the turn sequence that completes a route between two unique objects."""
 
