@@ -60,3 +60,15 @@ def test_imports_point_down_the_layers():
                     if layer(b) > layer(a) or (layer(b) == layer(a) and a.split(".")[1:2] != b.split(".")[1:2]
                                                and layer(a) == 4))
     assert not upward, "\n".join(upward)
+
+
+def test_importing_vlm3r_leaves_matplotlib_alone():
+    """No import-time side effects: the program's matplotlib backend stays what it chose."""
+    import subprocess
+    import sys
+
+    code = ("import matplotlib; matplotlib.use('pdf'); import vlm3r.eval.report, vlm3r.viz.scene_view, "
+            "vlm3r.training.trainer, vlm3r.cli.main; print(matplotlib.get_backend())")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "pdf"

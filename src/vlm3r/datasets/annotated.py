@@ -19,7 +19,7 @@ import numpy as np
 
 from vlm3r.datasets.layout import MASK_VALUE_OFFSET
 from vlm3r.errors import SceneBuildError
-from vlm3r.geometry import box_volume, points_in_box, rotation_error
+from vlm3r.geometry import box_volume, points_in_box, project, rotation_problem
 from vlm3r.geometry.camera import world_to_camera
 from vlm3r.utils.fileio import atomic_write_text
 
@@ -45,8 +45,9 @@ def validated_box(instance_id: int, category: str, centroid, lengths, axes, wher
         raise SceneBuildError(f"{where}: box has non-finite values")
     if np.any(lengths <= 0):
         raise SceneBuildError(f"{where}: degenerate box, axesLengths {lengths.tolist()}")
-    if rotation_error(axes) > 1e-3:
-        raise SceneBuildError(f"{where}: normalizedAxes are not orthonormal")
+    problem = rotation_problem(axes, proper=False)
+    if problem:
+        raise SceneBuildError(f"{where}: normalizedAxes are {problem}")
     return AnnotatedBox(instance_id, category, centroid, lengths, axes)
 
 
@@ -87,8 +88,7 @@ def render_instance_mask(xyz: np.ndarray, instance: np.ndarray, camera_to_world:
     ids = instance[keep]
     front = cam[:, 2] > 1e-6
     cam, ids = cam[front], ids[front]
-    u = np.floor(k[0, 0] * cam[:, 0] / cam[:, 2] + k[0, 2]).astype(np.int64)
-    v = np.floor(k[1, 1] * cam[:, 1] / cam[:, 2] + k[1, 2]).astype(np.int64)
+    u, v = np.floor(project(cam, k)).astype(np.int64).T
     inside = (u >= 0) & (u < width) & (v >= 0) & (v < height)
     u, v, z, ids = u[inside], v[inside], cam[inside, 2], ids[inside]
     measured = depth_m[v, u]

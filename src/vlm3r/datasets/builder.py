@@ -19,7 +19,7 @@ from vlm3r.datasets.annotated import read_annotated_boxes
 from vlm3r.datasets.layout import MASK_VALUE_OFFSET, ProcessedLayout
 from vlm3r.datasets.pointcloud import read_point_cloud
 from vlm3r.errors import SceneBuildError
-from vlm3r.geometry import alpha_shape_area, gravity_aligned_box, rotation_error
+from vlm3r.geometry import alpha_shape_area, gravity_aligned_box, rotation_problem
 from vlm3r.scene import CameraIntrinsics, FrameMeta, InstanceBox2D, OrientedBox, SceneFrames, SceneMeta
 
 log = logging.getLogger(__name__)
@@ -83,8 +83,9 @@ def read_pose(path: Path) -> np.ndarray:
         raise SceneBuildError(f"{path}: pose must be 4x4, got shape {pose.shape}")
     if not np.all(np.isfinite(pose)):
         raise SceneBuildError(f"{path}: pose has non-finite values")
-    if rotation_error(pose[:3, :3]) > 1e-3 or np.linalg.det(pose[:3, :3]) <= 0:
-        raise SceneBuildError(f"{path}: pose rotation is not a proper rotation")
+    problem = rotation_problem(pose[:3, :3])
+    if problem:
+        raise SceneBuildError(f"{path}: the pose's rotation is {problem}")
     return pose
 
 

@@ -18,6 +18,7 @@ from vlm3r.geometry.camera import (
     invert_pose,
     project,
     rotation_error,
+    rotation_problem,
     unproject,
     viewing_direction,
     world_to_camera,
@@ -28,5 +29,6 @@ __all__ = [
     "alpha_shape_area", "box_aabb", "box_box_distance", "box_corners", "box_volume", "boxes_intersect",
     "camera_center", "camera_to_world", "gravity_aligned_box", "intrinsic_matrix", "invert_pose",
     "min_area_rectangle", "point_box_distance", "points_in_box", "polygon_area", "project", "rotation_error",
+    "rotation_problem",
     "segment_segment_distance", "to_box_frame", "unproject", "viewing_direction", "world_to_camera",
 ]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+ROTATION_TOLERANCE = 1e-3  # largest |R R^T - I| accepted in a rotation read from a file (float32 noise is ~1e-7)
+
 
 def camera_center(camera_to_world: np.ndarray) -> np.ndarray:
     """World position [..., 3] of the camera centre: the pose's translation column."""
@@ -71,3 +73,14 @@ def rotation_error(rotation: np.ndarray) -> np.ndarray:
     rotation = np.asarray(rotation, dtype=np.float64)
     gram = rotation @ np.swapaxes(rotation, -1, -2)
     return np.abs(gram - np.eye(3)).max(axis=(-1, -2))
+
+
+def rotation_problem(rotation: np.ndarray, proper: bool = True) -> str | None:
+    """Why a 3x3 matrix from a file is not a rotation, or None: not orthonormal within ``ROTATION_TOLERANCE``,
+    or (``proper``) a reflection. Box axes may be left-handed (``proper=False``); camera poses may not."""
+    error = float(rotation_error(rotation))
+    if error > ROTATION_TOLERANCE:
+        return f"not orthonormal (max |R R^T - I| = {error:.3g})"
+    if proper and np.linalg.det(np.asarray(rotation, dtype=np.float64)) <= 0:
+        return "not a proper rotation (a reflection: determinant <= 0)"
+    return None

@@ -23,12 +23,11 @@ from typing import Any
 import numpy as np
 
 from vlm3r.errors import Vlm3rError
-from vlm3r.geometry import rotation_error
+from vlm3r.geometry import rotation_problem
 from vlm3r.scene.schema import CameraIntrinsics, FrameMeta, InstanceBox2D, OrientedBox, SceneFrames, SceneMeta
 from vlm3r.utils.fileio import atomic_write_text
 
 #: Largest tolerated entry of R R^T - I for box axes and pose rotations (stored files carry rounded floats).
-ORTHONORMAL_TOLERANCE = 1e-3
 
 
 class MetadataError(Vlm3rError):
@@ -213,9 +212,9 @@ def _parse_box(ctx: _Context, field: str, raw: Any) -> tuple[OrientedBox, bool]:
     centroid = ctx.vector(ctx.require(raw, "centroid", field + "."), 3, field + ".centroid")
     lengths = ctx.vector(ctx.require(raw, "axesLengths", field + "."), 3, field + ".axesLengths", minimum=0)
     axes = ctx.vector(ctx.require(raw, "normalizedAxes", field + "."), 9, field + ".normalizedAxes").reshape(3, 3)
-    error = float(rotation_error(axes))
-    if error > ORTHONORMAL_TOLERANCE:
-        raise ctx.error(field + ".normalizedAxes", f"rows are not orthonormal (max |R R^T - I| = {error:.3g})")
+    problem = rotation_problem(axes, proper=False)
+    if problem:
+        raise ctx.error(field + ".normalizedAxes", f"rows are {problem}")
     uses_corner_keys = "min_corner" in raw or "max_corner" in raw
     lo_key, hi_key = ("min_corner", "max_corner") if uses_corner_keys else ("min", "max")
     derived = OrientedBox.from_geometry(centroid, lengths, axes)
@@ -328,9 +327,9 @@ def _parse_frame(ctx: _Context, field: str, raw: Any) -> FrameMeta:
         raise ctx.error(field + ".frame_id", f"expected an integer or string, got {frame_id!r}")
     pose_field = field + ".camera_pose_camera_to_world"
     pose = ctx.matrix(ctx.require(raw, "camera_pose_camera_to_world", field + "."), 4, 4, pose_field)
-    error = float(rotation_error(pose[:3, :3]))
-    if error > ORTHONORMAL_TOLERANCE or np.linalg.det(pose[:3, :3]) <= 0:
-        raise ctx.error(pose_field, f"rotation is not a proper rotation (max |R R^T - I| = {error:.3g})")
+    problem = rotation_problem(pose[:3, :3])
+    if problem:
+        raise ctx.error(pose_field, f"rotation is not a proper rotation ({problem})")
     if not np.allclose(pose[3], [0, 0, 0, 1], atol=1e-6):
         raise ctx.error(pose_field, f"last row must be [0, 0, 0, 1], got {pose[3].tolist()}")
     boxes_raw = raw.get("bboxes_2d", [])

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from PIL import Image
+from scipy.spatial import ConvexHull
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
-from scipy.spatial import ConvexHull  # noqa: E402
-
-from vlm3r.datasets.layout import ProcessedLayout  # noqa: E402
-from vlm3r.datasets.pointcloud import read_point_cloud  # noqa: E402
-from vlm3r.scene import read_frame_metadata, read_scene_metadata  # noqa: E402
-from vlm3r.utils.fileio import atomic_path  # noqa: E402
+from vlm3r.datasets.layout import ProcessedLayout
+from vlm3r.datasets.pointcloud import read_point_cloud
+from vlm3r.scene import read_frame_metadata, read_scene_metadata
+from vlm3r.utils.fileio import atomic_path
 
 
 def find_scene(scene_dir: Path | str) -> tuple[ProcessedLayout, str]:
@@ -39,7 +38,8 @@ def render_scene_overview(layout: ProcessedLayout, scene: str, out: Path | str, 
     """Write a PNG: the top-down map on the left, a contact sheet of up to ``max_frames`` frames on the right."""
     meta = read_scene_metadata(layout.scene_metadata_path).scenes[scene]
     frames = read_frame_metadata(layout.frame_metadata_path)[scene]
-    fig = plt.figure(figsize=(20, 9), dpi=100)
+    fig = Figure(figsize=(20, 9), dpi=100)
+    FigureCanvasAgg(fig)  # drawn off-screen; the program's own matplotlib backend is left alone
     grid = fig.add_gridspec(1, 2, width_ratios=[1, 1.25], wspace=0.05)
     _draw_map(fig.add_subplot(grid[0]), layout, meta, frames)
     _draw_sheet(fig.add_subplot(grid[1]), layout, frames, max_frames)
@@ -47,7 +47,6 @@ def render_scene_overview(layout: ProcessedLayout, scene: str, out: Path | str, 
                  f"{len(frames.frames)} sampled frames)", fontsize=14)
     with atomic_path(out) as tmp:
         fig.savefig(tmp, bbox_inches="tight")
-    plt.close(fig)
 
 
 def _draw_map(ax, layout, meta, frames) -> None:
@@ -59,7 +58,7 @@ def _draw_map(ax, layout, meta, frames) -> None:
         low = xyz[:, 2] < 0.1
         ax.scatter(xyz[low, 0], xyz[low, 1], s=0.2, c="#d9d4c7", rasterized=True)
         ax.scatter(xyz[~low, 0], xyz[~low, 1], s=0.2, c="#8a8a8a", rasterized=True)
-    cmap = plt.get_cmap("tab20")
+    cmap = colormaps["tab20"]
     for k, (category, boxes) in enumerate(sorted(meta.objects.items())):
         for box in boxes:
             corners = box.corners[:, :2]

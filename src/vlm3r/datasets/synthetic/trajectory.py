@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
-from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import dijkstra
 
 from vlm3r.datasets.synthetic.furnish import FurnishedRoom
+from vlm3r.geometry.grid import grid_graph, path_from_predecessors
 
 CELL = 0.05  # walkable-grid resolution (m)
 WALL_MARGIN = 0.45  # path keeps this far from walls ...
@@ -52,23 +52,6 @@ def walkable_grid(furnished: FurnishedRoom, wall_margin: float, object_margin: f
     return free, centres
 
 
-def _grid_graph(free: np.ndarray):
-    """Undirected 8-connected graph over free cells (weights = step lengths in cells)."""
-    index = -np.ones(free.shape, dtype=np.int64)
-    index[free] = np.arange(free.sum())
-    nx, ny = free.shape
-    rows, cols, weights = [], [], []
-    for dx, dy in ((1, 0), (0, 1), (1, 1), (1, -1)):
-        a_y, b_y = (slice(0, ny - dy), slice(dy, ny)) if dy >= 0 else (slice(-dy, ny), slice(0, ny + dy))
-        a, b = index[0:nx - dx, a_y], index[dx:nx, b_y]
-        both = (a >= 0) & (b >= 0)
-        rows.append(a[both])
-        cols.append(b[both])
-        weights.append(np.full(int(both.sum()), np.hypot(dx, dy)))
-    n = int(free.sum())
-    return coo_matrix((np.concatenate(weights), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)).tocsr()
-
-
 def plan_path(rng: np.random.Generator, furnished: FurnishedRoom, num_waypoints: int = 5) -> np.ndarray:
     """A smooth collision-free floor path [N, 2] through waypoints spread around the room."""
     free, centres = walkable_grid(furnished, WALL_MARGIN, OBJECT_MARGIN)
@@ -97,15 +80,11 @@ def plan_path(rng: np.random.Generator, furnished: FurnishedRoom, num_waypoints:
         waypoints.append(int(np.flatnonzero(in_sector)[np.argmax(score[in_sector])]))
     if len(waypoints) < 2:
         waypoints = [int(np.argmax(radius)), int(np.argmin(radius))]
-    graph = _grid_graph(free)
+    graph, _ = grid_graph(free)  # nodes in the order of ``cells``
     route = [waypoints[0]]
     for a, b in zip(waypoints[:-1], waypoints[1:]):
         _, predecessors = dijkstra(graph, directed=False, indices=a, return_predecessors=True)
-        leg, node = [], b
-        while node != a and node >= 0:
-            leg.append(node)
-            node = predecessors[node]
-        route += leg[::-1]
+        route += path_from_predecessors(predecessors, a, b)[1:]
     raw = cells[np.array(route)]
     return _smooth(raw, furnished)
 

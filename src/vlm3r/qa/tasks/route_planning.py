@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from itertools import product
 
 import numpy as np
-from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra
 from scipy.spatial import ConvexHull, QhullError
 
 from vlm3r.geometry import box_corners
+from vlm3r.geometry.grid import NavGrid, grid_graph, path_from_predecessors, simplify_path
+from vlm3r.geometry.polygon import footprint, inside_depth, polygon_distance
 from vlm3r.qa import templates
 from vlm3r.qa.geometry import SceneGeometry
 from vlm3r.qa.task import Candidate, QATask, SceneContext, SkipScene
@@ -33,7 +34,6 @@ RESOLUTION = 0.10  # m, grid cell side
 AGENT_RADIUS = 0.20  # m, the robot's footprint radius: paths keep at least this far from obstacles and the hull
 OBSTACLE_HEIGHT = 1.0  # m above the floor: boxes whose bottom is lower block the floor
 OBSTACLE_MIN_TOP = 0.05  # m above the floor: boxes not rising higher (rugs, mats) can be walked over
-FOOTPRINT_VERTICES = 8  # a box projects to at most a hexagon
 MAX_CELLS = 400_000  # a floor region needing more cells than this is a metadata problem, not a room
 MAX_REACH = 1.0  # m, farthest a route end may lie from its object's footprint
 ANCHOR_MAX_DISTANCE = 1.5  # m, farthest a turn point (or the turn-back start) may lie from the object naming it
@@ -49,85 +49,6 @@ LEFT, RIGHT, BACK = "Turn Left", "Turn Right", "Turn Back"
 AHEAD = "ahead"  # no turn: keep going forward
 TURNS = (LEFT, RIGHT, BACK)
 BLANK = "[please fill in]"
-
-
-def footprint(corners_xy: np.ndarray) -> np.ndarray:
-    """The counter-clockwise convex footprint [FOOTPRINT_VERTICES, 2] of a box's projected corners [8, 2].
-
-    Padded by repeating its last vertex (a zero-length edge changes no distance); a footprint without area
-    (collinear corners) is thickened by a micrometre so that every footprint is a solid polygon.
-    """
-    try:
-        hull = corners_xy[ConvexHull(corners_xy).vertices]
-    except (QhullError, ValueError):
-        a = corners_xy[0]
-        b = corners_xy[np.argmax(np.linalg.norm(corners_xy - a, axis=1))]
-        length = np.linalg.norm(b - a)
-        u = (b - a) / length * 1e-6 if length > 0 else np.array([1e-6, 0.0])
-        n = np.array([-u[1], u[0]])
-        hull = np.array([a - u - n, b + u - n, b + u + n, a - u + n])
-    return np.vstack([hull, np.repeat(hull[-1:], FOOTPRINT_VERTICES - len(hull), axis=0)])
-
-
-def polygon_distance(points: np.ndarray, polygons: np.ndarray) -> np.ndarray:
-    """Distance from 2D points [M, 2] to solid convex CCW polygons [P, K, 2] (0 inside): [M, P]."""
-    edges = np.roll(polygons, -1, axis=1) - polygons  # [P, K, 2]
-    rel = points[:, None, None, :] - polygons[None]  # [M, P, K, 2]
-    t = np.einsum("mpkj,pkj->mpk", rel, edges) / np.maximum(np.einsum("pkj,pkj->pk", edges, edges), 1e-18)
-    distance = np.linalg.norm(rel - np.clip(t, 0, 1)[..., None] * edges, axis=-1).min(axis=-1)
-    inside = np.all(edges[..., 0] * rel[..., 1] - edges[..., 1] * rel[..., 0] >= 0, axis=-1)
-    return np.where(inside, 0.0, distance)
-
-
-def inside_depth(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
-    """Signed distance of 2D points to the boundary of a convex CCW polygon: positive inside, <= 0 outside."""
-    edges = np.roll(polygon, -1, axis=0) - polygon
-    rel = points[:, None, :] - polygon[None]
-    cross = edges[:, 0] * rel[..., 1] - edges[:, 1] * rel[..., 0]
-    return (cross / np.linalg.norm(edges, axis=1)).min(axis=1)
-
-
-@dataclass(frozen=True, eq=False)
-class NavGrid:
-    """The floor as a grid: cell (i, j) is centred at ``origin + (i, j) * resolution`` (world x, y).
-
-    A cell is free when its centre is at least ``radius + margin`` (exactly) from every obstacle footprint and
-    from the edge of the floor region, with the margin (0.83 of a cell) chosen so that every point within half a
-    cell diagonal plus half a sampling step of a free centre is at least ``radius`` from them: hence grid steps
-    between free cells, and sampled segments whose samples all fall in free cells, are collision-free for a disc
-    of that radius.
-    """
-
-    origin: np.ndarray
-    resolution: float
-    radius: float
-    free: np.ndarray  # [nx, ny] bool
-    footprints: np.ndarray  # [N, FOOTPRINT_VERTICES, 2] CCW footprint of every box, in SceneGeometry order
-    box_centres: np.ndarray  # [N, 2] footprint centres
-    obstacles: np.ndarray  # [N] bool, boxes that block the floor
-
-    @property
-    def sample_step(self) -> float:
-        return self.resolution / 4
-
-    def cell_centres(self, cells: np.ndarray) -> np.ndarray:
-        """World x-y of cells [..., 2]."""
-        return self.origin + np.asarray(cells) * self.resolution
-
-    def is_free(self, points: np.ndarray) -> np.ndarray:
-        """Whether the cell nearest each world point [..., 2] is free (False outside the grid)."""
-        cells = np.floor((np.asarray(points) - self.origin) / self.resolution + 0.5).astype(np.int64)
-        inside = np.all((cells >= 0) & (cells < self.free.shape), axis=-1)
-        cells = np.where(inside[..., None], cells, 0)
-        return inside & self.free[cells[..., 0], cells[..., 1]]
-
-    def segments_free(self, start: np.ndarray, ends: np.ndarray) -> np.ndarray:
-        """Whether each segment from ``start`` [2] to ``ends`` [J, 2] is collision-free, sampled every quarter cell."""
-        n = np.maximum(np.ceil(np.linalg.norm(ends - start, axis=1) / self.sample_step).astype(np.int64) + 1, 2)
-        offsets = np.cumsum(n) - n
-        fraction = (np.arange(n.sum()) - np.repeat(offsets, n)) / np.repeat(n - 1, n)
-        points = start + fraction[:, None] * (np.repeat(ends, n, axis=0) - start)
-        return np.logical_and.reduceat(self.is_free(points), offsets)
 
 
 def build_nav_grid(geometry: SceneGeometry, resolution: float = RESOLUTION, radius: float = AGENT_RADIUS,
@@ -165,26 +86,6 @@ def build_nav_grid(geometry: SceneGeometry, resolution: float = RESOLUTION, radi
     return NavGrid(lo, resolution, radius, free, footprints, geometry.centers[:, :2], obstacles)
 
 
-def grid_graph(grid: NavGrid) -> tuple[csr_matrix, np.ndarray]:
-    """The 8-connected graph of free cells (edge weight = metres between centres) and the free cells [n, 2]."""
-    free = grid.free
-    nx, ny = free.shape
-    index = np.full(free.shape, -1, dtype=np.int64)
-    cells = np.argwhere(free)
-    index[cells[:, 0], cells[:, 1]] = np.arange(len(cells))
-    sources, targets, weights = [], [], []
-    for dx, dy in ((1, 0), (0, 1), (1, 1), (1, -1)):
-        src = (slice(0, nx - dx), slice(max(0, -dy), ny - max(0, dy)))
-        dst = (slice(dx, nx), slice(max(0, dy), ny - max(0, -dy)))
-        both = free[src] & free[dst]
-        sources.append(index[src][both])
-        targets.append(index[dst][both])
-        weights.append(np.full(np.count_nonzero(both), grid.resolution * np.hypot(dx, dy)))
-    graph = coo_matrix((np.concatenate(weights), (np.concatenate(sources), np.concatenate(targets))),
-                       shape=(len(cells), len(cells)))
-    return graph.tocsr(), cells
-
-
 @dataclass(frozen=True, eq=False)
 class Route:
     """A shortest collision-free route between two boxes (indices into SceneGeometry)."""
@@ -195,24 +96,6 @@ class Route:
     waypoints: np.ndarray  # [M, 2] world x-y of its straight-line simplification
 
 
-def simplify_path(grid: NavGrid, points: np.ndarray, batch: int = 32) -> np.ndarray:
-    """Line-of-sight simplification: from each kept point, follow the path while the straight segment to it stays
-    free, and keep the last point so reached (segments are tested ``batch`` at a time)."""
-    keep, i, last = [0], 0, len(points) - 1
-    while i < last:
-        j = i + 1  # a single grid step between free cells is always clear (see NavGrid)
-        while j < last:
-            ends = points[j + 1:j + 1 + batch]
-            visible = grid.segments_free(points[i], ends)
-            if not visible.all():
-                j += int(np.argmin(visible))
-                break
-            j += len(ends)
-        keep.append(j)
-        i = j
-    return points[keep]
-
-
 def plan_routes(grid: NavGrid, objects: list[int]) -> list[Route]:
     """Routes between every ordered pair of ``objects`` (box indices) that can be reached on the grid.
 
@@ -220,7 +103,7 @@ def plan_routes(grid: NavGrid, objects: list[int]) -> list[Route]:
     nearest to its footprint, within ``MAX_REACH`` (among cells at most a cell farther than the nearest, the one
     nearest the object's centre, so that a route leaves from the middle of a side rather than a corner).
     """
-    graph, cells = grid_graph(grid)
+    graph, cells = grid_graph(grid.free, grid.resolution)
     if len(cells) == 0:
         return []
     _, labels = connected_components(graph, directed=False)
@@ -247,10 +130,7 @@ def plan_routes(grid: NavGrid, objects: list[int]) -> list[Route]:
             node = ends[goal]
             if goal == start or node == ends[start] or predecessors[row, node] < 0:
                 continue
-            path = [node]
-            while path[-1] != ends[start]:
-                path.append(int(predecessors[row, path[-1]]))
-            path_cells = cells[path[::-1]]
+            path_cells = cells[path_from_predecessors(predecessors[row], ends[start], node)]
             routes.append(Route(start, goal, path_cells, simplify_path(grid, grid.cell_centres(path_cells))))
     return routes
 
