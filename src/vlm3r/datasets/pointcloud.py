@@ -39,25 +39,33 @@ def write_point_cloud(path: Path | str, points: LabelledPoints) -> None:
         PlyData([PlyElement.describe(vertex, "vertex")], byte_order="<").write(str(tmp))
 
 
-def read_point_cloud(path: Path | str) -> LabelledPoints:
-    """Read a labelled PLY (binary or ASCII); missing fields or non-finite coordinates raise PointCloudError."""
+def read_ply_vertices(path: Path | str, error: type[Exception] = PointCloudError, what: str = "PLY file",
+                      fields: tuple[str, ...] = ()) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """The one PLY reader: (xyz [N, 3] float64, rgb [N, 3] uint8 or None when the file has no colours, the vertex
+    records) of a binary or ASCII PLY. A missing or unreadable file, a missing x/y/z or ``fields`` entry and
+    non-finite coordinates raise ``error`` naming the file (``what`` says what it should have been)."""
     path = Path(path)
     if not path.is_file():
-        raise PointCloudError(f"{path}: no such file")
+        raise error(f"{path}: no such file ({what})")
     try:
-        ply = PlyData.read(str(path))
-        vertex = ply["vertex"].data
+        vertex = PlyData.read(str(path))["vertex"].data
     except Exception as exc:  # plyfile raises several exception types for corrupt files
-        raise PointCloudError(f"{path}: not a readable PLY file ({exc})") from exc
+        raise error(f"{path}: not a readable {what} ({exc})") from exc
     names = vertex.dtype.names or ()
-    for field in ("x", "y", "z", "label", "instance_id"):
-        if field not in names:
-            raise PointCloudError(f"{path}: vertex field {field!r} missing (has {', '.join(names)})")
+    for name in ("x", "y", "z", *fields):
+        if name not in names:
+            raise error(f"{path}: vertex field {name!r} missing (has {', '.join(names)})")
     xyz = np.stack([vertex[c] for c in "xyz"], axis=1).astype(np.float64)
     if not np.all(np.isfinite(xyz)):
-        raise PointCloudError(f"{path}: vertex field x/y/z has non-finite values")
-    if all(c in names for c in ("red", "green", "blue")):
-        rgb = np.stack([vertex[c] for c in ("red", "green", "blue")], axis=1).astype(np.uint8)
-    else:
+        raise error(f"{path}: vertex field x/y/z has non-finite values")
+    rgb = (np.stack([vertex[c] for c in ("red", "green", "blue")], axis=1).astype(np.uint8)
+           if all(c in names for c in ("red", "green", "blue")) else None)
+    return xyz, rgb, vertex
+
+
+def read_point_cloud(path: Path | str) -> LabelledPoints:
+    """Read a labelled PLY (binary or ASCII); missing fields or non-finite coordinates raise PointCloudError."""
+    xyz, rgb, vertex = read_ply_vertices(path, PointCloudError, "PLY file", ("label", "instance_id"))
+    if rgb is None:
         rgb = np.zeros((len(xyz), 3), dtype=np.uint8)
     return LabelledPoints(xyz, rgb, vertex["label"].astype(np.int64), vertex["instance_id"].astype(np.int64))

@@ -9,10 +9,9 @@ import json
 from pathlib import Path
 
 import numpy as np
-from plyfile import PlyData
 
 from vlm3r.datasets.categories import CategoryTable
-from vlm3r.datasets.pointcloud import LabelledPoints
+from vlm3r.datasets.pointcloud import LabelledPoints, read_ply_vertices
 from vlm3r.errors import SceneBuildError
 
 
@@ -35,16 +34,7 @@ def read_seg_groups(path: Path, what: str) -> list[dict]:
 def segment_labelled_points(ply_path: Path, segs_path: Path, groups_path: Path, table: CategoryTable,
                             transform: np.ndarray | None = None) -> LabelledPoints:
     """Mesh vertices (mapped by the 4x4 ``transform`` when given) with category label and instance id."""
-    if not ply_path.is_file():
-        raise SceneBuildError(f"{ply_path}: missing (the scene mesh)")
-    try:
-        vertex = PlyData.read(str(ply_path))["vertex"].data
-        xyz = np.stack([vertex[c] for c in "xyz"], axis=1).astype(np.float64)
-        rgb = np.stack([vertex[c] for c in ("red", "green", "blue")], axis=1).astype(np.uint8)
-    except Exception as exc:  # plyfile raises several exception types for corrupt files
-        raise SceneBuildError(f"{ply_path}: not a readable mesh with x, y, z, red, green, blue ({exc})") from exc
-    if not np.all(np.isfinite(xyz)):
-        raise SceneBuildError(f"{ply_path}: vertices with non-finite coordinates")
+    xyz, rgb, _ = read_ply_vertices(ply_path, SceneBuildError, "scene mesh", ("red", "green", "blue"))
     if transform is not None:
         xyz = xyz @ transform[:3, :3].T + transform[:3, 3]
     segments = np.asarray(read_json(segs_path, "mesh segments").get("segIndices", []), dtype=np.int64)

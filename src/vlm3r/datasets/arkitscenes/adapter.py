@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from plyfile import PlyData
 from scipy.spatial.transform import Rotation
 
 from vlm3r.datasets.annotated import (instances_from_boxes, render_instance_mask, validated_box,
@@ -32,7 +31,7 @@ from vlm3r.datasets.annotated import (instances_from_boxes, render_instance_mask
 from vlm3r.datasets.categories import CategoryTable
 from vlm3r.datasets.layout import ProcessedLayout, listed_or_all
 from vlm3r.datasets.media import write_intrinsics, write_sampled_frame, write_video
-from vlm3r.datasets.pointcloud import LabelledPoints, write_point_cloud
+from vlm3r.datasets.pointcloud import LabelledPoints, read_ply_vertices, write_point_cloud
 from vlm3r.errors import InputError, SceneBuildError
 from vlm3r.utils.frames import linspace_indices
 
@@ -40,6 +39,7 @@ FOLDS = {"train": "Training", "val": "Validation"}
 NUM_FRAMES = 32
 POSE_TOLERANCE_S = 0.05
 VISIT_SEED = 0
+UNCOLORED_GRAY = 128  # uint8 value drawn for every channel of a mesh without colors
 
 
 def _fold(split: str) -> str:
@@ -118,19 +118,9 @@ def annotated_boxes(path: Path, table: CategoryTable) -> list:
 
 
 def read_mesh(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    if not path.is_file():
-        raise SceneBuildError(f"{path}: missing (the scene mesh)")
-    try:
-        vertex = PlyData.read(str(path))["vertex"].data
-        xyz = np.stack([vertex[c] for c in "xyz"], axis=1).astype(np.float64)
-    except Exception as exc:  # plyfile raises several exception types for corrupt files
-        raise SceneBuildError(f"{path}: not a readable mesh ({exc})") from exc
-    names = vertex.dtype.names or ()
-    rgb = (np.stack([vertex[c] for c in ("red", "green", "blue")], axis=1).astype(np.uint8)
-           if all(c in names for c in ("red", "green", "blue")) else np.full((len(xyz), 3), 128, np.uint8))
-    if not np.all(np.isfinite(xyz)):
-        raise SceneBuildError(f"{path}: vertices with non-finite coordinates")
-    return xyz, rgb
+    """(xyz, rgb) of the scene mesh; a mesh without colors is drawn gray."""
+    xyz, rgb, _ = read_ply_vertices(path, SceneBuildError, "scene mesh")
+    return xyz, (rgb if rgb is not None else np.full((len(xyz), 3), UNCOLORED_GRAY, np.uint8))
 
 
 def frame_candidates(frames_dir: Path, video_id: str, stamps: np.ndarray) -> list[tuple[Path, float, int]]:
