@@ -228,7 +228,7 @@ def test_checkpoint_errors_name_the_keys(tmp_path):
     with pytest.raises(Cut3rCheckpointError, match="no such file"):
         load_cut3r(tmp_path / "absent.pth")
     (tmp_path / "garbage.pth").write_bytes(b"not a checkpoint")
-    with pytest.raises(Cut3rCheckpointError, match="not a readable torch checkpoint"):
+    with pytest.raises(Cut3rCheckpointError, match="not readable as a torch checkpoint"):
         load_cut3r(tmp_path / "garbage.pth", config=tiny_config())
     with pytest.raises(Cut3rCheckpointError, match="carries no model configuration"):
         load_cut3r(REFERENCE / "state_dict.safetensors")

@@ -11,6 +11,7 @@ import torch
 from safetensors import safe_open
 
 from vlm3r.errors import Vlm3rError
+from vlm3r.utils.fileio import load_torch
 
 SHOWN_KEYS = 10  # keys listed per kind in an error message
 
@@ -64,10 +65,7 @@ def read_shards(folder: Path, error: type[CheckpointError] = CheckpointError) ->
 
 def load_torch_file(path: Path, error: type[CheckpointError] = CheckpointError) -> dict[str, torch.Tensor]:
     """A torch-saved dict of tensors, read with ``weights_only`` (no code from the file runs)."""
-    try:
-        state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for unreadable files
-        raise error(f"{path}: not a readable weights file ({exc})") from exc
+    state = load_torch(path, error, "a weights file")
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise error(f"{path}: expected a dict of tensors")
     return state

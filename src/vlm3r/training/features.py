@@ -24,7 +24,7 @@ import torch
 from vlm3r.errors import InputError, Vlm3rError
 from vlm3r.model.cut3r import Cut3r
 from vlm3r.model.video import cut3r_pixels, siglip_pixels
-from vlm3r.utils.fileio import atomic_torch_save, atomic_write_text
+from vlm3r.utils.fileio import atomic_torch_save, atomic_write_text, load_torch
 from vlm3r.utils.video import VideoError, read_video_frames
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
@@ -79,10 +79,7 @@ def video_tokens(cut3r: Cut3r, video: Path, spec: FeatureSpec) -> dict:
 def load_features(path: Path, spec: FeatureSpec, frame_indices=None) -> dict[str, torch.Tensor]:
     """The tokens of a feature file, checked against ``spec`` (and against the video's sampled
     ``frame_indices``, when given)."""
-    try:
-        data = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for unreadable files
-        raise FeatureError(f"{path}: not a readable feature file ({exc})") from exc
+    data = load_torch(path, FeatureError, "a feature file")
     meta = data.get("meta") if isinstance(data, dict) else None
     if not isinstance(meta, dict):
         raise FeatureError(f"{path}: no meta (frames, sizes, CUT3R checksum): written by an older vlm3r; extract "

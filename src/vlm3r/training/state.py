@@ -25,7 +25,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from vlm3r.errors import Vlm3rError
-from vlm3r.utils.fileio import atomic_path, atomic_torch_save, atomic_write_text
+from vlm3r.utils.fileio import atomic_path, atomic_torch_save, atomic_write_text, load_torch
 
 TRAINABLE = "trainable.safetensors"
 OPTIMIZER = "optimizer.pt"
@@ -145,15 +145,15 @@ def load_state(folder: Path, accelerator, model, optimizer, scheduler) -> None:
                 raise ResumeError(f"{folder / TRAINABLE}: {name} is {tuple(trained[name].shape)}, the run's "
                                   f"{tuple(param.shape)}")
             param.copy_(trained[name])
+    state = load_torch(optimizer_file, ResumeError, "an optimizer state without unpickling objects",
+                       allowed=_allowed_classes(per_process))
+    if per_process:  # the ZeRO optimizer takes every process's list and picks its own entry
+        state = [state if k == accelerator.process_index else None for k in range(accelerator.num_processes)]
     try:
-        with torch.serialization.safe_globals(_allowed_classes(per_process)):
-            state = torch.load(str(optimizer_file), map_location="cpu", weights_only=True)
-        if per_process:  # the ZeRO optimizer takes every process's list and picks its own entry
-            state = [state if k == accelerator.process_index else None for k in range(accelerator.num_processes)]
         optimizer.load_state_dict(state)
-    except Exception as exc:  # UnpicklingError for anything that is not plain tensors and numbers, among others
-        raise ResumeError(f"{optimizer_file}: not readable as an optimizer state without unpickling objects "
-                          f"({type(exc).__name__}: {str(exc)[:200]})") from exc
+    except Exception as exc:  # KeyError, ValueError or TypeError when the state belongs to another optimizer
+        raise ResumeError(f"{optimizer_file}: not this run's optimizer state ({type(exc).__name__}: "
+                          f"{str(exc)[:200]})") from exc
     scheduler.load_state_dict(_read_json(folder / SCHEDULER))
     rank = accelerator.process_index
     rng_json, rng_tensors = folder / f"rng-{rank}.json", folder / f"rng-{rank}.safetensors"

@@ -100,6 +100,19 @@ def atomic_torch_save(obj, path: Path | str) -> None:
         torch.save(obj, f)
 
 
+def load_torch(path: Path | str, error: type[Exception], what: str, allowed=(), mmap: bool = False):
+    """The one ``torch.load``: on the CPU with ``weights_only``, so no code from the file runs; ``allowed`` are the
+    only classes beyond tensors and plain containers it may build (as ``safe_globals`` takes them). A file torch
+    cannot read this way raises ``error`` naming the file and saying it is not readable as ``what``."""
+    import torch
+
+    try:
+        with torch.serialization.safe_globals(list(allowed)):
+            return torch.load(str(path), map_location="cpu", weights_only=True, mmap=mmap)
+    except Exception as exc:  # UnpicklingError for foreign objects, RuntimeError for truncated archives, ...
+        raise error(f"{path}: not readable as {what} ({type(exc).__name__}: {str(exc)[:200]})") from exc
+
+
 def atomic_write_text(path: Path | str, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")

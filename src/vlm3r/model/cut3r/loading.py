@@ -16,12 +16,13 @@ import logging
 from pathlib import Path
 
 import torch
-from torch.serialization import get_unsafe_globals_in_checkpoint, safe_globals
+from torch.serialization import get_unsafe_globals_in_checkpoint
 
 from vlm3r.model.checkpoint import CheckpointError, check_weights, read_safetensors
 from vlm3r.model.cut3r.config import Cut3rConfig
 from vlm3r.model.cut3r.model import Cut3r
 from vlm3r.model.keys import CUT3R_ALIAS, is_dead_cut3r_key
+from vlm3r.utils.fileio import load_torch
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +54,10 @@ def read_checkpoint(path: Path | str) -> tuple[dict[str, torch.Tensor], str | No
         return read_safetensors(path, Cut3rCheckpointError), None
     try:
         foreign = get_unsafe_globals_in_checkpoint(str(path))
-        holders = [(type(name.rsplit(".", 1)[-1], (_Inert,), {}), name) for name in foreign]
-        with safe_globals(holders):
-            checkpoint = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
     except Exception as exc:  # torch raises several types for truncated or foreign files
-        raise Cut3rCheckpointError(f"{path}: not a readable torch checkpoint ({exc})") from exc
+        raise Cut3rCheckpointError(f"{path}: not readable as a torch checkpoint ({exc})") from exc
+    holders = [(type(name.rsplit(".", 1)[-1], (_Inert,), {}), name) for name in foreign]
+    checkpoint = load_torch(path, Cut3rCheckpointError, "a torch checkpoint", allowed=holders, mmap=True)
     if isinstance(checkpoint, dict) and "model" in checkpoint and isinstance(checkpoint["model"], dict):
         return checkpoint["model"], _find_model_string(checkpoint.get("args"))
     if isinstance(checkpoint, dict) and all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
