@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from vlm3r.cli.errors import check_output, guarded
+from vlm3r.utils.frames import NUM_FRAMES
 
 app = typer.Typer(help="CUT3R, VLM-3R's 3D reconstruction encoder, on its own.", no_args_is_help=True)
 
@@ -21,7 +22,7 @@ def reconstruct(
     cut3r: Path = typer.Option(..., "--cut3r", help="CUT3R weights: official .pth or .safetensors."),
     out: Path = typer.Option(..., "--out", help="Point cloud .ply to write (cameras go to <out>.cameras.json)."),
     config: Path = typer.Option(None, "--config", help="JSON architecture config (needed for .safetensors)."),
-    frames: int = typer.Option(32, "--frames", min=1, help="Frames sampled uniformly from the video."),
+    frames: int = typer.Option(NUM_FRAMES, "--frames", min=1, help="Frames sampled uniformly from the video."),
     keep: float = typer.Option(0.5, "--keep", help="Share of points kept, most confident first (0-1]."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     dtype: str = typer.Option("fp32", "--dtype", help="fp32, bf16 or fp16."),

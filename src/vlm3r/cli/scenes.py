@@ -11,6 +11,7 @@ from rich.table import Table
 
 from vlm3r.cli.errors import check_output, err_console, guarded
 from vlm3r.scene import MetadataError, detect_metadata_kind, read_frame_metadata, read_scene_metadata
+from vlm3r.utils.frames import NUM_FRAMES
 from vlm3r.utils.progress import progress_bar
 
 app = typer.Typer(help="Scenes: synthesise them, inspect their metadata, look at them.", no_args_is_help=True)
@@ -96,7 +97,7 @@ def synth(
     out: Path = typer.Option(..., "--out", help="Dataset folder to write (the processed-dataset layout)."),
     num_scenes: int = typer.Option(..., "--num-scenes", help="How many scenes to generate."),
     seed: int = typer.Option(0, "--seed", help="Seed; the same seed gives byte-identical files."),
-    frames: int = typer.Option(32, "--frames", help="Frames sampled uniformly from each video."),
+    frames: int = typer.Option(NUM_FRAMES, "--frames", help="Frames sampled uniformly from each video."),
     video_frames: int = typer.Option(240, "--video-frames", help="Video length in frames (24 fps)."),
     size: str = typer.Option("640x480", "--size", help="Size of the sampled frames, WIDTHxHEIGHT."),
     video_size: str = typer.Option("320x240", "--video-size", help="Size of the video, WIDTHxHEIGHT."),

@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from vlm3r.cli.errors import check_output, err_console, guarded
+from vlm3r.utils.frames import CUT3R_IMAGE_SIZE, NUM_FRAMES, SIGLIP_IMAGE_SIZE
 
 features_app = typer.Typer(help="Precomputed CUT3R tokens for training.", no_args_is_help=True)
 
@@ -47,9 +48,9 @@ def extract(
     cut3r: Path = typer.Option(..., "--cut3r", help="CUT3R weights (.pth or .safetensors): the model's own."),
     out: Path = typer.Option(..., "--out", help="Feature folder (data.features): <video path>.pt below it."),
     config: Path = typer.Option(None, "--config", help="JSON CUT3R architecture config (needed for .safetensors)."),
-    frames: int = typer.Option(32, "--frames", min=1, help="Frames per video, as the model is trained and run."),
-    image_size: int = typer.Option(384, "--image-size", min=1, help="SigLIP input size (frames resized to it)."),
-    cut3r_size: int = typer.Option(432, "--cut3r-size", min=1, help="CUT3R input size."),
+    frames: int = typer.Option(NUM_FRAMES, "--frames", min=1, help="Frames per video, as the model is trained and run."),
+    image_size: int = typer.Option(SIGLIP_IMAGE_SIZE, "--image-size", min=1, help="SigLIP input size (frames resized to it)."),
+    cut3r_size: int = typer.Option(CUT3R_IMAGE_SIZE, "--cut3r-size", min=1, help="CUT3R input size."),
     shard: str = typer.Option(None, "--shard", help="i/n: the i-th of n independent jobs (under torchrun the "
                                                     "processes split the videos by themselves)."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from vlm3r.errors import Vlm3rError
 from vlm3r.model.cut3r import Cut3rConfig
+from vlm3r.utils.frames import CUT3R_IMAGE_SIZE, NUM_FRAMES, SIGLIP_IMAGE_SIZE
 
 SELECT_FEATURES = {"patch_tokens": ("patch",), "camera_tokens": ("camera",), "all": ("camera", "patch"),
                    "all_tokens": ("camera", "patch"), "camera_tokens,patch_tokens": ("camera", "patch"),
@@ -18,8 +19,6 @@ SELECT_FEATURES = {"patch_tokens": ("patch",), "camera_tokens": ("camera",), "al
 POOL_MODES = ("bilinear", "average", "max")
 SO400M_ID = "google/siglip-so400m-patch14-384"  # the vision tower of every released LLaVA-Video / VLM-3R
 OFFICIAL_FUSION_HEADS = 18  # fixed in the official build_multimodal_fusion_block, whatever the width
-OFFICIAL_CUT3R_SIZE = 432  # px, fixed in the official spatial tower's prepare_input (27 x 27 patches of 16)
-OFFICIAL_NUM_FRAMES = 32  # the benchmarks' and the training script's frame count
 
 
 class ConfigError(Vlm3rError):
@@ -49,7 +48,7 @@ class VisionConfig:
     num_hidden_layers: int = 27
     num_attention_heads: int = 16
     num_channels: int = 3
-    image_size: int = 384
+    image_size: int = SIGLIP_IMAGE_SIZE
     patch_size: int = 14
     hidden_act: str = "gelu_pytorch_tanh"
     layer_norm_eps: float = 1e-6
@@ -144,8 +143,8 @@ class Vlm3rConfig:
     fusion_dropout: float = 0.1  # on the residual sum, active in training (reference-model.md §8.6)
     spatial_tower_select_feature: str = "patch_tokens"  # the reference's default when the field is missing
     pool_mode: str = "bilinear"  # bilinear (released), average or max; stride 2
-    num_frames: int = OFFICIAL_NUM_FRAMES
-    cut3r_image_size: int = OFFICIAL_CUT3R_SIZE
+    num_frames: int = NUM_FRAMES
+    cut3r_image_size: int = CUT3R_IMAGE_SIZE
     image_token_index: int = -200
     ignore_index: int = -100
 

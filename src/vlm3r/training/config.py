@@ -12,6 +12,7 @@ import yaml
 
 from vlm3r.errors import Vlm3rError
 from vlm3r.model.config import SELECT_FEATURES
+from vlm3r.utils.frames import NUM_FRAMES
 
 
 class TrainConfigError(Vlm3rError):
@@ -34,7 +35,7 @@ class ModelSection:
 class DataSection:
     train: str | None = None  # LLaVA conversation JSON, or a YAML listing several (reference data_path)
     video_folder: str = "."  # sample "video" paths are relative to it
-    num_frames: int = 32
+    num_frames: int = NUM_FRAMES
     add_time_instruction: bool = True
     masking: str = "reference"  # or "assistant" (no un-masking of newlines / turn tokens in user turns)
     max_length: int = 32768

@@ -22,6 +22,7 @@ from vlm3r.model.prompt import IMAGE_TOKEN
 from vlm3r.model.video import siglip_pixels
 from vlm3r.training.features import FeatureSpec, feature_path, load_features
 from vlm3r.training.tokenization import ConversationError, tokenize_conversation
+from vlm3r.utils.frames import NUM_FRAMES, SIGLIP_IMAGE_SIZE
 from vlm3r.utils.video import VideoError, probe_video, read_video_frames
 
 log = logging.getLogger(__name__)
@@ -133,8 +134,8 @@ def with_time_instruction(conversations: list[dict], instruction: str) -> list[d
 @dataclass(frozen=True)
 class DataOptions:
     video_folder: Path
-    num_frames: int = 32
-    image_size: int = 384
+    num_frames: int = NUM_FRAMES
+    image_size: int = SIGLIP_IMAGE_SIZE
     add_time_instruction: bool = True
     masking: str = "reference"
     features: Path | None = None  # precomputed CUT3R tokens (``feature_path`` below it); None: computed

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 
+NUM_FRAMES = 32  # frames per video: the benchmarks', the training script's and every dataset's annotated count
+SIGLIP_IMAGE_SIZE = 384  # px, the SigLIP so400m-patch14-384 input (27 x 27 patches of 14)
+CUT3R_IMAGE_SIZE = 432  # px, fixed in the official spatial tower's input preparation (27 x 27 patches of 16)
+
 
 def linspace_indices(total: int, num_frames: int) -> np.ndarray:
     """Indices into a sequence of ``total`` items; strictly increasing (the step is at least 1)."""

@@ -11,7 +11,7 @@ import av
 import numpy as np
 
 from vlm3r.errors import Vlm3rError
-from vlm3r.utils.frames import linspace_indices
+from vlm3r.utils.frames import NUM_FRAMES, linspace_indices
 
 DEFAULT_FPS = 24.0  # frames/s assumed when a stream states no rate
 
@@ -82,7 +82,7 @@ def _decode_sampled(path: Path, indices: np.ndarray) -> tuple[np.ndarray | None,
     return out, decoded, fps
 
 
-def read_video_frames(path: Path | str, num_frames: int = 32) -> tuple[np.ndarray, np.ndarray, float]:
+def read_video_frames(path: Path | str, num_frames: int = NUM_FRAMES) -> tuple[np.ndarray, np.ndarray, float]:
     """(frames uint8 [F, H, W, 3], their indices in the video, the video's frame rate): ``num_frames`` spread
     by linspace over all decoded frames. Only the sampled frames are kept while decoding, so memory is that of
     the ``num_frames`` frames, whatever the video's length."""

@@ -15,6 +15,7 @@ from vlm3r.datasets.layout import ProcessedLayout
 from vlm3r.datasets.pointcloud import read_point_cloud
 from vlm3r.scene import read_frame_metadata, read_scene_metadata
 from vlm3r.utils.fileio import atomic_path
+from vlm3r.utils.frames import NUM_FRAMES
 
 
 def find_scene(scene_dir: Path | str) -> tuple[ProcessedLayout, str]:
@@ -34,7 +35,7 @@ def find_scene(scene_dir: Path | str) -> tuple[ProcessedLayout, str]:
                             f"({len(candidates)} metadata files looked at)")
 
 
-def render_scene_overview(layout: ProcessedLayout, scene: str, out: Path | str, max_frames: int = 32) -> None:
+def render_scene_overview(layout: ProcessedLayout, scene: str, out: Path | str, max_frames: int = NUM_FRAMES) -> None:
     """Write a PNG: the top-down map on the left, a contact sheet of up to ``max_frames`` frames on the right."""
     meta = read_scene_metadata(layout.scene_metadata_path).scenes[scene]
     frames = read_frame_metadata(layout.frame_metadata_path)[scene]

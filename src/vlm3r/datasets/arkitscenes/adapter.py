@@ -33,10 +33,9 @@ from vlm3r.datasets.layout import ProcessedLayout, listed_or_all
 from vlm3r.datasets.media import write_intrinsics, write_sampled_frame, write_video
 from vlm3r.datasets.pointcloud import LabelledPoints, read_ply_vertices, write_point_cloud
 from vlm3r.errors import InputError, SceneBuildError
-from vlm3r.utils.frames import linspace_indices
+from vlm3r.utils.frames import NUM_FRAMES, linspace_indices
 
 FOLDS = {"train": "Training", "val": "Validation"}
-NUM_FRAMES = 32
 POSE_TOLERANCE_S = 0.05
 VISIT_SEED = 0
 UNCOLORED_GRAY = 128  # uint8 value drawn for every channel of a mesh without colors

@@ -35,13 +35,12 @@ from vlm3r.datasets.pointcloud import LabelledPoints, write_point_cloud
 from vlm3r.datasets.scannet.sens import SensFile
 from vlm3r.datasets.segments import segment_labelled_points
 from vlm3r.errors import SceneBuildError
-from vlm3r.utils.frames import linspace_indices
+from vlm3r.utils.frames import NUM_FRAMES, linspace_indices
 
 FRAME_SIZE = (640, 480)
 log = logging.getLogger(__name__)
 
 VIDEO_FPS = 24.0
-NUM_FRAMES = 32
 
 
 def list_scenes(root: Path, split: str) -> list[str]:

@@ -32,11 +32,10 @@ from vlm3r.datasets.media import write_intrinsics, write_sampled_frame, write_vi
 from vlm3r.datasets.pointcloud import write_point_cloud
 from vlm3r.datasets.segments import read_json, read_seg_groups, segment_labelled_points
 from vlm3r.errors import SceneBuildError
-from vlm3r.utils.frames import linspace_indices
+from vlm3r.utils.frames import NUM_FRAMES, linspace_indices
 
 FRAME_SIZE = (640, 480)
 DEPTH_SHAPE = (192, 256)
-NUM_FRAMES = 32
 
 
 def list_scenes(root: Path, split: str) -> list[str]:

@@ -26,7 +26,7 @@ from vlm3r.datasets.synthetic.render import Renderer, scene_geometry
 from vlm3r.datasets.synthetic.trajectory import NoWalkableFloor, Trajectory, walkthrough
 from vlm3r.errors import InputError, SceneBuildError, Vlm3rError
 from vlm3r.geometry import intrinsic_matrix, point_box_distance
-from vlm3r.utils.frames import linspace_indices
+from vlm3r.utils.frames import NUM_FRAMES, linspace_indices
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ _CAMERA_CLEARANCE = 0.2
 
 @dataclass(frozen=True)
 class SynthConfig:
-    num_frames: int = 32
+    num_frames: int = NUM_FRAMES
     video_frames: int = 240
     frame_size: tuple[int, int] = (640, 480)  # width, height of the sampled frames
     video_size: tuple[int, int] = (320, 240)

@@ -16,14 +16,15 @@ from lmms_eval.api.model import lmms
 from vlm3r.errors import InputError
 from vlm3r.model.pipeline import Vlm3rPipeline
 from vlm3r.utils.devices import check_device, torch_dtype
+from vlm3r.utils.frames import NUM_FRAMES
 
 DEFAULT_MAX_NEW_TOKENS = 16
 
 
 class Vlm3rLmms(lmms):
     def __init__(self, pretrained: str, cut3r: str | None = None, base: str | None = None, device: str = "cpu",
-                 dtype: str = "bf16", max_frames_num: int = 32, batch_size: int = 1, vision_tower: str | None = None,
-                 **kwargs) -> None:
+                 dtype: str = "bf16", max_frames_num: int = NUM_FRAMES, batch_size: int = 1,
+                 vision_tower: str | None = None, **kwargs) -> None:
         super().__init__()
         self._rank = int(os.environ.get("RANK", 0))
         self._world_size = int(os.environ.get("WORLD_SIZE", 1))
