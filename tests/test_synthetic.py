@@ -251,15 +251,21 @@ def test_cli_synth_and_show(tmp_path):
 
 
 def test_demo_distance_table_matches_metadata(small_synthetic):
+    """Every pair of unique objects, each distance computed box by box, nearest first; the table shows them."""
     from vlm3r.cli.demo import distance_table
     from vlm3r.geometry import box_box_distance
 
     scene = read_scene_metadata(layout_of(small_synthetic).scene_metadata_path).scenes[scene_name(SEED, 0)]
-    table = distance_table(scene)
     names = scene.unique_categories()
-    assert table.row_count == len(names) * (len(names) - 1) // 2
-    a, b = scene.objects[names[0]][0], scene.objects[names[1]][0]
-    d = float(box_box_distance(a.centroid, a.axes_lengths, a.normalized_axes, b.centroid, b.axes_lengths,
-                               b.normalized_axes))
-    cells = list(zip(*(col._cells for col in table.columns)))
-    assert (names[0], names[1], f"{d:.2f}") in cells or (names[1], names[0], f"{d:.2f}") in cells
+    want = []
+    for i, first in enumerate(names):
+        for second in names[i + 1:]:
+            a, b = scene.objects[first][0], scene.objects[second][0]
+            want.append((first, second, float(box_box_distance(a.centroid, a.axes_lengths, a.normalized_axes,
+                                                               b.centroid, b.axes_lengths, b.normalized_axes))))
+    want.sort(key=lambda t: t[2])
+    got = scene.unique_object_distances()
+    assert [(a, b) for a, b, _ in got] == [(a, b) for a, b, _ in want] and len(want) == len(names) * (len(names) - 1) // 2
+    np.testing.assert_allclose([d for *_, d in got], [d for *_, d in want], rtol=1e-12)
+    cells = list(zip(*(col._cells for col in distance_table(scene).columns)))
+    assert cells == [(a, b, f"{d:.2f}") for a, b, d in want]

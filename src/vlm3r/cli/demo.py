@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -15,13 +14,12 @@ from vlm3r.datasets.synthetic.generate import SynthConfig, generate_dataset
 from vlm3r.eval.baselines import frequency_baseline, random_baseline
 from vlm3r.eval.benchmarks import VSIBENCH, VSTIBENCH
 from vlm3r.eval.report import fmt, write_report, write_scores
-from vlm3r.geometry import box_box_distance
 from vlm3r.qa.export import write_llava, write_parquet
 from vlm3r.qa.generate import generate as generate_questions
 from vlm3r.qa.generate import load_scenes
 from vlm3r.qa.record import write_qa_jsonl
 from vlm3r.qa.tasks import select_tasks
-from vlm3r.scene import SceneMeta, read_scene_metadata, stack_boxes
+from vlm3r.scene import SceneMeta, read_scene_metadata
 from vlm3r.utils.progress import progress_bar
 from vlm3r.viz.scene_view import render_scene_overview
 
@@ -84,11 +82,7 @@ def demo(
 
 def distance_table(scene: SceneMeta) -> Table:
     """Exact closest distances between the scene's unique objects, nearest pairs first."""
-    names = scene.unique_categories()
-    centers, lengths, axes = stack_boxes([scene.objects[c][0] for c in names])
-    i, j = np.triu_indices(len(names), k=1)
-    distances = box_box_distance(centers[i], lengths[i], axes[i], centers[j], lengths[j], axes[j])
     table = Table("object", "object", "closest distance (m)", title=f"{scene.scene_name}: unique objects")
-    for a, b, d in sorted(zip(i, j, distances), key=lambda t: t[2]):
-        table.add_row(names[a], names[b], f"{d:.2f}")
+    for a, b, distance in scene.unique_object_distances():
+        table.add_row(a, b, f"{distance:.2f}")
     return table

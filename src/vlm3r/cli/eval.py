@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
@@ -10,7 +9,6 @@ from rich.console import Console
 from rich.table import Table
 
 from vlm3r.cli.errors import check_output, err_console, guarded
-from vlm3r.utils.fileio import atomic_write_text
 
 app = typer.Typer(help="Evaluation: score predictions, chance baselines, reports.", no_args_is_help=True)
 
@@ -41,29 +39,13 @@ def score_command(
 
     Example: vlm3r eval score --bench vsibench --qa qa.jsonl --pred predictions.jsonl --out results/
     """
-    from vlm3r.eval.baselines import frequency_baseline, random_baseline
-    from vlm3r.eval.benchmarks import get_benchmark
-    from vlm3r.eval.loading import load_predictions, load_questions
-    from vlm3r.eval.report import write_report, write_scores
-    from vlm3r.eval.scoring import score, split_questions
-    from vlm3r.qa.record import QAFileError
+    from vlm3r.eval.files import score_files
 
-    console = Console()
     check_output(out, folder=True)
-    benchmark = get_benchmark(bench)
-    questions = load_questions(qa)
-    scored, others = split_questions(benchmark, questions)
-    if not scored:
-        raise QAFileError(f"{qa}: no {bench} questions in it")
-    predictions = load_predictions(pred, scored, others)
-    report = score(benchmark, questions, predictions)
-    _print_report(console, report, f"{bench}: {pred.name}")
+    console = Console()
+    _print_report(console, score_files(bench, qa, pred, out), f"{bench}: {pred.name}")
     if out is not None:
-        write_scores(out, report)
-        baselines = {"random": random_baseline(benchmark, questions),
-                     "frequency": frequency_baseline(benchmark, questions)}
-        path = write_report(out, report, baselines, f"{bench} results: {pred.name}")
-        console.print(f"wrote {out / 'scores.json'} and {path}")
+        console.print(f"wrote {out / 'scores.json'} and {out / 'report.md'}")
 
 
 @app.command("baseline")
@@ -78,26 +60,12 @@ def baseline_command(
 
     Example: vlm3r eval baseline --bench vstibench --qa qa.jsonl --kind frequency
     """
-    from vlm3r.eval.baselines import frequency_baseline, frequency_predictions, random_baseline
-    from vlm3r.eval.benchmarks import get_benchmark
-    from vlm3r.eval.loading import load_questions
-    from vlm3r.eval.report import write_scores
-    from vlm3r.eval.scoring import benchmark_questions
+    from vlm3r.eval.files import baseline_files
 
-    console = Console()
-    if kind not in ("random", "frequency"):
-        raise typer.BadParameter(f"unknown baseline {kind!r}: random or frequency", param_hint="--kind")
     check_output(out, folder=True)
-    benchmark = get_benchmark(bench)
-    questions = load_questions(qa)
-    report = (random_baseline if kind == "random" else frequency_baseline)(benchmark, questions)
-    _print_report(console, report, f"{bench}: chance level ({kind})")
+    console = Console()
+    _print_report(console, baseline_files(bench, qa, kind, out), f"{bench}: chance level ({kind})")
     if out is not None:
-        write_scores(out, report)
-        if kind == "frequency":
-            predictions = frequency_predictions(benchmark_questions(benchmark, questions)[0])
-            atomic_write_text(out / "predictions.jsonl", "".join(
-                json.dumps({"id": q, "prediction": p}) + "\n" for q, p in predictions.items()))
         console.print(f"wrote {out / 'scores.json'}")
 
 

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vlm3r.errors import Vlm3rError
-from vlm3r.eval.baselines import frequency_baseline, random_baseline
 from vlm3r.eval.benchmarks import Benchmark
+from vlm3r.eval.files import chance_rows
 from vlm3r.eval.loading import load_questions
 from vlm3r.eval.report import write_report, write_scores
 from vlm3r.eval.scoring import ScoreReport, paper_report, score, split_questions
@@ -294,8 +294,7 @@ def write_results(run_dir: Path, benchmark: Benchmark, records: list[QARecord], 
     report = score(benchmark, records, texts)
     write_scores(run_dir, report)
     failed = {k: row["error"] for k, row in predictions.items() if row.get("error")}
-    baselines = {"paper VLM-3R": paper_report(benchmark), "random": random_baseline(benchmark, records),
-                 "frequency": frequency_baseline(benchmark, records)}
+    baselines = {"paper VLM-3R": paper_report(benchmark), **chance_rows(benchmark, records)}
     path = write_report(run_dir, report, baselines, title, label="this run")
     if failed:
         lines = [f"\n## {len(failed)} questions without an answer (scored as wrong)\n"]

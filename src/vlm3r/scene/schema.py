@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from vlm3r.geometry import box_aabb, box_corners, box_volume, camera_center, intrinsic_matrix
+from vlm3r.geometry import (box_aabb, box_box_distance, box_corners, box_volume, camera_center,
+                            intrinsic_matrix)
 
 
 @dataclass(eq=False)
@@ -100,6 +101,14 @@ class SceneMeta:
     def unique_categories(self) -> list[str]:
         """Categories with exactly one instance: the ones distance and direction questions can name."""
         return [c for c, boxes in self.objects.items() if len(boxes) == 1 and self.object_counts.get(c, 1) == 1]
+
+    def unique_object_distances(self) -> list[tuple[str, str, float]]:
+        """(category, category, closest distance in m) of every pair of unique objects, nearest first."""
+        names = self.unique_categories()
+        centers, lengths, axes = stack_boxes([self.objects[c][0] for c in names])
+        i, j = np.triu_indices(len(names), k=1)
+        distances = box_box_distance(centers[i], lengths[i], axes[i], centers[j], lengths[j], axes[j])
+        return sorted(((names[a], names[b], float(d)) for a, b, d in zip(i, j, distances)), key=lambda t: t[2])
 
     def instance(self, instance_id: int) -> tuple[str, OrientedBox] | None:
         """The (category, box) carrying an instance id, if any."""
