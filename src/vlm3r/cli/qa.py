@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from collections import Counter
 from pathlib import Path
 
 import typer
@@ -11,7 +9,6 @@ from rich.console import Console
 from rich.table import Table
 
 from vlm3r.cli.errors import check_output, guarded
-from vlm3r.utils.fileio import atomic_write_text
 from vlm3r.utils.progress import progress_bar
 
 app = typer.Typer(help="Questions: generate VSI-Bench / VSTI-Bench QA from scene metadata, inspect, export.",
@@ -25,23 +22,21 @@ def generate(
     out: Path = typer.Option(..., "--out", help="QA JSONL file to write."),
     bench: str = typer.Option("all", "--bench", help="vsi, vsti or all: the benchmark's tasks."),
     tasks: str = typer.Option(None, "--tasks", help="Comma-separated task names (overrides --bench)."),
-    per_scene: int = typer.Option(None, "--per-scene", help="Questions kept per scene and task (default: per task)."),
+    per_scene: int = typer.Option(None, "--per-scene", min=1,
+                                  help="Questions kept per scene and task (default: per task)."),
     seed: int = typer.Option(0, "--seed", help="Seed; the same seed gives an identical file."),
-    workers: int = typer.Option(1, "--workers", help="Processes (the output does not depend on it)."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Processes (the output does not depend on it)."),
 ) -> None:
     """Generate questions for every scene and task; scenes or tasks that give none are reported with the reason.
 
     Example: vlm3r qa generate --metadata data/synthetic --bench all --out qa.jsonl
     """
-    from vlm3r.qa.generate import generate as run, load_scenes
+    from vlm3r.qa.generate import generate as run
+    from vlm3r.qa.generate import load_scenes, skip_summary, skipped_path, write_skips
     from vlm3r.qa.record import write_qa_jsonl
     from vlm3r.qa.tasks import select_tasks
 
     console = Console()
-    if per_scene is not None and per_scene < 1:
-        raise typer.BadParameter("must be at least 1", param_hint="--per-scene")
-    if workers < 1:
-        raise typer.BadParameter("must be at least 1", param_hint="--workers")
     check_output(out)
     chosen = select_tasks(bench, [t.strip() for t in tasks.split(",")] if tasks else None)
     scenes = load_scenes(metadata)
@@ -50,12 +45,11 @@ def generate(
         records, skips = run(scenes, chosen, seed=seed, per_scene=per_scene, workers=workers,
                              progress=lambda name: bar.update(task, advance=1, description=name))
     write_qa_jsonl(out, records)
-    skipped_path = out.with_name(out.stem + ".skipped.jsonl")
-    atomic_write_text(skipped_path, "".join(json.dumps(s.__dict__) + "\n" for s in skips))
+    write_skips(skipped_path(out), skips)
     console.print(f"wrote {len(records)} questions from {len(scenes)} scenes to {out}")
     if skips:
-        table = Table("task", "reason", "scenes", title=f"no questions (details in {skipped_path})")
-        for (task_name, reason), n in sorted(Counter((s.task, s.reason) for s in skips).items()):
+        table = Table("task", "reason", "scenes", title=f"no questions (details in {skipped_path(out)})")
+        for task_name, reason, n in skip_summary(skips):
             table.add_row(task_name, reason, str(n))
         console.print(table)
 

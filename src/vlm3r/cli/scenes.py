@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
 import typer
@@ -10,7 +9,8 @@ from rich.console import Console
 from rich.table import Table
 
 from vlm3r.cli.errors import check_output, err_console, guarded
-from vlm3r.scene import MetadataError, detect_metadata_kind, read_frame_metadata, read_scene_metadata
+from vlm3r.scene import (MetadataError, category_totals, detect_metadata_kind, read_frame_metadata,
+                         read_scene_metadata)
 from vlm3r.utils.frames import NUM_FRAMES
 from vlm3r.utils.progress import progress_bar
 
@@ -51,14 +51,9 @@ def print_scene_metadata(console: Console, file: Path, only_scene: str | None, m
     console.print(overview)
     if len(scenes) > max_scenes:
         console.print(f"... and {len(scenes) - max_scenes} more scenes")
-    instances, scene_counts = Counter(), Counter()
-    for scene in scenes.values():
-        for category, count in scene.object_counts.items():
-            instances[category] += count
-            scene_counts[category] += 1
     totals = Table("category", "instances", "scenes")
-    for category, count in sorted(instances.items(), key=lambda kv: (-kv[1], kv[0])):
-        totals.add_row(category, str(count), str(scene_counts[category]))
+    for category, count, holding in category_totals(scenes.values()):
+        totals.add_row(category, str(count), str(holding))
     console.print(totals)
     sizes = [s.room_size for s in scenes.values()]
     if sizes:
@@ -109,13 +104,8 @@ def synth(
     """
     from vlm3r.datasets.synthetic.generate import SynthConfig, generate_dataset
 
-    if num_scenes < 1:
-        raise typer.BadParameter(f"must be at least 1, got {num_scenes}", param_hint="--num-scenes")
-    try:
-        config = SynthConfig(num_frames=frames, video_frames=video_frames, frame_size=_parse_size(size, "--size"),
-                             video_size=_parse_size(video_size, "--video-size"), split=split)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from exc
+    config = SynthConfig(num_frames=frames, video_frames=video_frames, frame_size=_parse_size(size, "--size"),
+                         video_size=_parse_size(video_size, "--video-size"), split=split)
     check_output(out, folder=True)
     with progress_bar() as bar:
         task = bar.add_task("rendering", total=num_scenes * video_frames)
@@ -150,7 +140,7 @@ def metadata(
     root: Path = typer.Option(..., "--root", help="The dataset's raw folder (the processed folder for synthetic)."),
     split: str = typer.Option("train", "--split", help="train or val."),
     out: Path = typer.Option(None, "--out", help="Processed folder to write (default: --root, for synthetic)."),
-    workers: int = typer.Option(1, "--workers", help="Scenes prepared in parallel (processes)."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Scenes prepared in parallel (processes)."),
 ) -> None:
     """Turn a dataset into the processed layout and its scene and frame metadata; resumable, failures listed.
 
@@ -161,8 +151,6 @@ def metadata(
     console = Console()
     if dataset not in ADAPTERS:
         raise typer.BadParameter(f"one of {', '.join(sorted(ADAPTERS))}", param_hint="--dataset")
-    if workers < 1:
-        raise typer.BadParameter("must be at least 1", param_hint="--workers")
     out = out or root
     check_output(out, folder=True, option="--out" if out is not root else "--root")
     with progress_bar() as bar:

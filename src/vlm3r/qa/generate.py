@@ -7,10 +7,12 @@ number of workers (decisions.md B13). Subsampling to ``per_scene`` happens after
 
 from __future__ import annotations
 
+import json
 import logging
 import zlib
+from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +24,7 @@ from vlm3r.qa.record import QARecord
 from vlm3r.qa.task import QATask, SceneContext, SkipScene
 from vlm3r.qa.tasks import BY_NAME
 from vlm3r.scene import SceneFrames, SceneMeta, read_frame_metadata, read_scene_metadata
+from vlm3r.utils.fileio import atomic_write_text
 from vlm3r.utils.parallel import parallel_map
 
 log = logging.getLogger(__name__)
@@ -34,6 +37,22 @@ class Skip:
     scene: str
     task: str
     reason: str
+
+
+def skipped_path(qa_path: Path | str) -> Path:
+    """Where the skips of a question file are listed: ``<name>.skipped.jsonl`` beside it."""
+    qa_path = Path(qa_path)
+    return qa_path.with_name(qa_path.stem + ".skipped.jsonl")
+
+
+def write_skips(path: Path | str, skips: list[Skip]) -> None:
+    """One JSON object (scene, task, reason) per line, written atomically."""
+    atomic_write_text(path, "".join(json.dumps(asdict(s)) + "\n" for s in skips))
+
+
+def skip_summary(skips: list[Skip]) -> list[tuple[str, str, int]]:
+    """(task, reason, scenes) of every distinct skip reason, sorted by task and reason."""
+    return [(task, reason, n) for (task, reason), n in sorted(Counter((s.task, s.reason) for s in skips).items())]
 
 
 @dataclass

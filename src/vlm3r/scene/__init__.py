@@ -19,11 +19,13 @@ from vlm3r.scene.schema import (
     OrientedBox,
     SceneFrames,
     SceneMeta,
+    category_totals,
     stack_boxes,
 )
 
 __all__ = [
     "CameraIntrinsics", "FrameMeta", "InstanceBox2D", "MetadataError", "OrientedBox", "SceneFrames", "SceneMeta",
-    "SceneMetadata", "SceneMetadataFormat", "detect_metadata_kind", "read_frame_metadata", "read_scene_metadata",
-    "scene_frames_to_dict", "scene_to_dict", "stack_boxes", "write_frame_metadata", "write_scene_metadata",
+    "SceneMetadata", "SceneMetadataFormat", "category_totals", "detect_metadata_kind", "read_frame_metadata",
+    "read_scene_metadata", "scene_frames_to_dict", "scene_to_dict", "stack_boxes", "write_frame_metadata",
+    "write_scene_metadata",
 ]

@@ -184,3 +184,14 @@ class SceneFrames:
     def poses(self) -> np.ndarray:
         """Camera-to-world poses [F, 4, 4]."""
         return np.stack([f.camera_to_world for f in self.frames]) if self.frames else np.zeros((0, 4, 4))
+
+
+def category_totals(scenes) -> list[tuple[str, int, int]]:
+    """(category, instances, scenes holding it) over ``scenes``, most instances first, then by name."""
+    instances: dict[str, int] = {}
+    holding: dict[str, int] = {}
+    for scene in scenes:
+        for category, count in scene.object_counts.items():
+            instances[category] = instances.get(category, 0) + count
+            holding[category] = holding.get(category, 0) + 1
+    return [(c, instances[c], holding[c]) for c in sorted(instances, key=lambda c: (-instances[c], c))]

@@ -199,7 +199,7 @@ def generate_dataset(out: Path | str, num_scenes: int, seed: int, config: SynthC
     ``progress(scene_name, frames_done)`` is called as video frames are rendered (for progress bars).
     """
     if num_scenes < 1:
-        raise InputError(f"need at least one scene, got {num_scenes}")
+        raise InputError(f"--num-scenes: need at least 1 scene, got {num_scenes}")
     layout = ProcessedLayout(Path(out), DATASET, config.split)
     vocabulary = SyntheticVocabulary.load()
     for index in range(num_scenes):
