@@ -28,6 +28,7 @@ demo: $(STAMP)
 	$(VENV)/bin/vlm3r demo
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check --quiet src tests benchmarks
 	$(VENV)/bin/python -m pytest -q
 
 clean:

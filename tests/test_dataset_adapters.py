@@ -29,7 +29,7 @@ FLOOR = (0.0, 0.0, -0.005), (4.0, 4.0, 0.01)
 
 def box_points(centre, lengths, n=6):
     """Points on a grid through the box, corners included."""
-    axes = [np.linspace(c - l / 2, c + l / 2, n) for c, l in zip(centre, lengths)]
+    axes = [np.linspace(c - length / 2, c + length / 2, n) for c, length in zip(centre, lengths)]
     return np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
 
 

@@ -43,7 +43,8 @@ def surface_samples(center, lengths, axes, spacing):
 
 
 def volume_samples(center, lengths, axes, n=9):
-    grid = np.stack(np.meshgrid(*[np.linspace(-l / 2, l / 2, n) for l in lengths], indexing="ij"), -1).reshape(-1, 3)
+    ticks = [np.linspace(-length / 2, length / 2, n) for length in lengths]
+    grid = np.stack(np.meshgrid(*ticks, indexing="ij"), -1).reshape(-1, 3)
     return grid @ np.asarray(axes) + np.asarray(center)
 
 
@@ -63,7 +64,8 @@ class TestHandWorked:
 
     def test_overlapping_and_contained_are_zero(self):
         assert box_box_distance([0, 0, 0], UNIT, I3, [0.5, 0.2, 0.1], UNIT, I3) == 0.0
-        assert box_box_distance([0, 0, 0], [4, 4, 4], I3, [0.3, 0, 0], [0.1, 0.2, 0.3], rows(Rotation.random(random_state=1))) == 0.0
+        tilted = rows(Rotation.random(random_state=1))
+        assert box_box_distance([0, 0, 0], [4, 4, 4], I3, [0.3, 0, 0], [0.1, 0.2, 0.3], tilted) == 0.0
 
     def test_rotated_corner_facing_a_face(self):
         # B turned 45 degrees about z: its corner points at A, sqrt(0.5) from B's centre.
@@ -111,12 +113,14 @@ class TestHandWorked:
 
 class TestSegments:
     def test_hand_cases(self):
-        d = segment_segment_distance
-        assert d(np.array([0., 0, 0]), np.array([1., 0, 0]), np.array([0., 1, 1]), np.array([1., 1, 1])) == pytest.approx(np.sqrt(2))
-        assert d(np.array([0., 0, 0]), np.array([1., 0, 0]), np.array([2., 0, 0]), np.array([3., 0, 0])) == pytest.approx(1.0)
-        assert d(np.array([0., 0, 0]), np.array([2., 0, 0]), np.array([1., -1, 1]), np.array([1., 1, 1])) == pytest.approx(1.0)
-        assert d(np.array([0., 0, 0]), np.array([0., 0, 0]), np.array([1., -1, 1]), np.array([1., 1, 1])) == pytest.approx(np.sqrt(2))
-        assert d(np.array([3., 0, 0]), np.array([3., 0, 0]), np.array([0., 0, 0]), np.array([0., 0, 0])) == pytest.approx(3.0)
+        def d(*points):
+            return segment_segment_distance(*(np.array(p, dtype=float) for p in points))
+
+        assert d([0, 0, 0], [1, 0, 0], [0, 1, 1], [1, 1, 1]) == pytest.approx(np.sqrt(2))
+        assert d([0, 0, 0], [1, 0, 0], [2, 0, 0], [3, 0, 0]) == pytest.approx(1.0)
+        assert d([0, 0, 0], [2, 0, 0], [1, -1, 1], [1, 1, 1]) == pytest.approx(1.0)
+        assert d([0, 0, 0], [0, 0, 0], [1, -1, 1], [1, 1, 1]) == pytest.approx(np.sqrt(2))
+        assert d([3, 0, 0], [3, 0, 0], [0, 0, 0], [0, 0, 0]) == pytest.approx(3.0)
 
     def test_against_dense_sampling(self):
         rng = np.random.default_rng(0)

@@ -15,7 +15,7 @@ from vlm3r.qa.export import to_llava, write_parquet
 from vlm3r.qa.generate import SceneInput, generate, load_scenes
 from vlm3r.qa.record import QAFileError, QARecord, read_qa_jsonl, write_qa_jsonl
 from vlm3r.qa.tasks import select_tasks
-from vlm3r.scene import OrientedBox, SceneMeta, read_scene_metadata, write_scene_metadata
+from vlm3r.scene import OrientedBox, SceneMeta, read_scene_metadata
 
 
 @pytest.fixture(scope="module")

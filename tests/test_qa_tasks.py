@@ -215,7 +215,8 @@ def test_camera_obj_abs_dist_uses_the_camera_centre():
 
 def test_camera_obj_rel_dist_and_too_close_nearest_object():
     names = ["tv", "lamp", "table", "bed"]
-    scene = scene_of({n: [box(0.2 + d, 0, 1.5, iid=i + 1)] for i, (n, d) in enumerate(zip(names, (1.0, 1.5, 2.0, 2.6)))})
+    offsets = (1.0, 1.5, 2.0, 2.6)
+    scene = scene_of({n: [box(0.2 + d, 0, 1.5, iid=i + 1)] for i, (n, d) in enumerate(zip(names, offsets))})
     frames = frames_of([looking_along_x([0, 0, 1.5])], [[1, 2, 3, 4]])
     [c] = run("camera_obj_rel_dist_v1", scene, frames)
     assert c.answer == "tv" and sorted(c.options) == sorted(names)

@@ -265,7 +265,8 @@ def test_demo_distance_table_matches_metadata(small_synthetic):
                                                                b.centroid, b.axes_lengths, b.normalized_axes))))
     want.sort(key=lambda t: t[2])
     got = scene.unique_object_distances()
-    assert [(a, b) for a, b, _ in got] == [(a, b) for a, b, _ in want] and len(want) == len(names) * (len(names) - 1) // 2
+    assert len(want) == len(names) * (len(names) - 1) // 2
+    assert [(a, b) for a, b, _ in got] == [(a, b) for a, b, _ in want]
     np.testing.assert_allclose([d for *_, d in got], [d for *_, d in want], rtol=1e-12)
     cells = list(zip(*(col._cells for col in distance_table(scene).columns)))
     assert cells == [(a, b, f"{d:.2f}") for a, b, d in want]

@@ -48,8 +48,10 @@ def extract(
     cut3r: Path = typer.Option(..., "--cut3r", help="CUT3R weights (.pth or .safetensors): the model's own."),
     out: Path = typer.Option(..., "--out", help="Feature folder (data.features): <video path>.pt below it."),
     config: Path = typer.Option(None, "--config", help="JSON CUT3R architecture config (needed for .safetensors)."),
-    frames: int = typer.Option(NUM_FRAMES, "--frames", min=1, help="Frames per video, as the model is trained and run."),
-    image_size: int = typer.Option(SIGLIP_IMAGE_SIZE, "--image-size", min=1, help="SigLIP input size (frames resized to it)."),
+    frames: int = typer.Option(NUM_FRAMES, "--frames", min=1,
+                               help="Frames per video, as the model is trained and run."),
+    image_size: int = typer.Option(SIGLIP_IMAGE_SIZE, "--image-size", min=1,
+                                   help="SigLIP input size (frames resized to it)."),
     cut3r_size: int = typer.Option(CUT3R_IMAGE_SIZE, "--cut3r-size", min=1, help="CUT3R input size."),
     shard: str = typer.Option(None, "--shard", help="i/n: the i-th of n independent jobs (under torchrun the "
                                                     "processes split the videos by themselves)."),

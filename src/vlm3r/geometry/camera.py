@@ -36,7 +36,8 @@ def invert_pose(pose: np.ndarray) -> np.ndarray:
 def camera_to_world(points_camera: np.ndarray, camera_to_world_pose: np.ndarray) -> np.ndarray:
     """Map camera-frame points [..., 3] to world coordinates."""
     pose = np.asarray(camera_to_world_pose, dtype=np.float64)
-    return np.einsum("...ij,...j->...i", pose[..., :3, :3], np.asarray(points_camera, dtype=np.float64)) + pose[..., :3, 3]
+    points = np.asarray(points_camera, dtype=np.float64)
+    return np.einsum("...ij,...j->...i", pose[..., :3, :3], points) + pose[..., :3, 3]
 
 
 def world_to_camera(points_world: np.ndarray, camera_to_world_pose: np.ndarray) -> np.ndarray:

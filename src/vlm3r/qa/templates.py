@@ -1,18 +1,19 @@
 """Question templates, verbatim from the reference (they are the benchmarks' format; reference-data.md §5-8)."""
 
 OBJ_COUNT = "How many {category}(s) are in this room?"
-OBJ_ABS_DISTANCE = ("Measuring from the closest point of each object, what is the direct distance between the {object1} "
-                    "and the {object2} (in meters)?")
+OBJ_ABS_DISTANCE = ("Measuring from the closest point of each object, what is the direct distance between the "
+                    "{object1} and the {object2} (in meters)?")
 OBJ_SIZE = ("What is the length of the longest dimension (length, width, or height) of the {category}, measured in "
             "centimeters?")
-ROOM_SIZE = ("What is the size of this room (in square meters)? \nIf multiple rooms are shown, estimate the size of the "
-             "combined space.")
-OBJ_REL_DISTANCE = ("Measuring from the closest point of each object, which of these objects ({choices}) is the closest "
-                    "to the {category}?\nIf there are multiple instances of an object category, measure to the closest.")
+ROOM_SIZE = ("What is the size of this room (in square meters)? \nIf multiple rooms are shown, estimate the size of "
+             "the combined space.")
+OBJ_REL_DISTANCE = ("Measuring from the closest point of each object, which of these objects ({choices}) is the "
+                    "closest to the {category}?\nIf there are multiple instances of an object category, measure to "
+                    "the closest.")
 OBJ_REL_DIRECTION_HARD = (
     "If I am standing by the {positioning_object} and facing the {orienting_object}, is the {querying_object} to my "
-    "front-left, front-right, back-left, or back-right?\nThe directions refer to the quadrants of a Cartesian plane (if I "
-    "am standing at the origin and facing along the positive y-axis).")
+    "front-left, front-right, back-left, or back-right?\nThe directions refer to the quadrants of a Cartesian plane "
+    "(if I am standing at the origin and facing along the positive y-axis).")
 OBJ_REL_DIRECTION_MEDIUM = (
     "If I am standing by the {positioning_object} and facing the {orienting_object}, is the {querying_object} to my "
     "left, right, or back?\nAn object is to my back if I would have to turn at least 135 degrees in order to face it.")
@@ -41,8 +42,8 @@ CAMERA_MOVEMENT_DIRECTION = (
     "During the sequence between {start_frame_description} and {end_frame_description}, what was the primary "
     "consistent direction of the camera's movement relative to its orientation at the start? The options are "
     "{choices}.")
-CAMERA_OBJ_DIST_CHANGE = ("By how many meters did the distance between the camera and the nearest point of the {object} "
-                          "change between {start_frame_description} and {end_frame_description}?")
+CAMERA_OBJ_DIST_CHANGE = ("By how many meters did the distance between the camera and the nearest point of the "
+                          "{object} change between {start_frame_description} and {end_frame_description}?")
 
 
 def join_choices(values: list, conjunction: str | None = None) -> str:

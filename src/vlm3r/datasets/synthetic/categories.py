@@ -73,7 +73,8 @@ class SyntheticVocabulary:
                 on=tuple(raw.get("on", ())), elevation=tuple(raw.get("elevation", (0.0, 0.0))),
             )
             if spec.placement not in _PLACEMENTS or spec.shape not in _SHAPES:
-                raise ValueError(f"category {spec.name!r}: unknown placement {spec.placement!r} or shape {spec.shape!r}")
+                raise ValueError(f"category {spec.name!r}: unknown placement {spec.placement!r} or shape "
+                                 f"{spec.shape!r}")
             if any(lo > hi or lo <= 0 for lo, hi in spec.size):
                 raise ValueError(f"category {spec.name!r}: size ranges must be positive [min, max]")
             categories.append(spec)

@@ -238,7 +238,8 @@ class _Placer:
 
     def _collides(self, centre, size, yaw, support_id, spec) -> bool:
         if spec.placement in ("wall", "floor"):
-            if not self.room.footprint_fits(centre[:2], size[:2], yaw, margin=0.0 if spec.placement == "wall" else 0.05):
+            margin = 0.0 if spec.placement == "wall" else 0.05
+            if not self.room.footprint_fits(centre[:2], size[:2], yaw, margin=margin):
                 return True
             for reserved in self.reserved:
                 if boxes_intersect(centre, size, yaw_axes(yaw), *reserved):
