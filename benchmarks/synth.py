@@ -44,7 +44,7 @@ def main() -> None:
             areas.append(scene.furnished.room.area)
             counts.append(len(categories))
             unique_shares.append(sum(categories.count(c) == 1 for c in set(categories)) / len(set(categories)))
-            geometry = scene_geometry(scene.furnished, scene.instance_colours, scene.structure_colours)
+            geometry = scene_geometry(scene.furnished, scene.instance_colors, scene.structure_colors)
             for size, sink in ((config.frame_size, fps_full), (config.video_size, fps_video)):
                 renderer = Renderer(geometry, config.intrinsics(size), *size)
                 poses = scene.trajectory.poses[::24]

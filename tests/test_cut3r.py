@@ -10,7 +10,7 @@ import torch
 from helpers import REFERENCE, assert_parity, needs_reference
 
 from vlm3r.model.cut3r import Cut3r, Cut3rCheckpointError, Cut3rConfig, Cut3rState, load_cut3r
-from vlm3r.model.cut3r.loading import normalise_state_dict
+from vlm3r.model.cut3r.loading import normalize_state_dict
 from vlm3r.model.cut3r.rope import rope_2d
 
 FULL_STRING = ("ARCroco3DStereo(ARCroco3DStereoConfig(freeze='encoder', state_size=768, state_pe='2d', "
@@ -166,7 +166,7 @@ def test_full_size_architecture_matches_the_official_key_list():
     for line in keys_file.read_text().splitlines():
         key, shape = line.split("\t")
         official[key] = torch.empty(json.loads(shape), device="meta")
-    expected = {k: tuple(v.shape) for k, v in normalise_state_dict(official, keys_file).items()}
+    expected = {k: tuple(v.shape) for k, v in normalize_state_dict(official, keys_file).items()}
     with torch.device("meta"):
         model = Cut3r(Cut3rConfig.from_constructor_string(FULL_STRING))
     assert {k: tuple(v.shape) for k, v in model.state_dict().items()} == expected

@@ -27,9 +27,9 @@ OBJECTS = [("table", (1.0, 0.5, 0.4), (1.2, 0.6, 0.8), [10, 11], 0),
 FLOOR = (0.0, 0.0, -0.005), (4.0, 4.0, 0.01)
 
 
-def box_points(centre, lengths, n=6):
+def box_points(center, lengths, n=6):
     """Points on a grid through the box, corners included."""
-    axes = [np.linspace(c - length / 2, c + length / 2, n) for c, length in zip(centre, lengths)]
+    axes = [np.linspace(c - length / 2, c + length / 2, n) for c, length in zip(center, lengths)]
     return np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
 
 
@@ -44,12 +44,12 @@ def write_sens(path, poses, truncate=0):
     out.write(struct.pack("<ii", 2, 1) + struct.pack("<4I", COLOR_W, COLOR_H, DEPTH_W, DEPTH_H))
     out.write(struct.pack("<f", 1000.0) + struct.pack("<Q", len(poses)))
     for i, pose in enumerate(poses):
-        colour = io.BytesIO()
-        Image.fromarray(np.full((COLOR_H, COLOR_W, 3), (i * 5 % 255, 80, 160), np.uint8)).save(colour, "JPEG")
+        color = io.BytesIO()
+        Image.fromarray(np.full((COLOR_H, COLOR_W, 3), (i * 5 % 255, 80, 160), np.uint8)).save(color, "JPEG")
         depth = zlib.compress(np.full((DEPTH_H, DEPTH_W), 1000 + i, "<u2").tobytes())
         out.write(struct.pack("<16f", *np.asarray(pose, dtype=np.float32).flatten()))
-        out.write(struct.pack("<4Q", i * 33, i * 33, len(colour.getvalue()), len(depth)))
-        out.write(colour.getvalue() + depth)
+        out.write(struct.pack("<4Q", i * 33, i * 33, len(color.getvalue()), len(depth)))
+        out.write(color.getvalue() + depth)
     data = out.getvalue()
     path.write_bytes(data[:len(data) - truncate])
 
@@ -75,8 +75,8 @@ def write_scannet_scene(root, scene, frames=40, bad=None):
     (scan / f"{scene}.txt").write_text("sceneType = Living room\naxisAlignment = "
                                        + " ".join(f"{v:g}" for v in ALIGN.flatten()) + "\n")
     pieces, segments = [], []
-    for _, centre, lengths, segs, _ in OBJECTS:
-        pts = box_points(centre, lengths)
+    for _, center, lengths, segs, _ in OBJECTS:
+        pts = box_points(center, lengths)
         pieces.append(pts)
         segments += [segs[k % len(segs)] for k in range(len(pts))]
     floor = box_points(*FLOOR, n=21)
@@ -105,9 +105,9 @@ def write_scannet_scene(root, scene, frames=40, bad=None):
             archive.writestr(f"instance-filt/{i}.png", png.getvalue())
 
 
-def aligned_box(centre, lengths):
+def aligned_box(center, lengths):
     """Centre and footprint/height of a raw axis-aligned box after the axis alignment (90 degrees about z)."""
-    c = ALIGN[:3, :3] @ np.asarray(centre) + ALIGN[:3, 3]
+    c = ALIGN[:3, :3] @ np.asarray(center) + ALIGN[:3, 3]
     return c, sorted(lengths[:2]), lengths[2]
 
 
@@ -118,11 +118,11 @@ def test_scannet_scene_to_metadata(tmp_path):
     assert result.scenes == ["scene0001_00"] and not result.failures
     scene = read_scene_metadata(result.layout.scene_metadata_path).scenes["scene0001_00"]
     assert scene.object_counts == {"chair": 1, "table": 2}
-    for label, centre, lengths, _, gid in OBJECTS[:3]:
+    for label, center, lengths, _, gid in OBJECTS[:3]:
         name = "table" if label == "desk" else label
         box = next(b for b in scene.objects[name] if b.instance_id == gid)
-        want_centre, footprint, height = aligned_box(centre, lengths)
-        np.testing.assert_allclose(box.centroid, want_centre, atol=1e-5)
+        want_center, footprint, height = aligned_box(center, lengths)
+        np.testing.assert_allclose(box.centroid, want_center, atol=1e-5)
         lengths_found = np.asarray(box.axes_lengths)
         vertical = np.argmax(np.abs(np.asarray(box.normalized_axes).reshape(3, 3)[:, 2]))
         assert lengths_found[vertical] == pytest.approx(height, abs=1e-5)
@@ -224,8 +224,8 @@ def yaw_axes(degrees):
     return np.array([[np.cos(a), np.sin(a), 0], [-np.sin(a), np.cos(a), 0], [0, 0, 1]])
 
 
-def arkit_object_points(centre, lengths, yaw):
-    return box_points((0, 0, 0), lengths, n=8) @ yaw_axes(yaw) + np.asarray(centre)
+def arkit_object_points(center, lengths, yaw):
+    return box_points((0, 0, 0), lengths, n=8) @ yaw_axes(yaw) + np.asarray(center)
 
 
 def arkit_pose(i):
@@ -241,10 +241,10 @@ def write_arkit_scan(root, video_id, frames=12, bad=None):
 
     scan = root / "Validation" / video_id
     data = []
-    for k, (label, centre, lengths, yaw) in enumerate(ARKIT_OBJECTS):
+    for k, (label, center, lengths, yaw) in enumerate(ARKIT_OBJECTS):
         size = [0.0, 0.4, 0.2] if bad == "degenerate_box" and label == "chair" else list(lengths)
         data.append({"uid": f"u{k}", "label": label, "segments": {"obbAligned": {
-            "centroid": list(centre), "axesLengths": size, "normalizedAxes": yaw_axes(yaw).flatten().tolist()}}})
+            "centroid": list(center), "axesLengths": size, "normalizedAxes": yaw_axes(yaw).flatten().tolist()}}})
     (scan / f"{video_id}_frames").mkdir(parents=True)
     if bad != "no_annotation":
         (scan / f"{video_id}_3dod_annotation.json").write_text(json.dumps({"data": data}))
@@ -276,8 +276,8 @@ def write_arkit_scan(root, video_id, frames=12, bad=None):
 def expected_mask_boxes(frame_pose):
     """Independent expectation: bounds of each object's vertices projected into the frame (pixel = floor)."""
     boxes = {}
-    for instance_id, (_, centre, lengths, yaw) in enumerate(ARKIT_OBJECTS[1:]):
-        pts = arkit_object_points(centre, lengths, yaw)
+    for instance_id, (_, center, lengths, yaw) in enumerate(ARKIT_OBJECTS[1:]):
+        pts = arkit_object_points(center, lengths, yaw)
         cam = (pts - frame_pose[:3, 3]) @ frame_pose[:3, :3]
         u = np.floor(50 * cam[:, 0] / cam[:, 2] + 32).astype(int)
         v = np.floor(50 * cam[:, 1] / cam[:, 2] + 24).astype(int)
@@ -298,10 +298,10 @@ def test_arkitscenes_scan_to_metadata(tmp_path):
     name = result.scenes[0]
     scene = read_scene_metadata(result.layout.scene_metadata_path).scenes[name]
     assert scene.object_counts == {"chair": 1, "tv": 1}
-    for instance_id, (label, centre, lengths, yaw) in enumerate(ARKIT_OBJECTS[1:]):
+    for instance_id, (label, center, lengths, yaw) in enumerate(ARKIT_OBJECTS[1:]):
         box = scene.objects["tv" if label == "tv_monitor" else label][0]
         assert box.instance_id == instance_id
-        np.testing.assert_allclose(box.centroid, centre)
+        np.testing.assert_allclose(box.centroid, center)
         np.testing.assert_allclose(box.axes_lengths, lengths)
         np.testing.assert_allclose(box.normalized_axes, yaw_axes(yaw), atol=1e-12)
     frames = read_frame_metadata(result.layout.frame_metadata_path)[name]
@@ -352,12 +352,12 @@ def write_scannetpp_scene(root, scene, frames=10, bad=None, per_frame_depth=Fals
     scans.mkdir(parents=True)
     iphone.mkdir()
     pieces, segments, groups = [], [], []
-    for k, (label, gid, centre, lengths, yaw) in enumerate(PP_OBJECTS):
-        pts = arkit_object_points(centre, lengths, yaw)
+    for k, (label, gid, center, lengths, yaw) in enumerate(PP_OBJECTS):
+        pts = arkit_object_points(center, lengths, yaw)
         pieces.append(pts)
         segments += [100 + 2 * k + (j % 2) for j in range(len(pts))]
         groups.append({"id": gid, "objectId": gid, "label": label, "segments": [100 + 2 * k, 101 + 2 * k],
-                       "obb": {"centroid": list(centre), "axesLengths": list(lengths),
+                       "obb": {"centroid": list(center), "axesLengths": list(lengths),
                                "normalizedAxes": yaw_axes(yaw).flatten().tolist()}})
     floor = box_points((0, 0, -0.005), (4, 4, 0.01), n=21)
     xyz = np.concatenate(pieces + [floor])
@@ -398,8 +398,8 @@ def write_scannetpp_scene(root, scene, frames=10, bad=None, per_frame_depth=Fals
 def pp_expected_boxes(pose):
     k = np.diag([4.0, 4.0, 1.0]) @ PP_K  # the 640x480 frames
     boxes = {}
-    for label, gid, centre, lengths, yaw in PP_OBJECTS[:2]:
-        cam = (arkit_object_points(centre, lengths, yaw) - pose[:3, 3]) @ pose[:3, :3]
+    for label, gid, center, lengths, yaw in PP_OBJECTS[:2]:
+        cam = (arkit_object_points(center, lengths, yaw) - pose[:3, 3]) @ pose[:3, :3]
         u = np.floor(k[0, 0] * cam[:, 0] / cam[:, 2] + k[0, 2]).astype(int)
         v = np.floor(k[1, 1] * cam[:, 1] / cam[:, 2] + k[1, 2]).astype(int)
         ok = (cam[:, 2] > 0) & (u >= 0) & (u < 640) & (v >= 0) & (v < 480)
@@ -416,10 +416,10 @@ def test_scannetpp_scene_to_metadata(tmp_path, per_frame_depth, jpeg_frames):
     assert result.scenes == ["0a5c013435"] and not result.failures
     scene = read_scene_metadata(result.layout.scene_metadata_path).scenes["0a5c013435"]
     assert scene.object_counts == {"chair": 1, "table": 1}
-    for label, gid, centre, lengths, yaw in PP_OBJECTS[:2]:
+    for label, gid, center, lengths, yaw in PP_OBJECTS[:2]:
         box = scene.objects["chair" if label == "office chair" else label][0]
         assert box.instance_id == gid
-        np.testing.assert_allclose(box.centroid, centre)
+        np.testing.assert_allclose(box.centroid, center)
         np.testing.assert_allclose(box.axes_lengths, lengths)
     frames = read_frame_metadata(result.layout.frame_metadata_path)["0a5c013435"]
     assert [f.frame_id for f in frames.frames] == [0, 1, 2, 3, 5, 6, 7, 8, 9]  # frame 4 has no pose

@@ -29,7 +29,7 @@ def looking_along_world_x(position):
     return pose
 
 
-def test_camera_centre_is_the_translation():
+def test_camera_center_is_the_translation():
     pose = looking_along_world_x([1.0, 2.0, 1.5])
     np.testing.assert_allclose(camera_center(pose), [1.0, 2.0, 1.5])
     # The reference's -R^T t (decisions.md B1) is a different point for any rotated camera.
@@ -94,11 +94,11 @@ def test_min_area_rectangle_recovers_a_rotated_rectangle():
     rot = Rotation.from_euler("z", 27, degrees=True).as_matrix()[:2, :2]
     local = grid(-2, 2, -0.75, 0.75, step=0.25)
     points = local @ rot.T + np.array([3.0, -1.0])
-    centre, size, axes = min_area_rectangle(points)
-    np.testing.assert_allclose(centre, [3.0, -1.0], atol=1e-9)
+    center, size, axes = min_area_rectangle(points)
+    np.testing.assert_allclose(center, [3.0, -1.0], atol=1e-9)
     np.testing.assert_allclose(sorted(size), [1.5, 4.0], atol=1e-9)
     assert polygon_area(np.array([[0, 0], [4, 0], [4, 3], [0, 3]])) == 12.0
-    box_centre, lengths, box_axes = gravity_aligned_box(np.column_stack([points, np.linspace(0, 2.5, len(points))]))
-    np.testing.assert_allclose(box_centre, [3.0, -1.0, 1.25], atol=1e-9)
+    box_center, lengths, box_axes = gravity_aligned_box(np.column_stack([points, np.linspace(0, 2.5, len(points))]))
+    np.testing.assert_allclose(box_center, [3.0, -1.0, 1.25], atol=1e-9)
     assert lengths[2] == pytest.approx(2.5)
     np.testing.assert_allclose(box_axes[2], [0, 0, 1])

@@ -253,7 +253,7 @@ def test_config_round_trip_and_errors():
     assert isinstance(Vlm3rConfig.from_dict(tiny.to_dict()).cut3r, Cut3rConfig)
 
 
-def test_new_modules_are_initialised_by_their_own_rule(tmp_path, original):
+def test_new_modules_are_initialized_by_their_own_rule(tmp_path, original):
     """Training starts from a base without fusion block: from_pretrained builds it with the block's
     reset_parameters (LayerNorm (1, 0), zero biases), and only where it is named as new."""
     from transformers import AutoTokenizer

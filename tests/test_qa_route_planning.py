@@ -88,7 +88,7 @@ def synthetic_scene(seed: int) -> SceneMeta:
     objects: dict[str, list[OrientedBox]] = {}
     for obj in synthetic.furnished.objects:
         objects.setdefault(obj.category, []).append(
-            OrientedBox.from_geometry(obj.centre, obj.size, obj.axes, obj.instance_id))
+            OrientedBox.from_geometry(obj.center, obj.size, obj.axes, obj.instance_id))
     return make_scene(objects, synthetic.name)
 
 
@@ -201,9 +201,9 @@ def test_routes_are_collision_free(scene):
         cells = route.cells
         assert np.all(grid.free[cells[:, 0], cells[:, 1]])
         assert np.all(np.abs(np.diff(cells, axis=0)).max(axis=1) == 1)  # 8-connected steps
-        centres = grid.cell_centres(cells)
-        assert np.allclose(route.waypoints[[0, -1]], centres[[0, -1]])
-        assert all(np.any(np.all(np.isclose(centres, w), axis=1)) for w in route.waypoints)  # on the path
+        centers = grid.cell_centers(cells)
+        assert np.allclose(route.waypoints[[0, -1]], centers[[0, -1]])
+        assert all(np.any(np.all(np.isclose(centers, w), axis=1)) for w in route.waypoints)  # on the path
         # Dense samples along the straight segments keep the agent radius from every obstacle (exact distance
         # to the upright boxes at their mid-height) and from the edge of the floor region.
         t = np.linspace(0, 1, 200)[:, None]

@@ -202,7 +202,7 @@ def test_appearance_order():
 # ------------------------------------------------------------------ VSTI tasks
 
 
-def test_camera_obj_abs_dist_uses_the_camera_centre():
+def test_camera_obj_abs_dist_uses_the_camera_center():
     scene = scene_of({"tv": [box(3, 0, 1.5, size=(1, 1, 1), iid=1)], "chair": [box(0, 3, iid=2), box(1, 3, iid=3)]})
     # A camera turned 90 degrees: the reference's -R^T t (B1) is (0, 0, -1.5)-ish, not the centre (0, 0, 1.5).
     pose = looking_along_x([0.0, 0.0, 1.5], yaw=0.3)

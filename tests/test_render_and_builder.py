@@ -10,7 +10,7 @@ from conftest import SEED
 from vlm3r.datasets.builder import build_scene_frames, build_scene_meta, mask_boxes
 from vlm3r.errors import SceneBuildError
 from vlm3r.datasets.layout import ProcessedLayout
-from vlm3r.datasets.pointcloud import LabelledPoints, PointCloudError, write_point_cloud
+from vlm3r.datasets.pointcloud import LabeledPoints, PointCloudError, write_point_cloud
 from vlm3r.datasets.synthetic.furnish import FurnishedRoom, Part, SceneObject
 from vlm3r.datasets.synthetic.generate import box_surface_points, scene_name
 from vlm3r.datasets.synthetic.render import Renderer, scene_geometry
@@ -22,16 +22,16 @@ STRUCTURE = np.array([[0.8, 0.8, 0.8], [0.5, 0.4, 0.3], [0.9, 0.9, 0.9]])
 
 
 def one_box_room(room=Room(6.0, 6.0, 3.0)):
-    centre, size = np.array([3.0, 4.0, 1.0]), np.array([1.0, 0.2, 0.6])
-    part = Part(centre, size, np.eye(3))
-    obj = SceneObject(7, "tv", 15, centre, size, 0.0, (part,))
+    center, size = np.array([3.0, 4.0, 1.0]), np.array([1.0, 0.2, 0.6])
+    part = Part(center, size, np.eye(3))
+    obj = SceneObject(7, "tv", 15, center, size, 0.0, (part,))
     return FurnishedRoom(room, "test", (obj,)), {7: np.array([0.2, 0.4, 0.6])}
 
 
 def test_box_seen_head_on():
-    furnished, colours = one_box_room()
+    furnished, colors = one_box_room()
     k = intrinsic_matrix(100.0, 100.0, 49.5, 39.5)
-    renderer = Renderer(scene_geometry(furnished, colours, STRUCTURE), k, 100, 80)
+    renderer = Renderer(scene_geometry(furnished, colors, STRUCTURE), k, 100, 80)
     # Eye at (3, 1, 1) looking along +y: the box's front face (y = 3.9) is 2.9 m ahead; x in [2.5, 3.5] maps to
     # u = 49.5 +- 100 * 0.5 / 2.9 = [32.26, 66.74] and z in [0.7, 1.3] to v = 39.5 +- 100 * 0.3 / 2.9.
     frame = renderer.render(look_at_pose(np.array([3.0, 1.0, 1.0]), np.pi / 2, 0.0, 0.0))
@@ -52,9 +52,9 @@ def test_box_seen_head_on():
 
 def test_l_shaped_room_hides_its_notch():
     room = Room(6.0, 6.0, 3.0, notch=(3.0, 3.0, 6.0, 6.0))
-    furnished, colours = one_box_room(room)
+    furnished, colors = one_box_room(room)
     k = intrinsic_matrix(100.0, 100.0, 99.5, 39.5)
-    renderer = Renderer(scene_geometry(furnished, colours, STRUCTURE), k, 200, 80)
+    renderer = Renderer(scene_geometry(furnished, colors, STRUCTURE), k, 200, 80)
     frame = renderer.render(look_at_pose(np.array([1.5, 1.5, 1.2]), np.pi / 2, 0.0, 0.0))
     # u = 174: x = 0.745 per metre ahead, so the ray reaches the notch wall x = 3 at t = 1.5 / 0.745 with
     # y = 1.5 + t > 3: it stops there instead of running on to the bounding wall.
@@ -64,9 +64,9 @@ def test_l_shaped_room_hides_its_notch():
 
 
 def test_box_crossing_the_near_plane_is_clipped_not_lost():
-    furnished, colours = one_box_room()
+    furnished, colors = one_box_room()
     k = intrinsic_matrix(100.0, 100.0, 49.5, 39.5)
-    renderer = Renderer(scene_geometry(furnished, colours, STRUCTURE), k, 100, 80)
+    renderer = Renderer(scene_geometry(furnished, colors, STRUCTURE), k, 100, 80)
     # Standing at the box's side, looking along it: part of the box is behind the camera.
     frame = renderer.render(look_at_pose(np.array([2.3, 4.0, 1.0]), 0.0, 0.0, 0.0))
     seen = frame.instance == 7
@@ -97,7 +97,7 @@ def test_builder_recovers_hand_made_boxes(tmp_path):
     xyz = np.concatenate([chair, table, floor])
     label = np.concatenate([np.full(len(chair), 5), np.full(len(table), 6), np.full(len(floor), 1)])
     instance = np.concatenate([np.full(len(chair), 3), np.full(len(table), 4), np.zeros(len(floor), int)])
-    write_point_cloud(layout.point_cloud_path("room0"), LabelledPoints(xyz, np.zeros((len(xyz), 3), np.uint8),
+    write_point_cloud(layout.point_cloud_path("room0"), LabeledPoints(xyz, np.zeros((len(xyz), 3), np.uint8),
                                                                        label, instance))
     meta = build_scene_meta(layout, "room0", {5: "chair", 6: "table"})
     assert meta.object_counts == {"chair": 1, "table": 1}
@@ -116,7 +116,7 @@ def test_builder_recovers_hand_made_boxes(tmp_path):
 def test_builder_rejects_degenerate_instances(tmp_path):
     layout = ProcessedLayout(tmp_path, "toy", "val")
     xyz = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [5, 5, 5.0], [5, 5, 5.1]])
-    write_point_cloud(layout.point_cloud_path("bad"), LabelledPoints(
+    write_point_cloud(layout.point_cloud_path("bad"), LabeledPoints(
         xyz, np.zeros((5, 3), np.uint8), np.array([1, 1, 1, 5, 5]), np.array([0, 0, 0, 9, 9])))
     with pytest.raises(SceneBuildError, match=r"bad\.ply: instance 9 \(chair\) has only 2 points"):
         build_scene_meta(layout, "bad", {5: "chair"})

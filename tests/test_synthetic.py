@@ -29,10 +29,10 @@ def designs():
     return [design_scene(SEED, i, SMALL, VOCAB) for i in range(NUM_SCENES)]
 
 
-def box_surface_distance(points, centre, lengths, axes):
+def box_surface_distance(points, center, lengths, axes):
     """|signed distance| from points to a box's surface, by hand: outside -> distance to the box,
     inside -> distance to the nearest face."""
-    local = (points - centre) @ axes.T
+    local = (points - center) @ axes.T
     half = lengths / 2
     outside = np.linalg.norm(np.maximum(np.abs(local) - half, 0), axis=-1)
     inside = np.min(half - np.abs(local), axis=-1)
@@ -76,7 +76,7 @@ def test_depth_backprojects_onto_the_box_the_mask_names(small_synthetic):
             ids = mask[v, u] - 1
             for instance_id in np.unique(ids[ids >= 0]):
                 selected = world[ids == instance_id]
-                distance = np.min([box_surface_distance(selected, p.centre, p.lengths, p.axes)
+                distance = np.min([box_surface_distance(selected, p.center, p.lengths, p.axes)
                                    for p in parts[instance_id]], axis=0)
                 # depth is stored in whole millimetres; a centimetre is the acceptance bound
                 assert distance.max() < 0.01, (design.name, frame.frame_id, instance_id, distance.max())
@@ -106,7 +106,7 @@ def test_point_cloud_and_boxes(small_synthetic):
                 own = points.xyz[points.instance_id == box.instance_id]
                 assert np.all(points_in_box(own, box.centroid, box.axes_lengths, box.normalized_axes, tol=1e-6))
                 # The builder's box (fitted to points) is the generator's bounding box of the object.
-                np.testing.assert_allclose(box.centroid, obj.centre, atol=1e-3)
+                np.testing.assert_allclose(box.centroid, obj.center, atol=1e-3)
                 np.testing.assert_allclose(np.sort(box.axes_lengths), np.sort(obj.size), atol=1e-3)
         assert meta.room_size == pytest.approx(design.furnished.room.area, rel=0.02)
         assert meta.room_size == pytest.approx(polygon_area(design.furnished.room.outline()), rel=0.02)
@@ -118,7 +118,7 @@ def test_camera_stays_in_the_room_and_out_of_objects(small_synthetic):
         assert np.all(design.furnished.room.contains(positions[:, :2], margin=0.2))
         assert np.all((positions[:, 2] > 1.1) & (positions[:, 2] < 1.9))
         for obj in design.furnished.objects:
-            assert np.all(point_box_distance(positions, obj.centre, obj.size, obj.axes) > 0.1)
+            assert np.all(point_box_distance(positions, obj.center, obj.size, obj.axes) > 0.1)
         rotations = design.trajectory.poses[:, :3, :3]
         np.testing.assert_allclose(rotations @ rotations.transpose(0, 2, 1), np.tile(np.eye(3), (len(rotations), 1, 1)),
                                    atol=1e-9)
@@ -140,11 +140,11 @@ def test_furniture_does_not_overlap_and_rests_where_it_should():
         furnished = design_scene(SEED + 1, index, SMALL, VOCAB).furnished
         objects = furnished.objects
         for i, a in enumerate(objects):
-            assert furnished.room.footprint_fits(a.centre[:2], a.size[:2], a.yaw, margin=-1e-6)
+            assert furnished.room.footprint_fits(a.center[:2], a.size[:2], a.yaw, margin=-1e-6)
             for b in objects[i + 1:]:
                 if a.support_id == b.instance_id or b.support_id == a.instance_id:
                     continue
-                assert not boxes_intersect(a.centre, a.size, a.axes, b.centre, b.size, b.axes)
+                assert not boxes_intersect(a.center, a.size, a.axes, b.center, b.size, b.axes)
             spec = VOCAB.by_name[a.category]
             if spec.placement == "surface":
                 support = next(o for o in objects if o.instance_id == a.support_id)
@@ -153,7 +153,7 @@ def test_furniture_does_not_overlap_and_rests_where_it_should():
             elif spec.placement in ("wall", "floor"):
                 assert a.bottom == pytest.approx(0.0)
             if spec.placement in ("wall", "wall_mounted"):
-                back = a.centre[:2] + a.axes[1, :2] * a.size[1] / 2
+                back = a.center[:2] + a.axes[1, :2] * a.size[1] / 2
                 outline = furnished.room.outline()
                 starts, ends = outline, np.roll(outline, -1, axis=0)
                 seg = ends - starts
@@ -184,9 +184,9 @@ def test_video_frames_match_sampled_frames(small_synthetic):
         video = [f.to_ndarray(format="rgb24").astype(np.float64) for f in container.decode(video=0)]
     assert len(video) == SMALL.video_frames and video[0].shape == (72, 96, 3)
     for frame_id in SMALL.sampled_frame_ids[[0, 3, -1]]:
-        colour = np.asarray(Image.open(layout.color_path(name, frame_id)).resize((96, 72), Image.BILINEAR), float)
-        same = np.abs(colour - video[frame_id]).mean()
-        others = [np.abs(colour - video[j]).mean() for j in range(len(video)) if abs(j - frame_id) > 12]
+        color = np.asarray(Image.open(layout.color_path(name, frame_id)).resize((96, 72), Image.BILINEAR), float)
+        same = np.abs(color - video[frame_id]).mean()
+        others = [np.abs(color - video[j]).mean() for j in range(len(video)) if abs(j - frame_id) > 12]
         assert same < 12 and same < min(others)
 
 

@@ -31,7 +31,7 @@ def reconstruct(
 
     Example: vlm3r cut3r reconstruct room.mp4 --cut3r cut3r_512_dpt_4_64.pth --out room.ply --frames 16
     """
-    from vlm3r.datasets.pointcloud import LabelledPoints, write_point_cloud
+    from vlm3r.datasets.pointcloud import LabeledPoints, write_point_cloud
     from vlm3r.model.cut3r import load_cut3r, read_architecture_file
     from vlm3r.model.cut3r.reconstruction import reconstruct_video
     from vlm3r.utils.devices import check_device, torch_dtype
@@ -44,7 +44,7 @@ def reconstruct(
     with console.status(f"reconstructing {frames} frames"):
         result = reconstruct_video(model, video, frames, keep)
     count = len(result.points)
-    write_point_cloud(out, LabelledPoints(result.points, result.colors, np.zeros(count, int), np.zeros(count, int)))
+    write_point_cloud(out, LabeledPoints(result.points, result.colors, np.zeros(count, int), np.zeros(count, int)))
     cameras = out.with_suffix(".cameras.json")
     atomic_write_text(cameras, json.dumps(result.cameras(), indent=1))
     console.print(f"wrote {count} points to {out} and {len(result.frame_indices)} cameras to {cameras} "

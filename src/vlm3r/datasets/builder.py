@@ -46,29 +46,29 @@ def build_scene_meta(layout: ProcessedLayout, scene: str, label_names: dict[int,
         boxes = _fitted_boxes(points, label_names, ply_path)
     objects = {category: [box for _, box in sorted(found, key=lambda item: item[0])]
                for category, found in sorted(boxes.items())}
-    room_centre = gravity_aligned_box(points.xyz)[0]
+    room_center = gravity_aligned_box(points.xyz)[0]
     return SceneMeta.from_objects(
-        scene, objects, room_size=alpha_shape_area(points.xyz[:, :2]), room_center=room_centre,
+        scene, objects, room_size=alpha_shape_area(points.xyz[:, :2]), room_center=room_center,
         video_path=layout.relative(layout.video_path(scene)), dataset=dataset or layout.dataset, split=layout.split,
     )
 
 
 def _fitted_boxes(points, label_names: dict[int, str], ply_path: Path) -> dict[str, list[tuple[int, OrientedBox]]]:
     """One box per (category, instance): the gravity-aligned box with the smallest footprint around its points."""
-    labelled = np.isin(points.label, list(label_names))
-    pairs = np.unique(np.stack([points.label[labelled], points.instance_id[labelled]], axis=1), axis=0)
+    labeled = np.isin(points.label, list(label_names))
+    pairs = np.unique(np.stack([points.label[labeled], points.instance_id[labeled]], axis=1), axis=0)
     boxes: dict[str, list[tuple[int, OrientedBox]]] = {}
     for label, instance_id in pairs:
-        mask = labelled & (points.label == label) & (points.instance_id == instance_id)
+        mask = labeled & (points.label == label) & (points.instance_id == instance_id)
         instance_points = points.xyz[mask]
         if len(instance_points) < MIN_INSTANCE_POINTS:
             raise SceneBuildError(f"{ply_path}: instance {instance_id} ({label_names[label]}) has only "
                                   f"{len(instance_points)} points, too few for a box")
-        centre, lengths, axes = gravity_aligned_box(instance_points)
+        center, lengths, axes = gravity_aligned_box(instance_points)
         if np.count_nonzero(lengths > 1e-4) < 2:
             raise SceneBuildError(f"{ply_path}: instance {instance_id} ({label_names[label]}) is degenerate "
                                   f"(box side lengths {np.round(lengths, 4).tolist()} m)")
-        box = OrientedBox.from_geometry(centre, lengths, axes, instance_id=int(instance_id))
+        box = OrientedBox.from_geometry(center, lengths, axes, instance_id=int(instance_id))
         boxes.setdefault(label_names[label], []).append((int(instance_id), box))
     return boxes
 

@@ -20,14 +20,14 @@ class PointCloudError(Vlm3rError):
 
 
 @dataclass
-class LabelledPoints:
+class LabeledPoints:
     xyz: np.ndarray  # [N, 3] float
     rgb: np.ndarray  # [N, 3] uint8
     label: np.ndarray  # [N] int
     instance_id: np.ndarray  # [N] int
 
 
-def write_point_cloud(path: Path | str, points: LabelledPoints) -> None:
+def write_point_cloud(path: Path | str, points: LabeledPoints) -> None:
     """Write a binary little-endian PLY atomically."""
     vertex = np.empty(len(points.xyz), dtype=_FIELDS)
     for k, name in enumerate("xyz"):
@@ -63,9 +63,9 @@ def read_ply_vertices(path: Path | str, error: type[Exception] = PointCloudError
     return xyz, rgb, vertex
 
 
-def read_point_cloud(path: Path | str) -> LabelledPoints:
+def read_point_cloud(path: Path | str) -> LabeledPoints:
     """Read a labelled PLY (binary or ASCII); missing fields or non-finite coordinates raise PointCloudError."""
     xyz, rgb, vertex = read_ply_vertices(path, PointCloudError, "PLY file", ("label", "instance_id"))
     if rgb is None:
         rgb = np.zeros((len(xyz), 3), dtype=np.uint8)
-    return LabelledPoints(xyz, rgb, vertex["label"].astype(np.int64), vertex["instance_id"].astype(np.int64))
+    return LabeledPoints(xyz, rgb, vertex["label"].astype(np.int64), vertex["instance_id"].astype(np.int64))

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from vlm3r.datasets.categories import CategoryTable
-from vlm3r.datasets.pointcloud import LabelledPoints, read_ply_vertices
+from vlm3r.datasets.pointcloud import LabeledPoints, read_ply_vertices
 from vlm3r.errors import SceneBuildError
 
 
@@ -31,8 +31,8 @@ def read_seg_groups(path: Path, what: str) -> list[dict]:
     return groups
 
 
-def segment_labelled_points(ply_path: Path, segs_path: Path, groups_path: Path, table: CategoryTable,
-                            transform: np.ndarray | None = None) -> LabelledPoints:
+def segment_labeled_points(ply_path: Path, segs_path: Path, groups_path: Path, table: CategoryTable,
+                            transform: np.ndarray | None = None) -> LabeledPoints:
     """Mesh vertices (mapped by the 4x4 ``transform`` when given) with category label and instance id."""
     xyz, rgb, _ = read_ply_vertices(ply_path, SceneBuildError, "scene mesh", ("red", "green", "blue"))
     if transform is not None:
@@ -51,4 +51,4 @@ def segment_labelled_points(ply_path: Path, segs_path: Path, groups_path: Path, 
             raise SceneBuildError(f"{groups_path}: segGroup {group.get('id')} ({group.get('label')}) is "
                                   "empty: none of its segments has a vertex")
         label[members], instance[members] = table.label_id(category), int(group["id"])
-    return LabelledPoints(xyz, rgb, label, instance)
+    return LabeledPoints(xyz, rgb, label, instance)

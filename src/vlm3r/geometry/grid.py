@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.sparse import coo_matrix, csr_matrix
 
-NEIGHBOUR_STEPS = ((1, 0), (0, 1), (1, 1), (1, -1))  # each undirected 8-neighbour edge once
+NEIGHBOR_STEPS = ((1, 0), (0, 1), (1, 1), (1, -1))  # each undirected 8-neighbour edge once
 SAMPLES_PER_CELL = 4  # segments are checked every quarter cell
 
 
@@ -21,7 +21,7 @@ def grid_graph(free: np.ndarray, step: float = 1.0) -> tuple[csr_matrix, np.ndar
     cells = np.argwhere(free)
     index[cells[:, 0], cells[:, 1]] = np.arange(len(cells))
     sources, targets, weights = [], [], []
-    for dx, dy in NEIGHBOUR_STEPS:
+    for dx, dy in NEIGHBOR_STEPS:
         src = (slice(0, nx - dx), slice(max(0, -dy), ny - max(0, dy)))
         dst = (slice(dx, nx), slice(max(0, dy), ny - max(0, -dy)))
         both = free[src] & free[dst]
@@ -61,14 +61,14 @@ class NavGrid:
     radius: float
     free: np.ndarray  # [nx, ny] bool
     footprints: np.ndarray  # [N, K, 2] CCW footprint of every box, in SceneGeometry order
-    box_centres: np.ndarray  # [N, 2] footprint centres
+    box_centers: np.ndarray  # [N, 2] footprint centres
     obstacles: np.ndarray  # [N] bool, boxes that block the floor
 
     @property
     def sample_step(self) -> float:
         return self.resolution / SAMPLES_PER_CELL
 
-    def cell_centres(self, cells: np.ndarray) -> np.ndarray:
+    def cell_centers(self, cells: np.ndarray) -> np.ndarray:
         """World x-y of cells [..., 2]."""
         return self.origin + np.asarray(cells) * self.resolution
 

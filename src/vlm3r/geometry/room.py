@@ -78,8 +78,8 @@ def min_area_rectangle(points_xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
     axes = np.stack([directions[best], normals[best]])
     lo = np.array([along[:, best].min(), across[:, best].min()])
     hi = np.array([along[:, best].max(), across[:, best].max()])
-    centre = ((lo + hi) / 2) @ axes
-    return centre, hi - lo, axes
+    center = ((lo + hi) / 2) @ axes
+    return center, hi - lo, axes
 
 
 def gravity_aligned_box(points_xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -90,10 +90,10 @@ def gravity_aligned_box(points_xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     """
     points = np.asarray(points_xyz, dtype=np.float64)
     points = points[np.all(np.isfinite(points), axis=1)]
-    centre_xy, size_xy, axes_xy = min_area_rectangle(points[:, :2])
+    center_xy, size_xy, axes_xy = min_area_rectangle(points[:, :2])
     z_lo, z_hi = points[:, 2].min(), points[:, 2].max()
     axes = np.zeros((3, 3))
     axes[:2, :2] = axes_xy
     axes[2, 2] = 1.0
-    centre = np.array([centre_xy[0], centre_xy[1], (z_lo + z_hi) / 2])
-    return centre, np.array([size_xy[0], size_xy[1], z_hi - z_lo]), axes
+    center = np.array([center_xy[0], center_xy[1], (z_lo + z_hi) / 2])
+    return center, np.array([size_xy[0], size_xy[1], z_hi - z_lo]), axes

@@ -42,14 +42,14 @@ class QARecord:
         whose ground truth is the letter itself (VSI-Bench's public files) have nothing to check."""
         if self.mc_answer is None or not self.options:
             return None
-        labelled = dict(str(o).split(". ", 1) for o in self.options if ". " in str(o))
+        labeled = dict(str(o).split(". ", 1) for o in self.options if ". " in str(o))
         letter = str(self.mc_answer)
-        if not labelled or str(self.ground_truth) == letter:
+        if not labeled or str(self.ground_truth) == letter:
             return None
-        if letter not in labelled:
-            return f"mc_answer {letter!r} is not one of the options' letters {sorted(labelled)}"
-        if not _same_value(labelled[letter], self.ground_truth):
-            return f"mc_answer {letter!r} is option {labelled[letter]!r} but ground_truth is {self.ground_truth!r}"
+        if letter not in labeled:
+            return f"mc_answer {letter!r} is not one of the options' letters {sorted(labeled)}"
+        if not _same_value(labeled[letter], self.ground_truth):
+            return f"mc_answer {letter!r} is option {labeled[letter]!r} but ground_truth is {self.ground_truth!r}"
         return None
 
     def to_dict(self) -> dict:

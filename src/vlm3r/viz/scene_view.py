@@ -67,13 +67,13 @@ def _draw_map(ax, layout, meta, frames) -> None:
             ax.fill(hull[:, 0], hull[:, 1], color=cmap(k % 20), alpha=0.45, lw=1.2, ec=cmap(k % 20))
             ax.text(*box.centroid[:2], category, fontsize=7, ha="center", va="center")
     if frames.frames:
-        centres = np.array([f.camera_center for f in frames.frames])
+        centers = np.array([f.camera_center for f in frames.frames])
         forward = np.array([f.camera_to_world[:3, 2] for f in frames.frames])
-        ax.plot(centres[:, 0], centres[:, 1], "-", color="#c0392b", lw=1.5, label="camera path")
-        ax.quiver(centres[:, 0], centres[:, 1], forward[:, 0], forward[:, 1], color="#c0392b", scale=18, width=0.003)
-        ax.scatter(*centres[0, :2], s=60, c="#27ae60", zorder=5, label="first frame")
-        for i in (0, len(centres) // 2, len(centres) - 1):
-            ax.annotate(str(frames.frames[i].frame_id), centres[i, :2], fontsize=7, color="#c0392b")
+        ax.plot(centers[:, 0], centers[:, 1], "-", color="#c0392b", lw=1.5, label="camera path")
+        ax.quiver(centers[:, 0], centers[:, 1], forward[:, 0], forward[:, 1], color="#c0392b", scale=18, width=0.003)
+        ax.scatter(*centers[0, :2], s=60, c="#27ae60", zorder=5, label="first frame")
+        for i in (0, len(centers) // 2, len(centers) - 1):
+            ax.annotate(str(frames.frames[i].frame_id), centers[i, :2], fontsize=7, color="#c0392b")
         ax.legend(loc="upper right", fontsize=8)
     ax.set_aspect("equal")
     ax.set_xlabel("x (m)")

@@ -31,7 +31,7 @@ from vlm3r.datasets.annotated import (instances_from_boxes, render_instance_mask
 from vlm3r.datasets.categories import CategoryTable
 from vlm3r.datasets.layout import ProcessedLayout, listed_or_all
 from vlm3r.datasets.media import write_intrinsics, write_sampled_frame, write_video
-from vlm3r.datasets.pointcloud import LabelledPoints, read_ply_vertices, write_point_cloud
+from vlm3r.datasets.pointcloud import LabeledPoints, read_ply_vertices, write_point_cloud
 from vlm3r.errors import InputError, SceneBuildError
 from vlm3r.utils.frames import NUM_FRAMES, linspace_indices
 
@@ -124,11 +124,11 @@ def read_mesh(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def frame_candidates(frames_dir: Path, video_id: str, stamps: np.ndarray) -> list[tuple[Path, float, int]]:
     """(colour image, timestamp, pose index) of every usable ``lowres_wide`` frame, in time order."""
-    colour_dir = frames_dir / "lowres_wide"
-    if not colour_dir.is_dir():
-        raise SceneBuildError(f"{colour_dir}: missing (the low-resolution frames)")
+    color_dir = frames_dir / "lowres_wide"
+    if not color_dir.is_dir():
+        raise SceneBuildError(f"{color_dir}: missing (the low-resolution frames)")
     found = []
-    for path in sorted(colour_dir.glob(f"{video_id}_*.png")):
+    for path in sorted(color_dir.glob(f"{video_id}_*.png")):
         try:
             stamp = float(path.stem[len(video_id) + 1:])
         except ValueError:
@@ -163,12 +163,12 @@ def prepare_scene(root: Path, scene: str, layout: ProcessedLayout, table: Catego
     gaps = np.diff([c[1] for c in candidates])
     fps = float(np.clip(np.round(1.0 / np.median(gaps)), 1, 60)) if len(gaps) else 10.0
 
-    def colour_frames():
+    def color_frames():
         for index, (path, _, pose_index) in enumerate(candidates):
             with Image.open(path) as image:
-                colour = np.asarray(image.convert("RGB"))
-            if colour.shape[1::-1] != size:
-                raise SceneBuildError(f"{path}: image is {colour.shape[1]}x{colour.shape[0]}, the scene's "
+                color = np.asarray(image.convert("RGB"))
+            if color.shape[1::-1] != size:
+                raise SceneBuildError(f"{path}: image is {color.shape[1]}x{color.shape[0]}, the scene's "
                                       f"frames are {size[0]}x{size[1]}")
             if index in chosen:
                 with Image.open(frames_dir / "lowres_depth" / path.name) as image:
@@ -177,9 +177,9 @@ def prepare_scene(root: Path, scene: str, layout: ProcessedLayout, table: Catego
                 pose = poses[pose_index]
                 depth_m = np.asarray(Image.fromarray(depth_mm).resize(size, Image.NEAREST), dtype=np.float64) / 1000
                 mask = render_instance_mask(xyz, instance, pose, k, depth_m)
-                write_sampled_frame(layout, scene, index, colour, depth_mm, mask, pose)
-            yield colour
+                write_sampled_frame(layout, scene, index, color, depth_mm, mask, pose)
+            yield color
 
-    write_video(layout.video_path(scene), colour_frames(), fps, *size)
+    write_video(layout.video_path(scene), color_frames(), fps, *size)
     write_annotated_boxes(layout.boxes_path(scene), boxes)
-    write_point_cloud(layout.point_cloud_path(scene), LabelledPoints(xyz, rgb, label, np.maximum(instance, 0)))
+    write_point_cloud(layout.point_cloud_path(scene), LabeledPoints(xyz, rgb, label, np.maximum(instance, 0)))

@@ -31,9 +31,9 @@ from PIL import Image
 from vlm3r.datasets.categories import CategoryTable
 from vlm3r.datasets.layout import ProcessedLayout, listed_or_all
 from vlm3r.datasets.media import write_intrinsics, write_sampled_frame, write_video
-from vlm3r.datasets.pointcloud import LabelledPoints, write_point_cloud
+from vlm3r.datasets.pointcloud import LabeledPoints, write_point_cloud
 from vlm3r.datasets.scannet.sens import SensFile
-from vlm3r.datasets.segments import segment_labelled_points
+from vlm3r.datasets.segments import segment_labeled_points
 from vlm3r.errors import SceneBuildError
 from vlm3r.utils.frames import NUM_FRAMES, linspace_indices
 
@@ -67,9 +67,9 @@ def read_axis_alignment(path: Path) -> np.ndarray:
     return np.eye(4)
 
 
-def labelled_points(scan: Path, scene: str, table: CategoryTable, alignment: np.ndarray) -> LabelledPoints:
+def labeled_points(scan: Path, scene: str, table: CategoryTable, alignment: np.ndarray) -> LabeledPoints:
     """Mesh vertices in the axis-aligned world, labelled through the segments and the aggregation."""
-    return segment_labelled_points(scan / f"{scene}_vh_clean_2.ply", scan / f"{scene}_vh_clean_2.0.010000.segs.json",
+    return segment_labeled_points(scan / f"{scene}_vh_clean_2.ply", scan / f"{scene}_vh_clean_2.0.010000.segs.json",
                                    scan / f"{scene}.aggregation.json", table, alignment)
 
 
@@ -107,7 +107,7 @@ def prepare_scene(root: Path, scene: str, layout: ProcessedLayout, table: Catego
     if not scan.is_dir():
         raise SceneBuildError(f"{scan}: missing (listed in the split but not in scans/)")
     alignment = read_axis_alignment(scan / f"{scene}.txt")
-    points = labelled_points(scan, scene, table, alignment)  # validated before any frame is written
+    points = labeled_points(scan, scene, table, alignment)  # validated before any frame is written
     with _MaskArchive(scan, scene) as masks, SensFile(scan / f"{scene}.sens") as sens:
         if len(sens) == 0:
             raise SceneBuildError(f"{sens.path}: no frames")
@@ -120,7 +120,7 @@ def prepare_scene(root: Path, scene: str, layout: ProcessedLayout, table: Catego
         scale = np.diag([FRAME_SIZE[0] / header.color_width, FRAME_SIZE[1] / header.color_height, 1.0])
         write_intrinsics(layout, scene, scale @ header.intrinsic_color[:3, :3])
 
-        def colour_frames():
+        def color_frames():
             for index in range(len(sens)):
                 rgb = np.asarray(Image.fromarray(sens.color(index)).resize(FRAME_SIZE, Image.BILINEAR))
                 if index in chosen:
@@ -129,5 +129,5 @@ def prepare_scene(root: Path, scene: str, layout: ProcessedLayout, table: Catego
                                         alignment @ sens.frames[index].camera_to_world)
                 yield rgb
 
-        write_video(layout.video_path(scene), colour_frames(), VIDEO_FPS, *FRAME_SIZE, on_frame)
+        write_video(layout.video_path(scene), color_frames(), VIDEO_FPS, *FRAME_SIZE, on_frame)
     write_point_cloud(layout.point_cloud_path(scene), points)

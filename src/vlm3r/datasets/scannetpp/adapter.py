@@ -30,7 +30,7 @@ from vlm3r.datasets.categories import CategoryTable
 from vlm3r.datasets.layout import ProcessedLayout, listed_or_all
 from vlm3r.datasets.media import write_intrinsics, write_sampled_frame, write_video
 from vlm3r.datasets.pointcloud import write_point_cloud
-from vlm3r.datasets.segments import read_json, read_seg_groups, segment_labelled_points
+from vlm3r.datasets.segments import read_json, read_seg_groups, segment_labeled_points
 from vlm3r.errors import SceneBuildError
 from vlm3r.utils.frames import NUM_FRAMES, linspace_indices
 
@@ -154,7 +154,7 @@ def prepare_scene(root: Path, scene: str, layout: ProcessedLayout, table: Catego
         raise SceneBuildError(f"{folder}: missing")
     scans, iphone = folder / "scans", folder / "iphone"
     boxes = annotated_boxes(scans / "segments_anno.json", table)
-    points = segment_labelled_points(scans / "mesh_aligned_0.05.ply", scans / "segments.json",
+    points = segment_labeled_points(scans / "mesh_aligned_0.05.ply", scans / "segments.json",
                                      scans / "segments_anno.json", table)
     poses = read_poses(iphone / "pose_intrinsic_imu.json")
     depth = read_depth_frames(iphone / "depth.bin")
@@ -167,7 +167,7 @@ def prepare_scene(root: Path, scene: str, layout: ProcessedLayout, table: Catego
     write_intrinsics(layout, scene, scale @ poses[min(chosen)][1])
     instance = np.where(points.label > 0, points.instance_id, -1)
 
-    def colour_frames():
+    def color_frames():
         for index, rgb in enumerate(frames):
             if rgb.shape[1::-1] != (width, height):
                 raise SceneBuildError(f"{iphone}: frame {index} is {rgb.shape[1]}x{rgb.shape[0]}, not {width}x{height}")
@@ -182,7 +182,7 @@ def prepare_scene(root: Path, scene: str, layout: ProcessedLayout, table: Catego
                 write_sampled_frame(layout, scene, index, small, depth_mm, mask, pose)
             yield small
 
-    count = write_video(layout.video_path(scene), colour_frames(), fps, *FRAME_SIZE)
+    count = write_video(layout.video_path(scene), color_frames(), fps, *FRAME_SIZE)
     if count <= max(chosen):
         raise SceneBuildError(f"{iphone}: the video has {count} frames, poses go to frame {max(chosen)}")
     write_annotated_boxes(layout.boxes_path(scene), boxes)

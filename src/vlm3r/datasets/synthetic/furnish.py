@@ -27,7 +27,7 @@ _MAX_FLOOR_FRACTION = 0.42  # floor objects cover at most this share of the floo
 class Part:
     """One box of an object, in world coordinates (axes as rows)."""
 
-    centre: np.ndarray
+    center: np.ndarray
     lengths: np.ndarray
     axes: np.ndarray
 
@@ -39,7 +39,7 @@ class SceneObject:
     instance_id: int
     category: str
     label: int
-    centre: np.ndarray  # [3], box centre
+    center: np.ndarray  # [3], box centre
     size: np.ndarray  # [3], full lengths along the object's x, y, z
     yaw: float
     parts: tuple[Part, ...]
@@ -51,7 +51,7 @@ class SceneObject:
 
     @property
     def bottom(self) -> float:
-        return float(self.centre[2] - self.size[2] / 2)
+        return float(self.center[2] - self.size[2] / 2)
 
     @property
     def top_surface(self) -> float:
@@ -73,19 +73,19 @@ class FurnishedRoom:
 _HEADBOARD_EXTRA = 0.35
 
 
-def object_parts(shape: str, centre: np.ndarray, size: np.ndarray, yaw: float) -> tuple[Part, ...]:
+def object_parts(shape: str, center: np.ndarray, size: np.ndarray, yaw: float) -> tuple[Part, ...]:
     """The boxes that draw an object of a shape, given its bounding box (local +y is its back)."""
     length, depth, height = size
-    bottom = centre[2] - height / 2
+    bottom = center[2] - height / 2
     axes = yaw_axes(yaw)
 
-    def part(local_centre, lengths):
-        world = centre + np.asarray(local_centre, dtype=np.float64) @ axes
+    def part(local_center, lengths):
+        world = center + np.asarray(local_center, dtype=np.float64) @ axes
         return Part(world, np.asarray(lengths, dtype=np.float64), axes)
 
     def legs(top_height, leg=0.05):
         x, y = length / 2 - leg / 2, depth / 2 - leg / 2
-        z = bottom + top_height / 2 - centre[2]
+        z = bottom + top_height / 2 - center[2]
         return [part([sx * x, sy * y, z], [leg, leg, top_height]) for sx in (-1, 1) for sy in (-1, 1)]
 
     local_bottom = -height / 2
@@ -113,7 +113,7 @@ def object_parts(shape: str, centre: np.ndarray, size: np.ndarray, yaw: float) -
         arms = [part([sx * (length / 2 - arm / 2), -back_depth / 2, local_bottom + arm_height / 2],
                      [arm, depth - back_depth, arm_height]) for sx in (-1, 1)]
         return (seat, back, *arms)
-    return (Part(np.asarray(centre, dtype=np.float64), np.asarray(size, dtype=np.float64), axes),)
+    return (Part(np.asarray(center, dtype=np.float64), np.asarray(size, dtype=np.float64), axes),)
 
 
 def furnish(rng: np.random.Generator, vocabulary: SyntheticVocabulary) -> FurnishedRoom:
@@ -165,11 +165,11 @@ class _Placer:
             pose = place(spec, size)
             if pose is None:
                 continue
-            centre, yaw, support_id = pose
-            if self._collides(centre, size, yaw, support_id, spec):
+            center, yaw, support_id = pose
+            if self._collides(center, size, yaw, support_id, spec):
                 continue
-            obj = SceneObject(len(self.objects) + 1, spec.name, spec.label, centre, size, yaw,
-                              object_parts(spec.shape, centre, size, yaw), support_id)
+            obj = SceneObject(len(self.objects) + 1, spec.name, spec.label, center, size, yaw,
+                              object_parts(spec.shape, center, size, yaw), support_id)
             self.objects.append(obj)
             if spec.placement in ("wall", "floor"):
                 self.floor_area_used += size[0] * size[1]
@@ -196,8 +196,8 @@ class _Placer:
         wall = self._random_wall(size[0] + 0.1)
         if wall is None:
             return None
-        centre, yaw = self._wall_pose(wall, size, _WALL_GAP + size[1] / 2, 0.0)
-        return centre, yaw, None
+        center, yaw = self._wall_pose(wall, size, _WALL_GAP + size[1] / 2, 0.0)
+        return center, yaw, None
 
     def _on_wall(self, spec, size):
         wall = self._random_wall(size[0] + 0.1)
@@ -206,8 +206,8 @@ class _Placer:
         base_z = self.rng.uniform(*spec.elevation)
         if base_z + size[2] > self.room.height - 0.05:
             return None
-        centre, yaw = self._wall_pose(wall, size, size[1] / 2, base_z)
-        return centre, yaw, None
+        center, yaw = self._wall_pose(wall, size, size[1] / 2, base_z)
+        return center, yaw, None
 
     def _on_floor(self, spec, size):
         margin = 0.1
@@ -232,30 +232,30 @@ class _Placer:
         local = self.rng.uniform(-usable / 2, usable / 2)
         if support.category in ("bed", "sofa"):
             local[1] -= 0.1
-        xy = support.centre[:2] + local @ support.axes[:2, :2]
+        xy = support.center[:2] + local @ support.axes[:2, :2]
         yaw = support.yaw + self.rng.normal(0, 0.1)
         return np.array([xy[0], xy[1], support.top_surface + size[2] / 2]), float(yaw), support.instance_id
 
-    def _collides(self, centre, size, yaw, support_id, spec) -> bool:
+    def _collides(self, center, size, yaw, support_id, spec) -> bool:
         if spec.placement in ("wall", "floor"):
             margin = 0.0 if spec.placement == "wall" else 0.05
-            if not self.room.footprint_fits(centre[:2], size[:2], yaw, margin=margin):
+            if not self.room.footprint_fits(center[:2], size[:2], yaw, margin=margin):
                 return True
             for reserved in self.reserved:
-                if boxes_intersect(centre, size, yaw_axes(yaw), *reserved):
+                if boxes_intersect(center, size, yaw_axes(yaw), *reserved):
                     return True
-        if spec.placement == "wall_mounted" and not self.room.footprint_fits(centre[:2], size[:2], yaw, margin=-1e-6):
+        if spec.placement == "wall_mounted" and not self.room.footprint_fits(center[:2], size[:2], yaw, margin=-1e-6):
             return True
         grown = size + 2 * _FLOOR_GAP
         for other in self.objects:
             if other.instance_id == support_id:
                 continue
-            if boxes_intersect(centre, grown, yaw_axes(yaw), other.centre, other.size, other.axes):
+            if boxes_intersect(center, grown, yaw_axes(yaw), other.center, other.size, other.axes):
                 return True
         return False
 
     def _reserve_door_swing(self, door: SceneObject) -> None:
         """Keep the floor in front of a door free: a box as wide as the door, reaching into the room."""
         inward = -door.axes[1]
-        centre = door.centre + inward * (door.size[1] / 2 + _DOOR_CLEARANCE / 2)
-        self.reserved.append((centre, np.array([door.size[0] + 0.2, _DOOR_CLEARANCE, door.size[2]]), door.axes))
+        center = door.center + inward * (door.size[1] / 2 + _DOOR_CLEARANCE / 2)
+        self.reserved.append((center, np.array([door.size[0] + 0.2, _DOOR_CLEARANCE, door.size[2]]), door.axes))

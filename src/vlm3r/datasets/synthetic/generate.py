@@ -19,7 +19,7 @@ import numpy as np
 
 from vlm3r.datasets.media import write_intrinsics, write_sampled_frame, write_video
 from vlm3r.datasets.layout import MASK_VALUE_OFFSET, ProcessedLayout
-from vlm3r.datasets.pointcloud import LabelledPoints, write_point_cloud
+from vlm3r.datasets.pointcloud import LabeledPoints, write_point_cloud
 from vlm3r.datasets.synthetic.categories import SyntheticVocabulary
 from vlm3r.datasets.synthetic.furnish import FurnishedRoom, furnish
 from vlm3r.datasets.synthetic.render import Renderer, scene_geometry
@@ -77,8 +77,8 @@ class SyntheticScene:
     name: str
     furnished: FurnishedRoom
     trajectory: Trajectory
-    instance_colours: dict[int, np.ndarray]
-    structure_colours: np.ndarray  # wall, floor, ceiling
+    instance_colors: dict[int, np.ndarray]
+    structure_colors: np.ndarray  # wall, floor, ceiling
 
 
 def design_scene(seed: int, index: int, config: SynthConfig, vocabulary: SyntheticVocabulary) -> SyntheticScene:
@@ -95,12 +95,12 @@ def design_scene(seed: int, index: int, config: SynthConfig, vocabulary: Synthet
             continue
         if not _camera_path_is_clear(furnished, trajectory):
             continue
-        colours = {obj.instance_id: _instance_colour(rng, obj.category) for obj in furnished.objects}
+        colors = {obj.instance_id: _instance_color(rng, obj.category) for obj in furnished.objects}
         structure = np.array([rng.uniform(0.72, 0.9, 3), np.array([0.55, 0.4, 0.27]) * rng.uniform(0.85, 1.15),
                               [0.93, 0.93, 0.92]])
-        scene = SyntheticScene(scene_name(seed, index), furnished, trajectory, colours, structure)
+        scene = SyntheticScene(scene_name(seed, index), furnished, trajectory, colors, structure)
         # Cheap visibility check at a small size before committing to this scene.
-        renderer = Renderer(scene_geometry(furnished, colours, structure), config.intrinsics((64, 48)), 64, 48)
+        renderer = Renderer(scene_geometry(furnished, colors, structure), config.intrinsics((64, 48)), 64, 48)
         poses = trajectory.poses[config.sampled_frame_ids]
         if all(np.any(renderer.render(pose).instance > 0) for pose in poses):
             return scene
@@ -113,12 +113,12 @@ def _camera_path_is_clear(furnished: FurnishedRoom, trajectory: Trajectory) -> b
     if not np.all(furnished.room.contains(positions[:, :2], margin=0.25)):
         return False
     for obj in furnished.objects:
-        if np.any(point_box_distance(positions, obj.centre, obj.size, obj.axes) < _CAMERA_CLEARANCE):
+        if np.any(point_box_distance(positions, obj.center, obj.size, obj.axes) < _CAMERA_CLEARANCE):
             return False
     return True
 
 
-def _instance_colour(rng: np.random.Generator, category: str) -> np.ndarray:
+def _instance_color(rng: np.random.Generator, category: str) -> np.ndarray:
     """A category's hue (stable across scenes) with per-instance variation."""
     hue_rng = np.random.default_rng(zlib.crc32(category.encode()))
     base = hue_rng.uniform(0.15, 0.85, 3)
@@ -128,7 +128,7 @@ def _instance_colour(rng: np.random.Generator, category: str) -> np.ndarray:
 def write_scene(layout: ProcessedLayout, scene: SyntheticScene, config: SynthConfig,
                 on_frame: Callable[[], None] | None = None) -> None:
     """Write one scene's files; its point cloud is written last, so a scene is listed only once complete."""
-    geometry = scene_geometry(scene.furnished, scene.instance_colours, scene.structure_colours)
+    geometry = scene_geometry(scene.furnished, scene.instance_colors, scene.structure_colors)
     video = Renderer(geometry, config.intrinsics(config.video_size), *config.video_size)
     write_video(layout.video_path(scene.name), (video.render(pose).rgb for pose in scene.trajectory.poses),
                 config.fps, *config.video_size, on_frame=on_frame)
@@ -144,33 +144,33 @@ def write_scene(layout: ProcessedLayout, scene: SyntheticScene, config: SynthCon
     write_point_cloud(layout.point_cloud_path(scene.name), scene_points(scene, config.point_spacing))
 
 
-def scene_points(scene: SyntheticScene, spacing: float) -> LabelledPoints:
+def scene_points(scene: SyntheticScene, spacing: float) -> LabeledPoints:
     """Points on the floor, the walls and every object part, with colour, label and instance id."""
     room = scene.furnished.room
     structure = SyntheticVocabulary.load().structure
     chunks = []
 
-    def add(xyz, colour, label, instance):
-        rgb = np.broadcast_to(np.round(np.asarray(colour) * 255).astype(np.uint8), xyz.shape)
+    def add(xyz, color, label, instance):
+        rgb = np.broadcast_to(np.round(np.asarray(color) * 255).astype(np.uint8), xyz.shape)
         chunks.append((xyz, rgb, np.full(len(xyz), label), np.full(len(xyz), instance)))
 
     xs = _grid(0.0, room.width, spacing)
     ys = _grid(0.0, room.depth, spacing)
     floor = np.stack(np.meshgrid(xs, ys, indexing="ij"), -1).reshape(-1, 2)
     floor = floor[room.contains(floor)]
-    add(np.column_stack([floor, np.zeros(len(floor))]), scene.structure_colours[1], structure["floor"], 0)
+    add(np.column_stack([floor, np.zeros(len(floor))]), scene.structure_colors[1], structure["floor"], 0)
     for wall in room.walls():
         along = _grid(0.0, wall.length, spacing)
         heights = _grid(0.0, room.height, spacing)
         a, h = np.meshgrid(along, heights, indexing="ij")
         xy = wall.start + a.reshape(-1, 1) * wall.direction
-        add(np.column_stack([xy, h.reshape(-1)]), scene.structure_colours[0], structure["wall"], 0)
+        add(np.column_stack([xy, h.reshape(-1)]), scene.structure_colors[0], structure["wall"], 0)
     for obj in scene.furnished.objects:
         for part in obj.parts:
-            add(box_surface_points(part.centre, part.lengths, part.axes, spacing), scene.instance_colours[
+            add(box_surface_points(part.center, part.lengths, part.axes, spacing), scene.instance_colors[
                 obj.instance_id], obj.label, obj.instance_id)
     xyz, rgb, label, instance = (np.concatenate(parts) for parts in zip(*chunks))
-    return LabelledPoints(xyz, rgb, label, instance)
+    return LabeledPoints(xyz, rgb, label, instance)
 
 
 def _grid(start: float, stop: float, spacing: float) -> np.ndarray:
@@ -178,7 +178,7 @@ def _grid(start: float, stop: float, spacing: float) -> np.ndarray:
     return np.linspace(start, stop, max(2, int(np.ceil((stop - start) / spacing)) + 1))
 
 
-def box_surface_points(centre: np.ndarray, lengths: np.ndarray, axes: np.ndarray, spacing: float) -> np.ndarray:
+def box_surface_points(center: np.ndarray, lengths: np.ndarray, axes: np.ndarray, spacing: float) -> np.ndarray:
     """Points on all six faces of a box, on grids that include the edges and corners."""
     pieces = []
     for k in range(3):
@@ -189,7 +189,7 @@ def box_surface_points(centre: np.ndarray, lengths: np.ndarray, axes: np.ndarray
             local = np.empty((uu.size, 3))
             local[:, u], local[:, v], local[:, k] = uu.ravel(), vv.ravel(), sign * lengths[k] / 2
             pieces.append(local)
-    return np.concatenate(pieces) @ axes + centre
+    return np.concatenate(pieces) @ axes + center
 
 
 def generate_dataset(out: Path | str, num_scenes: int, seed: int, config: SynthConfig,

@@ -35,29 +35,29 @@ class SceneGeometry:
 
     bounds: np.ndarray  # [3] room bounding prism size (x, y, height)
     notch: np.ndarray | None  # [2, 3] lower and upper corner of the removed prism
-    part_centres: np.ndarray
+    part_centers: np.ndarray
     part_half: np.ndarray
     part_axes: np.ndarray
     part_corners: np.ndarray  # [P, 8, 3]
     part_instance: np.ndarray  # [P]
-    colours: np.ndarray  # [3 + P, 3] in [0, 1]: wall, floor, ceiling, then one per part
+    colors: np.ndarray  # [3 + P, 3] in [0, 1]: wall, floor, ceiling, then one per part
 
 
-def scene_geometry(furnished: FurnishedRoom, instance_colours: dict[int, np.ndarray],
-                   structure_colours: np.ndarray) -> SceneGeometry:
+def scene_geometry(furnished: FurnishedRoom, instance_colors: dict[int, np.ndarray],
+                   structure_colors: np.ndarray) -> SceneGeometry:
     room = furnished.room
     parts = [(obj.instance_id, part) for obj in furnished.objects for part in obj.parts]
-    centres = np.array([p.centre for _, p in parts]).reshape(-1, 3)
+    centers = np.array([p.center for _, p in parts]).reshape(-1, 3)
     lengths = np.array([p.lengths for _, p in parts]).reshape(-1, 3)
     axes = np.array([p.axes for _, p in parts]).reshape(-1, 3, 3)
-    corners = centres[:, None] + np.einsum("ck,pk,pkj->pcj", _CORNER_SIGNS, lengths / 2, axes)
+    corners = centers[:, None] + np.einsum("ck,pk,pkj->pcj", _CORNER_SIGNS, lengths / 2, axes)
     notch = None
     if room.notch is not None:
         x0, y0, x1, y1 = room.notch
         notch = np.array([[x0, y0, -1.0], [x1, y1, room.height + 1.0]])
-    colours = np.concatenate([structure_colours, np.array([instance_colours[i] for i, _ in parts]).reshape(-1, 3)])
-    return SceneGeometry(np.array([room.width, room.depth, room.height]), notch, centres, lengths / 2, axes, corners,
-                         np.array([i for i, _ in parts], dtype=np.int32), colours)
+    colors = np.concatenate([structure_colors, np.array([instance_colors[i] for i, _ in parts]).reshape(-1, 3)])
+    return SceneGeometry(np.array([room.width, room.depth, room.height]), notch, centers, lengths / 2, axes, corners,
+                         np.array([i for i, _ in parts], dtype=np.int32), colors)
 
 
 class Renderer:
@@ -143,7 +143,7 @@ class Renderer:
         axes = g.part_axes[p].astype(np.float32)
         world = [d[block] for d in dirs]
         local = [axes[a, 0] * world[0] + axes[a, 1] * world[1] + axes[a, 2] * world[2] for a in range(3)]
-        o = g.part_axes[p] @ (origin - g.part_centres[p])
+        o = g.part_axes[p] @ (origin - g.part_centers[p])
         half = g.part_half[p]
         t_near, t_far, near_face = self._slab(local, -half - o, half - o, 6 * p)
         depth_block = depth[block]
@@ -201,8 +201,8 @@ class Renderer:
             light[floor] *= np.where(seam, 0.72, tone).astype(np.float32)
         light[edge] *= 0.55
         light *= np.exp(np.float32(-0.025) * depth)
-        np.minimum(light, np.float32(1.0 / g.colours.max()), out=light)  # keeps every channel <= 255
-        palette = (g.colours * 255.0).astype(np.float32)
+        np.minimum(light, np.float32(1.0 / g.colors.max()), out=light)  # keeps every channel <= 255
+        palette = (g.colors * 255.0).astype(np.float32)
         rgb = np.empty(depth.shape + (3,), dtype=np.uint8)
         for c in range(3):
             rgb[..., c] = palette[:, c][index] * light

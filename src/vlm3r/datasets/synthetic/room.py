@@ -81,18 +81,18 @@ class Room:
             inside &= ~in_notch
         return inside
 
-    def footprint_fits(self, centre_xy, size_xy, yaw: float, margin: float = 0.0) -> bool:
+    def footprint_fits(self, center_xy, size_xy, yaw: float, margin: float = 0.0) -> bool:
         """Whether a rotated rectangle (full sizes) lies on the floor, ``margin`` away from the walls."""
-        corners = footprint_corners(centre_xy, size_xy, yaw)
+        corners = footprint_corners(center_xy, size_xy, yaw)
         if not np.all(self.contains(corners, margin)):
             return False
         if self.notch is None:
             return True
         x0, y0, x1, y1 = self.notch
-        notch_centre = [(x0 + x1) / 2, (y0 + y1) / 2, 0.0]
+        notch_center = [(x0 + x1) / 2, (y0 + y1) / 2, 0.0]
         notch_size = [x1 - x0 + 2 * margin, y1 - y0 + 2 * margin, 1.0]
-        return not bool(boxes_intersect([*centre_xy, 0.0], [*size_xy, 1.0], yaw_axes(yaw),
-                                        notch_centre, notch_size, np.eye(3), tol=-1e-9))
+        return not bool(boxes_intersect([*center_xy, 0.0], [*size_xy, 1.0], yaw_axes(yaw),
+                                        notch_center, notch_size, np.eye(3), tol=-1e-9))
 
 
 def yaw_axes(yaw: float) -> np.ndarray:
@@ -101,11 +101,11 @@ def yaw_axes(yaw: float) -> np.ndarray:
     return np.array([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
-def footprint_corners(centre_xy, size_xy, yaw: float) -> np.ndarray:
+def footprint_corners(center_xy, size_xy, yaw: float) -> np.ndarray:
     """The 4 floor corners [4, 2] of a rectangle of full sizes ``size_xy`` turned by ``yaw``."""
     axes = yaw_axes(yaw)[:2, :2]
     signs = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], dtype=np.float64)
-    return np.asarray(centre_xy, dtype=np.float64) + (signs * (np.asarray(size_xy) / 2)) @ axes
+    return np.asarray(center_xy, dtype=np.float64) + (signs * (np.asarray(size_xy) / 2)) @ axes
 
 
 def sample_room(rng: np.random.Generator, area: float, height: float, l_shape: bool) -> Room:

@@ -40,27 +40,27 @@ def walkable_grid(furnished: FurnishedRoom, wall_margin: float, object_margin: f
     room = furnished.room
     xs = np.arange(CELL / 2, room.width, CELL)
     ys = np.arange(CELL / 2, room.depth, CELL)
-    centres = np.stack(np.meshgrid(xs, ys, indexing="ij"), axis=-1)
-    free = room.contains(centres, margin=wall_margin)
+    centers = np.stack(np.meshgrid(xs, ys, indexing="ij"), axis=-1)
+    free = room.contains(centers, margin=wall_margin)
     for obj in furnished.objects:
         if obj.bottom > 1.0:  # things hanging high on walls do not block walking (the wall margin covers them)
             continue
         # Distance from each cell centre to the object's footprint rectangle, in its frame.
-        local = (centres - obj.centre[:2]) @ obj.axes[:2, :2].T
+        local = (centers - obj.center[:2]) @ obj.axes[:2, :2].T
         outside = np.maximum(np.abs(local) - obj.size[:2] / 2, 0.0)
         free &= np.linalg.norm(outside, axis=-1) > object_margin
-    return free, centres
+    return free, centers
 
 
 def plan_path(rng: np.random.Generator, furnished: FurnishedRoom, num_waypoints: int = 5) -> np.ndarray:
     """A smooth collision-free floor path [N, 2] through waypoints spread around the room."""
-    free, centres = walkable_grid(furnished, WALL_MARGIN, OBJECT_MARGIN)
+    free, centers = walkable_grid(furnished, WALL_MARGIN, OBJECT_MARGIN)
     labels, count = ndimage.label(free)
     if count == 0:
         raise NoWalkableFloor("no walkable floor left between the furniture")
     largest = 1 + int(np.argmax(ndimage.sum(free, labels, index=range(1, count + 1))))
     free = labels == largest
-    cells = centres[free]
+    cells = centers[free]
     if len(cells) < 20:
         raise NoWalkableFloor("the walkable floor is too small for a walkthrough")
     clearance = ndimage.distance_transform_edt(free)[free] * CELL
@@ -72,8 +72,8 @@ def plan_path(rng: np.random.Generator, furnished: FurnishedRoom, num_waypoints:
     direction = rng.choice([-1.0, 1.0])
     waypoints = []
     for k in range(num_waypoints):
-        centre_angle = start + direction * 2 * np.pi * k / num_waypoints
-        in_sector = np.abs(np.angle(np.exp(1j * (angle - centre_angle)))) < np.pi / num_waypoints
+        center_angle = start + direction * 2 * np.pi * k / num_waypoints
+        in_sector = np.abs(np.angle(np.exp(1j * (angle - center_angle)))) < np.pi / num_waypoints
         if not in_sector.any():
             continue
         score = (radius / max(radius.max(), 1e-6) + np.minimum(clearance, 0.3) + rng.uniform(0, 0.2, len(cells)))
@@ -97,7 +97,7 @@ def _smooth(raw: np.ndarray, furnished: FurnishedRoom) -> np.ndarray:
         return raw[:1]
     samples = np.linspace(0, arc[-1], max(2, int(arc[-1] / 0.02)))
     resampled = np.stack([np.interp(samples, arc, raw[:, k]) for k in range(2)], axis=1)
-    strict, centres = walkable_grid(furnished, SMOOTH_MARGIN, SMOOTH_MARGIN)
+    strict, centers = walkable_grid(furnished, SMOOTH_MARGIN, SMOOTH_MARGIN)
     for sigma_m in (0.5, 0.3, 0.15, 0.0):
         sigma = sigma_m / 0.02
         smooth = ndimage.gaussian_filter1d(resampled, sigma, axis=0, mode="nearest") if sigma > 0 else resampled

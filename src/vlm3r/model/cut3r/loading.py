@@ -91,7 +91,7 @@ def _find_model_string(args) -> str | None:
     return None
 
 
-def normalise_state_dict(state_dict: dict[str, torch.Tensor], path: Path | str) -> dict[str, torch.Tensor]:
+def normalize_state_dict(state_dict: dict[str, torch.Tensor], path: Path | str) -> dict[str, torch.Tensor]:
     """Strip ``module.``, drop the dead ray-map keys and the DPT aliases (checking they equal their originals)."""
     if state_dict and all(k.startswith("module.") for k in state_dict):
         state_dict = {k[len("module."):]: v for k, v in state_dict.items()}
@@ -154,7 +154,7 @@ def read_cut3r_weights(weights: Path | str, config: dict | Cut3rConfig | None = 
     None keeps them if the file has them."""
     path = Path(weights)
     raw, constructor = read_checkpoint(path)
-    state_dict = normalise_state_dict(raw, path)
+    state_dict = normalize_state_dict(raw, path)
     cfg = _resolve_config(config, constructor, path, fallback)
     has_heads = any(k.startswith("downstream_head.") for k in state_dict)
     with_heads = has_heads if with_heads is None else with_heads

@@ -20,10 +20,10 @@ class CameraDisplacement(QATask):
         frames = ctx.require_frames().frames
         if len(frames) <= MIN_SPAN:
             raise SkipScene(f"needs more than {MIN_SPAN} sampled frames, has {len(frames)}")
-        centres = np.array([f.camera_center for f in frames])
+        centers = np.array([f.camera_center for f in frames])
         out = []
         for i, j in frame_pairs(frames):
-            displacement = float(np.linalg.norm(centres[j] - centres[i]))
+            displacement = float(np.linalg.norm(centers[j] - centers[i]))
             if not MIN_DISPLACEMENT <= displacement <= MAX_DISPLACEMENT:
                 continue
             answer = python_round(displacement, 1)

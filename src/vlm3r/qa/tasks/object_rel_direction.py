@@ -67,8 +67,8 @@ class _ObjectRelDirection(QATask):
         if np.linalg.norm(forward) < 1e-6 or np.linalg.norm(querying.centroid[:2] - origin) < 1e-6:
             return None
         angles = ccw_angles(origin, forward, np.vstack([querying.centroid[:2], querying.corners[:, :2]]))
-        centre_angle = angles[0]
-        if np.min(np.abs(centre_angle - np.array(self.boundaries))) < BOUNDARY_MARGIN:
+        center_angle = angles[0]
+        if np.min(np.abs(center_angle - np.array(self.boundaries))) < BOUNDARY_MARGIN:
             return None
         regions = self.region(angles)
         if np.count_nonzero(regions[1:] != regions[0]) > MAX_CORNERS_ELSEWHERE:

@@ -108,18 +108,18 @@ def plan_routes(grid: NavGrid, objects: list[int]) -> list[Route]:
         return []
     _, labels = connected_components(graph, directed=False)
     region = np.flatnonzero(labels == np.argmax(np.bincount(labels)))
-    centres = grid.cell_centres(cells[region])
+    centers = grid.cell_centers(cells[region])
     ends: dict[int, int] = {}
     for k in objects:
-        near = np.flatnonzero(np.all((centres >= grid.footprints[k].min(axis=0) - MAX_REACH)
-                                     & (centres <= grid.footprints[k].max(axis=0) + MAX_REACH), axis=1))
+        near = np.flatnonzero(np.all((centers >= grid.footprints[k].min(axis=0) - MAX_REACH)
+                                     & (centers <= grid.footprints[k].max(axis=0) + MAX_REACH), axis=1))
         if len(near) == 0:
             continue
-        distance = polygon_distance(centres[near], grid.footprints[k:k + 1])[:, 0]
+        distance = polygon_distance(centers[near], grid.footprints[k:k + 1])[:, 0]
         if distance.min() > MAX_REACH:
             continue
         nearest = near[distance <= distance.min() + grid.resolution]
-        ends[k] = int(region[nearest[np.argmin(np.linalg.norm(centres[nearest] - grid.box_centres[k], axis=1))]])
+        ends[k] = int(region[nearest[np.argmin(np.linalg.norm(centers[nearest] - grid.box_centers[k], axis=1))]])
     reachable = [k for k in objects if k in ends]
     if len(reachable) < 2:
         return []
@@ -131,7 +131,7 @@ def plan_routes(grid: NavGrid, objects: list[int]) -> list[Route]:
             if goal == start or node == ends[start] or predecessors[row, node] < 0:
                 continue
             path_cells = cells[path_from_predecessors(predecessors[row], ends[start], node)]
-            routes.append(Route(start, goal, path_cells, simplify_path(grid, grid.cell_centres(path_cells))))
+            routes.append(Route(start, goal, path_cells, simplify_path(grid, grid.cell_centers(path_cells))))
     return routes
 
 
@@ -232,10 +232,10 @@ class RouteQuestion:
 class Landmarks:
     """The unique objects: names, footprints [U, K, 2] and footprint centres [U, 2], to name points and facings."""
 
-    def __init__(self, names: list[str], footprints: np.ndarray, centres: np.ndarray):
+    def __init__(self, names: list[str], footprints: np.ndarray, centers: np.ndarray):
         self.names = names
         self.footprints = footprints
-        self.centres = centres
+        self.centers = centers
 
     def nearest(self, point: np.ndarray) -> str | None:
         """The unique object whose footprint is nearest a point, if within ``ANCHOR_MAX_DISTANCE``."""
@@ -245,7 +245,7 @@ class Landmarks:
 
     def facing_bend(self, position: np.ndarray, heading: np.ndarray, name: str) -> float:
         """Angle in degrees between ``heading`` and the direction from ``position`` to an object's centre."""
-        return abs(float(signed_bend(self.centres[self.names.index(name)] - position, heading)))
+        return abs(float(signed_bend(self.centers[self.names.index(name)] - position, heading)))
 
     def facing_turns(self, position: np.ndarray, heading: np.ndarray) -> dict[str, str | None]:
         """Per object, the turn onto ``heading`` for a robot at ``position`` facing it (see ``classify_bend``).
@@ -253,7 +253,7 @@ class Landmarks:
         Decided by the footprint's centre; None when that is ambiguous or when a footprint vertex lies in another
         unambiguous direction, so that which way the robot faces is clear however one looks at the object.
         """
-        points = np.concatenate([self.centres[:, None], self.footprints], axis=1) - position  # [U, 1 + K, 2]
+        points = np.concatenate([self.centers[:, None], self.footprints], axis=1) - position  # [U, 1 + K, 2]
         out = {}
         for name, bends in zip(self.names, signed_bend(points, heading).tolist()):
             actions = [classify_bend(b) for b in bends]
@@ -332,7 +332,7 @@ class RoutePlanning(QATask):
         indices = [geometry.categories.index(c) for c in unique]
         names = dict(zip(indices, unique))
         grid = build_nav_grid(geometry)
-        landmarks = Landmarks(unique, grid.footprints[indices], grid.box_centres[indices])
+        landmarks = Landmarks(unique, grid.footprints[indices], grid.box_centers[indices])
         out, asked = [], set()
         for route in plan_routes(grid, indices):
             questions = describe_route(route, names, landmarks, ctx.rng)
