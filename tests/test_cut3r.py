@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from helpers import REFERENCE, assert_parity, needs_reference
+from helpers import REFERENCE, assert_parity, needs_reference, write_video
 
 from vlm3r.model.cut3r import Cut3r, Cut3rCheckpointError, Cut3rConfig, Cut3rState, load_cut3r
 from vlm3r.model.cut3r.loading import normalize_state_dict
@@ -232,17 +232,6 @@ def test_checkpoint_errors_name_the_keys(tmp_path):
         load_cut3r(tmp_path / "garbage.pth", config=tiny_config())
     with pytest.raises(Cut3rCheckpointError, match="carries no model configuration"):
         load_cut3r(REFERENCE / "state_dict.safetensors")
-
-
-def write_video(path, frames, fps=24):
-    import av
-
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-        for frame in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        container.mux(stream.encode())
 
 
 def test_video_sampling_and_preprocessing(tmp_path):

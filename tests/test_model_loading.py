@@ -9,8 +9,8 @@ import json
 import pytest
 import torch
 from helpers import (LORA_ALPHA, LORA_R, PROMPT_IDS, REFERENCE, TINY_CUT3R_ARGS, TOWER_CONFIG, assert_parity,
-                     distinctive_model, frames, logits, needs_reference, odd_config, write_hf_cache, write_release,
-                     write_tower_folder)
+                     distinctive_model, frames, logits, needs_reference, odd_config, qwen_tokenizer, write_hf_cache,
+                     write_release, write_tower_folder, write_video)
 
 from vlm3r.model.config import SO400M_ID, ConfigError, Vlm3rConfig, VisionConfig
 from vlm3r.model.cut3r import Cut3rCheckpointError, Cut3rConfig
@@ -205,11 +205,7 @@ def test_save_pretrained_is_read_as_the_official_code_reads_it(tmp_path, origina
     """``save_pretrained`` then ``from_pretrained`` gives the same logits; so does reading the folder through its
     LLaVA fields alone (the vlm3r section removed), which is all the official loader has: the Qwen2 sizes, and
     ``mm_vision_tower`` naming a folder with the tower's config.json and SigLIP weights."""
-    from transformers import AutoTokenizer
-
-    from vlm3r.model.prompt import bundled_tokenizer_dir
-
-    tokenizer = AutoTokenizer.from_pretrained(str(bundled_tokenizer_dir()), local_files_only=True)
+    tokenizer = qwen_tokenizer()
     folder = original.save_pretrained(tmp_path / "saved", tokenizer)
     px = frames(4)
     expected = logits(original, px, PROMPT_IDS)
@@ -256,11 +252,7 @@ def test_config_round_trip_and_errors():
 def test_new_modules_are_initialized_by_their_own_rule(tmp_path, original):
     """Training starts from a base without fusion block: from_pretrained builds it with the block's
     reset_parameters (LayerNorm (1, 0), zero biases), and only where it is named as new."""
-    from transformers import AutoTokenizer
-
-    from vlm3r.model.prompt import bundled_tokenizer_dir
-
-    tokenizer = AutoTokenizer.from_pretrained(str(bundled_tokenizer_dir()), local_files_only=True)
+    tokenizer = qwen_tokenizer()
     base = original.save_pretrained(tmp_path / "base", tokenizer, base_only=True)
     cut3r = original.save_pretrained(tmp_path / "full") / "cut3r.pth"
     with pytest.raises(Vlm3rCheckpointError, match=r"missing: fusion_block\."):
@@ -280,7 +272,6 @@ def test_pipeline_cache_and_ask_command(tmp_path, original):
     import numpy as np
     from typer.testing import CliRunner
 
-    from test_cut3r import write_video
     from vlm3r.cli.main import app
     from vlm3r.model.pipeline import Vlm3rPipeline
 

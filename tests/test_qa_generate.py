@@ -14,6 +14,8 @@ from vlm3r.datasets.synthetic.generate import box_surface_points
 from vlm3r.qa.export import to_llava, write_parquet
 from vlm3r.qa.generate import SceneInput, generate, load_scenes
 from vlm3r.qa.record import QAFileError, QARecord, read_qa_jsonl, write_qa_jsonl
+from vlm3r.eval.baselines import frequency_baseline
+from vlm3r.eval.benchmarks import VSIBENCH, VSTIBENCH
 from vlm3r.qa.tasks import select_tasks
 from vlm3r.scene import OrientedBox, SceneMeta, read_scene_metadata
 
@@ -200,8 +202,9 @@ def test_demo_writes_every_stage(tmp_path):
     assert vsi + vsti == len(records)
     assert (tmp_path / "synth2_0000.png").stat().st_size > 10_000
     assert "closest distance" in result.output
-    for bench in ("vsibench", "vstibench"):
-        scores = json.loads((tmp_path / "eval" / bench / "frequency_scores.json").read_text())
-        assert scores["n"] > 0 and 0 < scores["overall"] < 100
-        assert (tmp_path / "eval" / bench / "report.md").exists()
+    for benchmark in (VSIBENCH, VSTIBENCH):  # the frequency baseline of exactly the questions it wrote
+        folder = tmp_path / "eval" / benchmark.name
+        scores = json.loads((folder / "frequency_scores.json").read_text())
+        assert scores == frequency_baseline(benchmark, records).to_json() and scores["n"] > 0
+        assert (folder / "report.md").exists()
     assert "frequency baseline" in result.output

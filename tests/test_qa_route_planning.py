@@ -11,6 +11,7 @@ from scipy.spatial import ConvexHull
 from vlm3r.datasets.synthetic.categories import SyntheticVocabulary
 from vlm3r.datasets.synthetic.generate import SynthConfig, design_scene
 from vlm3r.geometry import box_corners, point_box_distance
+from vlm3r.geometry.polygon import footprint, polygon_distance
 from vlm3r.qa import templates
 from vlm3r.qa.generate import SceneInput, generate_scene
 from vlm3r.qa.geometry import SceneGeometry
@@ -24,9 +25,7 @@ from vlm3r.qa.tasks.route_planning import (
     RoutePlanning,
     build_nav_grid,
     classify_bend,
-    footprint,
     plan_routes,
-    polygon_distance,
     signed_bend,
     split_legs,
     turn_options,

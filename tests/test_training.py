@@ -5,17 +5,19 @@ import importlib.util
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from helpers import qwen_tokenizer, write_video
+from PIL import Image
 
-from test_model import qwen_tokenizer
 from vlm3r.model.loading import load_tokenizer
 from vlm3r.model.modeling_vlm3r import Vlm3rModel
 from vlm3r.training.config import TrainConfigError, load_train_config
 from vlm3r.training.data import (ConversationDataset, DataOptions, TrainingDataError, collate,
                                  read_training_samples, time_instruction, with_time_instruction)
 from vlm3r.training.tokenization import tokenize_conversation
-from vlm3r.training.trainer import Trainer, latest_checkpoint, train
+from vlm3r.training.trainer import Trainer, latest_checkpoint, plot_loss, train
 
 IGNORE = -100
 IM_START, IM_END, NL = 151644, 151645, 198
@@ -121,10 +123,17 @@ def test_tiny_model_overfits_and_answers(overfit, questions):
     from vlm3r.model.pipeline import Vlm3rPipeline
 
     _, out = overfit
-    losses = [json.loads(line)["loss"] for line in (out / "log.jsonl").read_text().splitlines()]
+    history = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    losses = [h["loss"] for h in history]
     assert len(losses) == 120
     assert sum(losses[-8:]) / 8 < sum(losses[:4]) / 4 / 20  # falls by a factor of more than 20
-    assert (out / "loss.png").stat().st_size > 0
+    # loss.png is the plot of exactly the logged steps and losses: redrawn from log.jsonl it is the same image
+    redrawn = plot_loss(history, out / "redrawn.png")
+    (line,) = redrawn.axes[0].get_lines()
+    assert list(line.get_xdata()) == list(range(1, 121)) and list(line.get_ydata()) == losses
+    with Image.open(out / "loss.png") as written, Image.open(out / "redrawn.png") as expected:
+        assert written.size == (720, 420)
+        assert np.array_equal(np.asarray(written), np.asarray(expected))
     pipeline = Vlm3rPipeline.from_pretrained(out, num_frames=4)  # base and CUT3R named in config.json
     for sample in json.loads(questions.read_text()):
         question = sample["conversations"][0]["value"].removeprefix("<image>\n")
@@ -273,7 +282,6 @@ def test_run_folder_moves_whole(questions, tmp_path):
 
 def test_bad_videos_are_reported_before_the_first_step(tmp_path):
     import numpy as np
-    from test_cut3r import write_video
 
     write_video(tmp_path / "good.mp4", np.zeros((6, 32, 32, 3), dtype=np.uint8))
     (tmp_path / "broken.mp4").write_bytes(b"\x00" * 64)
@@ -430,7 +438,6 @@ def feature_data(tmp_path_factory):
     """A tiny model's CUT3R as a .pth, a data folder of three videos (one a .mov beside a .mp4 of the same name)
     and a broken file."""
     import numpy as np
-    from test_cut3r import write_video
 
     from vlm3r.model.config import Vlm3rConfig
     from vlm3r.model.saving import spatial_state, write_cut3r

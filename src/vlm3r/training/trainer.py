@@ -41,8 +41,11 @@ from vlm3r.utils.progress import progress_bar
 log = logging.getLogger(__name__)
 STATE_FILE = "trainer_state.json"
 LOG_FILE = "log.jsonl"
+LOSS_PLOT = "loss.png"
+LOSS_PLOT_SIZE = (6, 3.5)  # inches
+LOSS_PLOT_DPI = 120  # pixels per inch: a 720 x 420 image
 # What a run writes into its folder: removed by --overwrite (nothing else is).
-RUN_OUTPUTS = ("checkpoint-*", "base", "vision_tower", LOG_FILE, "loss.png", STATE_FILE, "config.json",
+RUN_OUTPUTS = ("checkpoint-*", "base", "vision_tower", LOG_FILE, LOSS_PLOT, STATE_FILE, "config.json",
                "adapter_config.json", "adapter_model.bin", "adapter_model.safetensors", "non_lora_trainables.bin",
                "README.md")
 
@@ -121,11 +124,12 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return max(done, key=lambda p: int(p.name[11:]), default=None)
 
 
-def plot_loss(history: list[dict], path: Path) -> None:
+def plot_loss(history: list[dict], path: Path):
+    """loss.png: the train loss of every logged step (log scale); returns the drawn Figure."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(6, 3.5))
+    fig = Figure(figsize=LOSS_PLOT_SIZE)
     FigureCanvasAgg(fig)  # drawn off-screen; the program's own matplotlib backend is left alone
     ax = fig.subplots()
     ax.plot([h["step"] for h in history], [h["loss"] for h in history], lw=1.2)
@@ -133,7 +137,8 @@ def plot_loss(history: list[dict], path: Path) -> None:
     ax.grid(alpha=0.3)
     fig.tight_layout()
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120)
+        fig.savefig(tmp, dpi=LOSS_PLOT_DPI)
+    return fig
 
 
 class Trainer:
@@ -354,7 +359,7 @@ class Trainer:
         if acc.is_main_process:
             self.unwrapped.save_pretrained(self.run_dir, **self.references_from(self.run_dir))
             st.save(self.run_dir / STATE_FILE)
-            plot_loss(st.log_history, self.run_dir / "loss.png")
+            plot_loss(st.log_history, self.run_dir / LOSS_PLOT)
         acc.wait_for_everyone()
         return self.run_dir
 
