@@ -7,25 +7,24 @@ from pathlib import Path
 import typer
 
 from vlm3r.cli.errors import guarded
+from vlm3r.cli.options import (BaseFolder, Cut3rWeights, Device, Dtype, MaxNewTokens, ModelFolder, ModelFrames,
+                               VisionTower)
+from vlm3r.model.prompt import MAX_NEW_TOKENS
 
 
 @guarded
 def ask(
     video: Path = typer.Argument(..., help="The video."),
     question: str = typer.Argument(..., help="The question, e.g. \"How far is the sofa from the tv?\""),
-    model: Path = typer.Option(..., "--model", help="VLM-3R folder (config.json, adapter, non_lora_trainables.bin)."),
-    cut3r: Path = typer.Option(None, "--cut3r", help="CUT3R weights (cut3r_512_dpt_4_64.pth); a folder written by "
-                                                     "vlm3r train names its own."),
-    base: Path = typer.Option(None, "--base", help="LLaVA-Video-7B-Qwen2 folder (for a LoRA release); a folder "
-                                                   "written by vlm3r train names its own."),
-    vision_tower: Path = typer.Option(None, "--vision-tower", help="Folder with the SigLIP tower's config.json, "
-                                                                   "when config.json's mm_vision_tower is not a "
-                                                                   "local folder, cached, or so400m."),
-    frames: int = typer.Option(None, "--frames", min=1, help="Frames sampled uniformly from the video (default: "
-                                                             "the model's, 32 for the released one)."),
-    dtype: str = typer.Option("bf16", "--dtype", help="fp32, bf16 or fp16."),
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
-    max_new_tokens: int = typer.Option(16, "--max-new-tokens", min=1, help="Longest answer in tokens."),
+    *,
+    model: ModelFolder,
+    cut3r: Cut3rWeights = None,
+    base: BaseFolder = None,
+    vision_tower: VisionTower = None,
+    frames: ModelFrames = None,
+    dtype: Dtype = "bf16",
+    device: Device = "cpu",
+    max_new_tokens: MaxNewTokens = MAX_NEW_TOKENS,
 ) -> None:
     """Answer a spatial question about a video.
 

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from vlm3r.cli.errors import check_output, guarded
+from vlm3r.cli.options import Device, Dtype
 from vlm3r.utils.frames import NUM_FRAMES
 
 app = typer.Typer(help="CUT3R, VLM-3R's 3D reconstruction encoder, on its own.", no_args_is_help=True)
@@ -24,8 +25,8 @@ def reconstruct(
     config: Path = typer.Option(None, "--config", help="JSON architecture config (needed for .safetensors)."),
     frames: int = typer.Option(NUM_FRAMES, "--frames", min=1, help="Frames sampled uniformly from the video."),
     keep: float = typer.Option(0.5, "--keep", help="Share of points kept, most confident first (0-1]."),
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
-    dtype: str = typer.Option("fp32", "--dtype", help="fp32, bf16 or fp16."),
+    device: Device = "cpu",
+    dtype: Dtype = "fp32",
 ) -> None:
     """Reconstruct a video: a colored point cloud in the first camera's frame plus the camera path.
 

@@ -9,6 +9,9 @@ from rich.console import Console
 from rich.table import Table
 
 from vlm3r.cli.errors import check_output, err_console, guarded
+from vlm3r.cli.options import (BaseFolder, Bench, Cut3rWeights, Device, Dtype, MaxNewTokens, ModelFolder, ModelFrames,
+                               VisionTower)
+from vlm3r.model.prompt import MAX_NEW_TOKENS
 
 app = typer.Typer(help="Evaluation: score predictions, chance baselines, reports.", no_args_is_help=True)
 
@@ -30,7 +33,8 @@ def _print_report(console: Console, report, title: str) -> None:
 @app.command("score")
 @guarded
 def score_command(
-    bench: str = typer.Option(..., "--bench", help="vsibench or vstibench."),
+    *,
+    bench: Bench,
     qa: Path = typer.Option(..., "--qa", help="Questions: vlm3r .jsonl, reference .json or benchmark .parquet."),
     pred: Path = typer.Option(..., "--pred", help='Predictions .jsonl: {"id": ..., "prediction": "..."} per line.'),
     out: Path = typer.Option(None, "--out", help="Folder for scores.json, report.md and plots."),
@@ -51,7 +55,8 @@ def score_command(
 @app.command("baseline")
 @guarded
 def baseline_command(
-    bench: str = typer.Option(..., "--bench", help="vsibench or vstibench."),
+    *,
+    bench: Bench,
     qa: Path = typer.Option(..., "--qa", help="Questions (.jsonl, .json or .parquet)."),
     kind: str = typer.Option(..., "--kind", help="random or frequency."),
     out: Path = typer.Option(None, "--out", help="Folder for scores.json (and, for frequency, predictions.jsonl)."),
@@ -72,22 +77,23 @@ def baseline_command(
 @app.command("run")
 @guarded
 def run_command(
-    model: Path = typer.Option(..., "--model", help="VLM-3R folder (released LoRA layout or one vlm3r wrote)."),
-    bench: str = typer.Option(..., "--bench", help="vsibench or vstibench."),
+    *,
+    model: ModelFolder,
+    bench: Bench,
     qa: Path = typer.Option(..., "--qa", help="Questions: VSI-Bench test.jsonl / parquet, VSTI-Bench records, or "
                                              "vlm3r .jsonl."),
     videos: Path = typer.Option(..., "--videos", help="Video root: <dataset>/<scene_name>.mp4 (VSI-Bench) or the "
                                                      "records' video_path below it."),
     out: Path = typer.Option(..., "--out", help="Run folder: predictions.jsonl, run.json, scores.json, report.md."),
-    base: Path = typer.Option(None, "--base", help="LLaVA-Video-7B-Qwen2 folder (for a LoRA release)."),
-    cut3r: Path = typer.Option(None, "--cut3r", help="CUT3R weights (cut3r_512_dpt_4_64.pth)."),
-    vision_tower: Path = typer.Option(None, "--vision-tower", help="Folder with the SigLIP tower's config.json."),
+    base: BaseFolder = None,
+    cut3r: Cut3rWeights = None,
+    vision_tower: VisionTower = None,
     limit: int = typer.Option(None, "--limit", min=1, help="Only the first N questions of the benchmark."),
-    frames: int = typer.Option(None, "--frames", min=1, help="Frames per video (default: the model's, 32)."),
+    frames: ModelFrames = None,
     batch_size: int = typer.Option(1, "--batch-size", min=1, help="Questions of one video answered together."),
-    max_new_tokens: int = typer.Option(16, "--max-new-tokens", min=1, help="Longest answer in tokens."),
-    dtype: str = typer.Option("bf16", "--dtype", help="fp32, bf16 or fp16."),
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda (under torchrun: each process its GPU)."),
+    max_new_tokens: MaxNewTokens = MAX_NEW_TOKENS,
+    dtype: Dtype = "bf16",
+    device: Device = "cpu",
 ) -> None:
     """Run a whole benchmark: every video encoded and prefilled once, answers appended as they come (rerun the
     same command to resume), then scored into a report beside the paper's VLM-3R row.
@@ -123,7 +129,7 @@ def lmms_tasks_command(
     qa: Path = typer.Option(..., "--qa", help="Questions (.jsonl, .json or .parquet)."),
     video_root: Path = typer.Option(..., "--video-root", help="Folder the questions' video paths are relative to."),
     out: Path = typer.Option(..., "--out", help="Folder to pass to lmms-eval as --include_path."),
-    bench: str = typer.Option("vsibench", "--bench", help="vsibench or vstibench."),
+    bench: Bench = "vsibench",
 ) -> None:
     """Write an offline lmms-eval task for a local question file, to run VLM-3R inside lmms-eval.
 

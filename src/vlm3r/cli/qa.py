@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from vlm3r.cli.errors import check_output, guarded
+from vlm3r.cli.options import Workers
 from vlm3r.utils.progress import progress_bar
 
 app = typer.Typer(help="Questions: generate VSI-Bench / VSTI-Bench QA from scene metadata, inspect, export.",
@@ -25,7 +26,7 @@ def generate(
     per_scene: int = typer.Option(None, "--per-scene", min=1,
                                   help="Questions kept per scene and task (default: per task)."),
     seed: int = typer.Option(0, "--seed", help="Seed; the same seed gives an identical file."),
-    workers: int = typer.Option(1, "--workers", min=1, help="Processes (the output does not depend on it)."),
+    workers: Workers = 1,
 ) -> None:
     """Generate questions for every scene and task; scenes or tasks that give none are reported with the reason.
 

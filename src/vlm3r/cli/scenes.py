@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from vlm3r.cli.errors import check_output, err_console, guarded
+from vlm3r.cli.options import Workers
 from vlm3r.scene import (MetadataError, category_totals, detect_metadata_kind, read_frame_metadata,
                          read_scene_metadata)
 from vlm3r.utils.frames import NUM_FRAMES
@@ -140,7 +141,7 @@ def metadata(
     root: Path = typer.Option(..., "--root", help="The dataset's raw folder (the processed folder for synthetic)."),
     split: str = typer.Option("train", "--split", help="train or val."),
     out: Path = typer.Option(None, "--out", help="Processed folder to write (default: --root, for synthetic)."),
-    workers: int = typer.Option(1, "--workers", min=1, help="Scenes prepared in parallel (processes)."),
+    workers: Workers = 1,
 ) -> None:
     """Turn a dataset into the processed layout and its scene and frame metadata; resumable, failures listed.
 

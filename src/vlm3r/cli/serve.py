@@ -8,14 +8,16 @@ import typer
 from rich.console import Console
 
 from vlm3r.cli.errors import guarded
+from vlm3r.cli.options import BaseFolder, Cut3rWeights, Device, Dtype, ModelFolder, ModelFrames, VisionTower
 
 
 @guarded
 def serve(
-    model: Path = typer.Option(..., "--model", help="VLM-3R folder (released LoRA layout or one vlm3r wrote)."),
-    base: Path = typer.Option(None, "--base", help="LLaVA-Video-7B-Qwen2 folder (for a LoRA release)."),
-    cut3r: Path = typer.Option(None, "--cut3r", help="CUT3R weights (cut3r_512_dpt_4_64.pth)."),
-    vision_tower: Path = typer.Option(None, "--vision-tower", help="Folder with the SigLIP tower's config.json."),
+    *,
+    model: ModelFolder,
+    base: BaseFolder = None,
+    cut3r: Cut3rWeights = None,
+    vision_tower: VisionTower = None,
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (loopback unless told otherwise)."),
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port to listen on."),
     video_root: list[Path] = typer.Option([], "--video-root", help="Folder whose videos file:// URLs may name "
@@ -28,9 +30,9 @@ def serve(
     api_key: str = typer.Option(None, "--api-key", envvar="VLM3R_API_KEY", help="Refuse requests without "
                                                                                 "'Authorization: Bearer KEY' "
                                                                                 "(or set VLM3R_API_KEY)."),
-    frames: int = typer.Option(None, "--frames", min=1, help="Frames per video (default: the model's, 32)."),
-    dtype: str = typer.Option("bf16", "--dtype", help="fp32, bf16 or fp16."),
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    frames: ModelFrames = None,
+    dtype: Dtype = "bf16",
+    device: Device = "cpu",
 ) -> None:
     """Serve VLM-3R with the OpenAI chat API (POST /v1/chat/completions, POST /v1/videos, GET /v1/models,
     GET /health); encoded videos and their prompt prefixes stay cached across requests.

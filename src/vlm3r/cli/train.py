@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from vlm3r.cli.errors import check_output, err_console, guarded
+from vlm3r.cli.options import Device, Dtype
 from vlm3r.utils.frames import CUT3R_IMAGE_SIZE, NUM_FRAMES, SIGLIP_IMAGE_SIZE
 
 features_app = typer.Typer(help="Precomputed CUT3R tokens for training.", no_args_is_help=True)
@@ -55,8 +56,8 @@ def extract(
     cut3r_size: int = typer.Option(CUT3R_IMAGE_SIZE, "--cut3r-size", min=1, help="CUT3R input size."),
     shard: str = typer.Option(None, "--shard", help="i/n: the i-th of n independent jobs (under torchrun the "
                                                     "processes split the videos by themselves)."),
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
-    dtype: str = typer.Option("fp32", "--dtype", help="fp32, bf16 or fp16."),
+    device: Device = "cpu",
+    dtype: Dtype = "fp32",
 ) -> None:
     """Extract CUT3R camera and patch tokens of every video; finished files are skipped, failures listed.
 

@@ -33,6 +33,7 @@ from vlm3r.eval.files import chance_rows
 from vlm3r.eval.loading import load_questions
 from vlm3r.eval.report import write_report, write_scores
 from vlm3r.eval.scoring import ScoreReport, paper_report, score, split_questions
+from vlm3r.model.prompt import MAX_NEW_TOKENS
 from vlm3r.qa.prompts import question_text
 from vlm3r.qa.record import QARecord
 from vlm3r.utils.fileio import atomic_write_text, parse_jsonl_objects, sha256_of
@@ -239,7 +240,7 @@ class RunOptions:
     limit: int | None = None
     frames: int | None = None
     batch_size: int = 1
-    max_new_tokens: int = 16
+    max_new_tokens: int = MAX_NEW_TOKENS
     dtype: str = "bf16"
     device: str = "cpu"
 

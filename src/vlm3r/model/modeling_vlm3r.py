@@ -24,6 +24,7 @@ from vlm3r.model.config import Vlm3rConfig
 from vlm3r.model.cut3r import Cut3r
 from vlm3r.model.fusion import CrossAttentionFusion, mlp2x_gelu
 from vlm3r.model.keys import strip_peft
+from vlm3r.model.prompt import MAX_NEW_TOKENS
 from vlm3r.model.video import cut3r_pixels
 
 log = logging.getLogger(__name__)
@@ -266,7 +267,7 @@ class Vlm3rModel(nn.Module):
         return self.llm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, labels=labels)
 
     @torch.inference_mode()
-    def generate(self, input_ids: list[list[int]], visuals: list[torch.Tensor], max_new_tokens: int = 16,
+    def generate(self, input_ids: list[list[int]], visuals: list[torch.Tensor], max_new_tokens: int = MAX_NEW_TOKENS,
                  eos_token_id: int = 151645, pad_token_id: int = 151643) -> list[list[int]]:
         """Greedy decoding (the benchmarks' settings: no sampling, one beam) for a batch of prompts."""
         embeds, mask, _, positions = self.splice(input_ids, visuals, padding_side="left")
@@ -289,7 +290,7 @@ class Vlm3rModel(nn.Module):
         return PrefixCache(out.past_key_values, length)
 
     @torch.inference_mode()
-    def generate_from_prefix(self, prefix: PrefixCache, suffixes: list[list[int]], max_new_tokens: int = 16,
+    def generate_from_prefix(self, prefix: PrefixCache, suffixes: list[list[int]], max_new_tokens: int = MAX_NEW_TOKENS,
                              eos_token_id: int = 151645, pad_token_id: int = 151643) -> list[list[int]]:
         """Greedy answers for a batch of prompt ends (each the ids after ``<image>``), continuing ``prefix``.
         Shorter suffixes are padded between the prefix and their tokens, masked out; positions count only real
@@ -314,7 +315,7 @@ class Vlm3rModel(nn.Module):
                             pad_token_id)
 
     @torch.inference_mode()
-    def stream_from_prefix(self, prefix: PrefixCache, suffix: list[int], max_new_tokens: int = 16,
+    def stream_from_prefix(self, prefix: PrefixCache, suffix: list[int], max_new_tokens: int = MAX_NEW_TOKENS,
                            eos_token_id: int = 151645, pad_token_id: int = 151643):
         """``generate_from_prefix`` for one question, yielding each new token id as it is chosen (the end of turn
         is not yielded)."""

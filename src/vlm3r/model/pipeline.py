@@ -22,7 +22,7 @@ import torch
 from vlm3r.errors import InputError
 from vlm3r.model.loading import load_tokenizer
 from vlm3r.model.modeling_vlm3r import PrefixCache, Vlm3rModel
-from vlm3r.model.prompt import chat_prompt, tokenize_with_images, video_question
+from vlm3r.model.prompt import MAX_NEW_TOKENS, chat_prompt, tokenize_with_images, video_question
 from vlm3r.model.video import siglip_pixels
 from vlm3r.utils.video import read_video_frames
 
@@ -160,11 +160,11 @@ class Vlm3rPipeline:
         return self.tokenizer.decode(tokens, skip_special_tokens=True).strip()
 
     # ------------------------------------------------------------------ answers
-    def ask(self, video: Path | str, question: str, max_new_tokens: int = 16) -> str:
+    def ask(self, video: Path | str, question: str, max_new_tokens: int = MAX_NEW_TOKENS) -> str:
         """One answer, its whole prompt prefilled (the path every other one is checked against)."""
         return self.ask_many([video], [question], max_new_tokens)[0]
 
-    def ask_many(self, videos: list, questions: list[str], max_new_tokens: int = 16) -> list[str]:
+    def ask_many(self, videos: list, questions: list[str], max_new_tokens: int = MAX_NEW_TOKENS) -> list[str]:
         """Answers for (video, question) pairs, generated as one batch (each video keeps its own CUT3R state)."""
         ids = [self.prompt_ids(q) for q in questions]
         visuals = [self.video_embeddings(v) for v in videos]
@@ -172,13 +172,13 @@ class Vlm3rPipeline:
                                       pad_token_id=self.pad)
         return [self._text(o) for o in outputs]
 
-    def ask_video(self, video: Path | str, questions: list[str], max_new_tokens: int = 16,
+    def ask_video(self, video: Path | str, questions: list[str], max_new_tokens: int = MAX_NEW_TOKENS,
                   batch_size: int = 1) -> list[str]:
         """Answers to several questions about one video: encoded and prefilled once, then ``batch_size``
         questions at a time continue from the prefix."""
         return [a.text for a in self.answer_video(video, questions, max_new_tokens, batch_size)]
 
-    def answer_video(self, video: Path | str, questions: list[str], max_new_tokens: int = 16,
+    def answer_video(self, video: Path | str, questions: list[str], max_new_tokens: int = MAX_NEW_TOKENS,
                      batch_size: int = 1) -> list[Answer]:
         """``ask_video`` with each answer's tokens and prompt length."""
         if batch_size < 1:
@@ -193,7 +193,7 @@ class Vlm3rPipeline:
                         for s, o in zip(batch, outputs)]
         return answers
 
-    def stream_video(self, video: Path | str, question: str, max_new_tokens: int = 16):
+    def stream_video(self, video: Path | str, question: str, max_new_tokens: int = MAX_NEW_TOKENS):
         """The answer to one question as text pieces while it is generated; joined, they are ``ask_video``'s
         answer exactly (leading and trailing whitespace held back, as the whole answer is stripped). Returns
         (by ``StopIteration.value``) the ``Answer``."""

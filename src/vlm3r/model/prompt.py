@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+MAX_NEW_TOKENS = 16  # tokens: the default answer length, enough for the benchmarks' numbers and letters
+
 IMAGE_TOKEN = "<image>"
 SYSTEM = "You are a helpful assistant."
 

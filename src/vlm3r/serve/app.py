@@ -21,13 +21,13 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from vlm3r.errors import Vlm3rError
 from vlm3r.model.pipeline import Answer
+from vlm3r.model.prompt import MAX_NEW_TOKENS
 from vlm3r.serve.engine import Engine
 from vlm3r.serve.videos import VideoSourceError, VideoStore
 from vlm3r.utils.video import VideoError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_TOKENS = 16  # the benchmarks' answers
 MAX_TOKENS_LIMIT = 1024
 JSON_OVERHEAD_BYTES = 1 << 20  # what a chat request may carry besides its base64 video
 VIDEO_TYPES = ("video/", "application/octet-stream")
@@ -100,7 +100,7 @@ def parse_chat(raw: bytes, model_id: str) -> ChatRequest:
         raise RequestError(400, f"messages[0].content: needs exactly one video_url part, got {len(videos)}")
     if not text.strip():
         raise RequestError(400, "messages[0].content: needs a text part with the question")
-    max_tokens = body.get("max_completion_tokens", body.get("max_tokens", DEFAULT_MAX_TOKENS))
+    max_tokens = body.get("max_completion_tokens", body.get("max_tokens", MAX_NEW_TOKENS))
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or not 1 <= max_tokens <= MAX_TOKENS_LIMIT:
         raise RequestError(400, f"max_tokens: expected an integer in 1..{MAX_TOKENS_LIMIT}, got {max_tokens!r}")
     if body.get("temperature") not in (None, 0, 0.0) or body.get("n") not in (None, 1):

@@ -15,11 +15,9 @@ from lmms_eval.api.model import lmms
 
 from vlm3r.errors import InputError
 from vlm3r.model.pipeline import Vlm3rPipeline
+from vlm3r.model.prompt import MAX_NEW_TOKENS
 from vlm3r.utils.devices import check_device, torch_dtype
 from vlm3r.utils.frames import NUM_FRAMES
-
-DEFAULT_MAX_NEW_TOKENS = 16
-
 
 class Vlm3rLmms(lmms):
     def __init__(self, pretrained: str, cut3r: str | None = None, base: str | None = None, device: str = "cpu",
@@ -53,7 +51,7 @@ class Vlm3rLmms(lmms):
         for k, (context, gen_kwargs, doc_to_visual, doc_id, task, split) in enumerate(r.args for r in requests):
             visuals = doc_to_visual(self.task_dict[task][split][doc_id])
             video = visuals[0] if isinstance(visuals, list) else visuals
-            limit = int(gen_kwargs.get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS))
+            limit = int(gen_kwargs.get("max_new_tokens", MAX_NEW_TOKENS))
             groups.setdefault((str(video), limit), []).append(k)
             texts.append(context)
             contexts.append((context, gen_kwargs))

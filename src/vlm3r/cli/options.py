@@ -1,0 +1,29 @@
+"""Options several commands share, declared once (typer's ``Annotated`` form) so that their names, checks and help
+read the same in every command; each command still gives its own default."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+ModelFolder = Annotated[Path, typer.Option(
+    "--model", help="VLM-3R folder: the released LoRA layout (config.json, adapter, non_lora_trainables.bin) or one "
+                    "vlm3r train wrote.")]
+BaseFolder = Annotated[Path | None, typer.Option(
+    "--base", help="LLaVA-Video-7B-Qwen2 folder, for a LoRA release (a folder vlm3r train wrote names its own).")]
+Cut3rWeights = Annotated[Path | None, typer.Option(
+    "--cut3r", help="CUT3R weights, cut3r_512_dpt_4_64.pth (a folder vlm3r train wrote names its own).")]
+VisionTower = Annotated[Path | None, typer.Option(
+    "--vision-tower", help="Folder with the SigLIP tower's config.json, when config.json's mm_vision_tower is not a "
+                           "local folder, in the Hugging Face cache, or so400m.")]
+ModelFrames = Annotated[int | None, typer.Option(
+    "--frames", min=1, help="Frames sampled uniformly from each video (default: the model's own, 32 for the "
+                            "released one).")]
+MaxNewTokens = Annotated[int, typer.Option("--max-new-tokens", min=1, help="Longest answer, in tokens.")]
+Dtype = Annotated[str, typer.Option("--dtype", help="fp32, bf16 or fp16.")]
+Device = Annotated[str, typer.Option("--device", help="cpu, cuda or cuda:N.")]
+Bench = Annotated[str, typer.Option("--bench", help="vsibench or vstibench.")]
+Workers = Annotated[int, typer.Option("--workers", min=1, help="Processes working in parallel (the output does "
+                                                               "not depend on how many).")]
