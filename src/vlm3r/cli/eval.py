@@ -10,15 +10,17 @@ from rich.table import Table
 
 from vlm3r.cli.errors import check_output, err_console, guarded
 from vlm3r.cli.options import (BaseFolder, Bench, Cut3rWeights, Device, Dtype, MaxNewTokens, ModelFolder, ModelFrames,
-                               VisionTower)
+                               QuestionFile, VisionTower)
 from vlm3r.model.prompt import MAX_NEW_TOKENS
 
 app = typer.Typer(help="Evaluation: score predictions, chance baselines, reports.", no_args_is_help=True)
 
 
-def _print_report(console: Console, report, title: str) -> None:
+def _show(report, title: str, written: list[Path] = ()) -> None:
+    """Print a score report (the paper's columns, then every question type) and the files written."""
     from vlm3r.eval.report import fmt
 
+    console = Console()
     table = Table("", "overall", *report.columns, title=title)
     table.add_row(report.benchmark, fmt(report.overall), *(fmt(v) for v in report.columns.values()))
     console.print(table)
@@ -28,6 +30,8 @@ def _print_report(console: Console, report, title: str) -> None:
     console.print(detail)
     if report.ignored_question_types:
         console.print(f"ignored (not in {report.benchmark}): {', '.join(report.ignored_question_types)}")
+    if written:
+        console.print(f"wrote {', '.join(str(p) for p in written)}")
 
 
 @app.command("score")
@@ -35,7 +39,7 @@ def _print_report(console: Console, report, title: str) -> None:
 def score_command(
     *,
     bench: Bench,
-    qa: Path = typer.Option(..., "--qa", help="Questions: vlm3r .jsonl, reference .json or benchmark .parquet."),
+    qa: QuestionFile,
     pred: Path = typer.Option(..., "--pred", help='Predictions .jsonl: {"id": ..., "prediction": "..."} per line.'),
     out: Path = typer.Option(None, "--out", help="Folder for scores.json, report.md and plots."),
 ) -> None:
@@ -46,32 +50,28 @@ def score_command(
     from vlm3r.eval.files import score_files
 
     check_output(out, folder=True)
-    console = Console()
-    _print_report(console, score_files(bench, qa, pred, out), f"{bench}: {pred.name}")
-    if out is not None:
-        console.print(f"wrote {out / 'scores.json'} and {out / 'report.md'}")
+    written = [out / "scores.json", out / "report.md"] if out is not None else []
+    _show(score_files(bench, qa, pred, out), f"{bench}: {pred.name}", written)
 
 
 @app.command("baseline")
 @guarded
 def baseline_command(
     *,
-    bench: Bench,
-    qa: Path = typer.Option(..., "--qa", help="Questions (.jsonl, .json or .parquet)."),
     kind: str = typer.Option(..., "--kind", help="random or frequency."),
+    bench: Bench,
+    qa: QuestionFile,
     out: Path = typer.Option(None, "--out", help="Folder for scores.json (and, for frequency, predictions.jsonl)."),
 ) -> None:
     """The paper's chance rows, computed from the question file.
 
-    Example: vlm3r eval baseline --bench vstibench --qa qa.jsonl --kind frequency
+    Example: vlm3r eval baseline --kind frequency --bench vstibench --qa qa.jsonl
     """
     from vlm3r.eval.files import baseline_files
 
     check_output(out, folder=True)
-    console = Console()
-    _print_report(console, baseline_files(bench, qa, kind, out), f"{bench}: chance level ({kind})")
-    if out is not None:
-        console.print(f"wrote {out / 'scores.json'}")
+    _show(baseline_files(bench, qa, kind, out), f"{bench}: chance level ({kind})",
+          [out / "scores.json"] if out is not None else [])
 
 
 @app.command("run")
@@ -80,8 +80,7 @@ def run_command(
     *,
     model: ModelFolder,
     bench: Bench,
-    qa: Path = typer.Option(..., "--qa", help="Questions: VSI-Bench test.jsonl / parquet, VSTI-Bench records, or "
-                                             "vlm3r .jsonl."),
+    qa: QuestionFile,
     videos: Path = typer.Option(..., "--videos", help="Video root: <dataset>/<scene_name>.mp4 (VSI-Bench) or the "
                                                      "records' video_path below it."),
     out: Path = typer.Option(..., "--out", help="Run folder: predictions.jsonl, run.json, scores.json, report.md."),
@@ -105,7 +104,6 @@ def run_command(
     from vlm3r.eval.run import RunOptions, run_benchmark
     from vlm3r.utils.progress import rate_progress_bar
 
-    console = Console()
     check_output(out, folder=True)
     options = RunOptions(bench, qa, videos, out, limit, frames, batch_size, max_new_tokens, dtype, device)
     with rate_progress_bar() as bar:
@@ -117,16 +115,16 @@ def run_command(
         result = run_benchmark(options, model, cut3r, base, vision_tower, progress_factory=start)
     if result.report is None:
         return
-    _print_report(console, result.report, f"{bench}: {out}")
     for question, reason in sorted(result.failures.items()):
         err_console.print(f"[red]no answer[/red] question {question}: {reason}")
-    console.print(f"wrote {out / 'predictions.jsonl'}, {out / 'scores.json'} and {out / 'report.md'}")
+    _show(result.report, f"{bench}: {out}", [out / name for name in ("predictions.jsonl", "scores.json", "report.md")])
 
 
 @app.command("lmms-tasks")
 @guarded
 def lmms_tasks_command(
-    qa: Path = typer.Option(..., "--qa", help="Questions (.jsonl, .json or .parquet)."),
+    *,
+    qa: QuestionFile,
     video_root: Path = typer.Option(..., "--video-root", help="Folder the questions' video paths are relative to."),
     out: Path = typer.Option(..., "--out", help="Folder to pass to lmms-eval as --include_path."),
     bench: Bench = "vsibench",

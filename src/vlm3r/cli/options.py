@@ -24,6 +24,9 @@ ModelFrames = Annotated[int | None, typer.Option(
 MaxNewTokens = Annotated[int, typer.Option("--max-new-tokens", min=1, help="Longest answer, in tokens.")]
 Dtype = Annotated[str, typer.Option("--dtype", help="fp32, bf16 or fp16.")]
 Device = Annotated[str, typer.Option("--device", help="cpu, cuda or cuda:N.")]
+QuestionFile = Annotated[Path, typer.Option(
+    "--qa", help="Questions: a vlm3r .jsonl, VSI-Bench's test.jsonl or parquet, VSTI-Bench's records or a reference "
+                 ".json.")]
 Bench = Annotated[str, typer.Option("--bench", help="vsibench or vstibench.")]
 Workers = Annotated[int, typer.Option("--workers", min=1, help="Processes working in parallel (the output does "
                                                                "not depend on how many).")]

@@ -139,8 +139,8 @@ def show(
 def metadata(
     dataset: str = typer.Option(..., "--dataset", help="scannet, scannetpp, arkitscenes or synthetic."),
     root: Path = typer.Option(..., "--root", help="The dataset's raw folder (the processed folder for synthetic)."),
-    split: str = typer.Option("train", "--split", help="train or val."),
     out: Path = typer.Option(None, "--out", help="Processed folder to write (default: --root, for synthetic)."),
+    split: str = typer.Option("train", "--split", help="train or val."),
     workers: Workers = 1,
 ) -> None:
     """Turn a dataset into the processed layout and its scene and frame metadata; resumable, failures listed.
