@@ -172,7 +172,7 @@ def test_scannet_failures_are_named_and_runs_resume(tmp_path):
     assert "scene0002_00.sens: truncated in frame 39" in reasons["scene0002_00"]
     assert "frame 39: camera_to_world is not finite" in reasons["scene0003_00"]
     assert "segGroup 4 (lamp) is empty" in reasons["scene0004_00"]
-    assert "scene0005_00.aggregation.json: missing" in reasons["scene0005_00"]
+    assert "scene0005_00.aggregation.json: no such file (object annotation)" in reasons["scene0005_00"]
     assert json.loads(result.failures_path.read_text()) == reasons
     for scene in broken:  # nothing of a failed scene is left looking complete
         assert not result.layout.point_cloud_path(scene).exists() and not result.layout.pose_dir(scene).exists()
@@ -316,7 +316,8 @@ def test_arkitscenes_scan_to_metadata(tmp_path):
     assert any(len(f.bboxes_2d) == 2 for f in frames.frames)
 
 
-@pytest.mark.parametrize("bad, reason", [("no_annotation", "_3dod_annotation.json: missing"),
+@pytest.mark.parametrize("bad, reason", [("no_annotation", "_3dod_annotation.json: no such file (the 3D box "
+                                                           "annotation)"),
                                          ("degenerate_box", "data[1] (chair, uid u1): degenerate box"),
                                          ("bad_traj", "lowres_wide.traj: line 4: expected 7 finite numbers")])
 def test_arkitscenes_failures_are_named(tmp_path, bad, reason):
@@ -425,7 +426,7 @@ def test_scannetpp_scene_to_metadata(tmp_path, per_frame_depth, jpeg_frames):
     assert depth.shape == (480, 640) and int(depth[0, 0]) == 10000
 
 
-@pytest.mark.parametrize("bad, reason", [("no_anno", "segments_anno.json: missing"),
+@pytest.mark.parametrize("bad, reason", [("no_anno", "segments_anno.json: no such file (object annotation)"),
                                          ("truncated_depth", "depth.bin: frame 9 truncated")])
 def test_scannetpp_failures_are_named(tmp_path, bad, reason):
     write_scannetpp_scene(tmp_path / "pp", "bad0000000", bad=bad, per_frame_depth=True)

@@ -21,7 +21,7 @@ from vlm3r.datasets.layout import MASK_VALUE_OFFSET
 from vlm3r.errors import SceneBuildError
 from vlm3r.geometry import box_volume, points_in_box, project, rotation_problem
 from vlm3r.geometry.camera import world_to_camera
-from vlm3r.utils.fileio import atomic_write_text
+from vlm3r.utils.fileio import atomic_write_text, read_json
 
 
 @dataclass(frozen=True)
@@ -58,11 +58,11 @@ def write_annotated_boxes(path: Path, boxes: list[AnnotatedBox]) -> None:
 
 
 def read_annotated_boxes(path: Path) -> list[AnnotatedBox]:
+    raw = read_json(path, SceneBuildError, list, "annotated boxes")
     try:
-        raw = json.loads(path.read_text())
         return [validated_box(int(b["instance_id"]), str(b["category"]), b["centroid"], b["axesLengths"],
                               b["normalizedAxes"], f"{path}: instance {b.get('instance_id')}") for b in raw]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+    except (KeyError, TypeError) as exc:
         raise SceneBuildError(f"{path}: not a list of annotated boxes ({exc})") from exc
 
 

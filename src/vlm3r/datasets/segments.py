@@ -5,7 +5,6 @@ group's id."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -13,15 +12,12 @@ import numpy as np
 from vlm3r.datasets.categories import CategoryTable
 from vlm3r.datasets.pointcloud import LabeledPoints, read_ply_vertices
 from vlm3r.errors import SceneBuildError
+from vlm3r.utils import fileio
 
 
-def read_json(path: Path, what: str):
-    if not path.is_file():
-        raise SceneBuildError(f"{path}: missing ({what})")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise SceneBuildError(f"{path}: not valid JSON ({exc})") from exc
+def read_json(path: Path, what: str) -> dict:
+    """A JSON object file of a scene (segments, annotation, poses)."""
+    return fileio.read_json(path, SceneBuildError, dict, what)
 
 
 def read_seg_groups(path: Path, what: str) -> list[dict]:

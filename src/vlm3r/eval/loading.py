@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
 from vlm3r.errors import Vlm3rError
 from vlm3r.qa.record import QAFileError, QARecord, read_qa_jsonl
-from vlm3r.utils.fileio import read_jsonl_objects
+from vlm3r.utils.fileio import read_json, read_jsonl_objects
 
 
 class PredictionError(Vlm3rError):
@@ -25,12 +24,7 @@ def load_questions(path: Path | str) -> list[QARecord]:
     if path.suffix == ".jsonl":
         records = read_qa_jsonl(path)
     elif path.suffix == ".json":
-        try:
-            rows = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise QAFileError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
-        if not isinstance(rows, list):
-            raise QAFileError(f"{path}: expected a list of questions")
+        rows = read_json(path, QAFileError, list, "a list of questions")
         records = [QARecord.from_dict(row, f"{path}: item {i}") for i, row in enumerate(rows)]
     elif path.suffix == ".parquet":
         try:

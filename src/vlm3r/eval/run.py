@@ -36,7 +36,7 @@ from vlm3r.eval.scoring import ScoreReport, paper_report, score, split_questions
 from vlm3r.model.prompt import MAX_NEW_TOKENS
 from vlm3r.qa.prompts import question_text
 from vlm3r.qa.record import QARecord
-from vlm3r.utils.fileio import atomic_write_text, parse_jsonl_objects, sha256_of
+from vlm3r.utils.fileio import atomic_write_text, parse_jsonl_objects, read_json, sha256_of
 from vlm3r.utils.video import VideoError, probe_video
 
 log = logging.getLogger(__name__)
@@ -347,7 +347,8 @@ def run_benchmark(options: RunOptions, model: Path | str, cut3r: Path | str | No
     options.frames = pipeline.num_frames
     verdict = None
     if state.is_main_process:
-        previous = json.loads((run_dir / RUN_FILE).read_text()) if (run_dir / RUN_FILE).is_file() else None
+        previous = (read_json(run_dir / RUN_FILE, EvalRunError, dict, "the earlier run's record")
+                    if (run_dir / RUN_FILE).is_file() else None)
         record = run_record(options, pipeline.model, qa_sha256, world, previous)
         try:
             if previous is not None:

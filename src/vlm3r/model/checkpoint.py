@@ -4,13 +4,13 @@ lists the missing, unexpected and mis-shaped keys by name."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 from safetensors import safe_open
 
 from vlm3r.errors import Vlm3rError
+from vlm3r.utils import fileio
 from vlm3r.utils.fileio import load_torch
 
 SHOWN_KEYS = 10  # keys listed per kind in an error message
@@ -72,12 +72,5 @@ def load_torch_file(path: Path, error: type[CheckpointError] = CheckpointError) 
 
 
 def read_json(path: Path, error: type[CheckpointError] = CheckpointError) -> dict:
-    try:
-        value = json.loads(Path(path).read_text())
-    except FileNotFoundError as exc:
-        raise error(f"{path}: no such file") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise error(f"{path}: not valid JSON ({exc})") from exc
-    if not isinstance(value, dict):
-        raise error(f"{path}: expected a JSON object")
-    return value
+    """A JSON object file of a checkpoint (config.json, an index, a tower config)."""
+    return fileio.read_json(path, error, dict)

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from vlm3r.model.prompt import IMAGE_TOKEN
 from vlm3r.model.video import siglip_pixels
 from vlm3r.training.features import FeatureSpec, feature_path, load_features
 from vlm3r.training.tokenization import ConversationError, tokenize_conversation
+from vlm3r.utils.fileio import read_json
 from vlm3r.utils.frames import NUM_FRAMES, SIGLIP_IMAGE_SIZE
 from vlm3r.utils.video import VideoError, probe_video, read_video_frames
 
@@ -35,14 +35,7 @@ class TrainingDataError(Vlm3rError):
 
 
 def _read_json_list(path: Path) -> list[dict]:
-    if not path.is_file():
-        raise TrainingDataError(f"{path}: no such file")
-    try:
-        samples = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise TrainingDataError(f"{path}: not valid JSON ({exc})") from exc
-    if not isinstance(samples, list):
-        raise TrainingDataError(f"{path}: expected a JSON list of samples")
+    samples = read_json(path, TrainingDataError, list, "LLaVA training samples")
     for k, sample in enumerate(samples):
         conversations = sample.get("conversations") if isinstance(sample, dict) else None
         if not isinstance(conversations, list) or not conversations:

@@ -24,7 +24,7 @@ import torch
 from vlm3r.errors import InputError, Vlm3rError
 from vlm3r.model.cut3r import Cut3r
 from vlm3r.model.video import cut3r_pixels, siglip_pixels
-from vlm3r.utils.fileio import atomic_torch_save, atomic_write_text, load_torch
+from vlm3r.utils.fileio import atomic_torch_save, atomic_write_text, load_torch, read_json
 from vlm3r.utils.video import VideoError, read_video_frames
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
@@ -147,7 +147,7 @@ def merge_failures(out: Path, single: dict[str, str] | None = None) -> dict[str,
     failures: dict[str, str] = dict(single or {})
     if single is None:
         for path in sorted(out.glob("failures.shard-*-of-*.json")):
-            failures.update(json.loads(path.read_text()))
+            failures.update(read_json(path, FeatureError, dict, "a shard's failed videos"))
     target = out / FAILURES
     if failures:
         atomic_write_text(target, json.dumps(dict(sorted(failures.items())), indent=1))

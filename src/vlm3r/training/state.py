@@ -25,7 +25,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from vlm3r.errors import Vlm3rError
-from vlm3r.utils.fileio import atomic_path, atomic_torch_save, atomic_write_text, load_torch
+from vlm3r.utils.fileio import atomic_path, atomic_torch_save, atomic_write_text, load_torch, read_json
 
 TRAINABLE = "trainable.safetensors"
 OPTIMIZER = "optimizer.pt"
@@ -102,16 +102,6 @@ def save_state(folder: Path, accelerator, model, optimizer, scheduler) -> None:
         atomic_write_text(folder / SCHEDULER, json.dumps(scheduler.state_dict()))
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        value = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ResumeError(f"{path}: not readable as the run's state ({exc})") from exc
-    if not isinstance(value, dict):
-        raise ResumeError(f"{path}: expected a JSON object")
-    return value
-
-
 def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path))
@@ -154,12 +144,12 @@ def load_state(folder: Path, accelerator, model, optimizer, scheduler) -> None:
     except Exception as exc:  # KeyError, ValueError or TypeError when the state belongs to another optimizer
         raise ResumeError(f"{optimizer_file}: not this run's optimizer state ({type(exc).__name__}: "
                           f"{str(exc)[:200]})") from exc
-    scheduler.load_state_dict(_read_json(folder / SCHEDULER))
+    scheduler.load_state_dict(read_json(folder / SCHEDULER, ResumeError, dict, "the run's scheduler state"))
     rank = accelerator.process_index
     rng_json, rng_tensors = folder / f"rng-{rank}.json", folder / f"rng-{rank}.safetensors"
     if not rng_json.is_file() or not rng_tensors.is_file():
         raise ResumeError(f"{folder}: no random state for process {rank} (written by a run of another size?)")
-    meta = _read_json(rng_json)
+    meta = read_json(rng_json, ResumeError, dict, "the run's random state")
     try:
         _set_rng_state(meta, _read_tensors(rng_tensors))
     except (KeyError, TypeError, ValueError) as exc:

@@ -35,7 +35,7 @@ from vlm3r.training.data import (ConversationDataset, DataOptions, TrainingDataE
 from vlm3r.training.lora import add_lora, set_trainable
 from vlm3r.training.features import FeatureSpec
 from vlm3r.training.state import ResumeError, load_state, save_state
-from vlm3r.utils.fileio import atomic_path, atomic_write_text, sha256_of
+from vlm3r.utils.fileio import atomic_path, atomic_write_text, read_json, sha256_of
 from vlm3r.utils.progress import progress_bar
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,11 @@ class TrainerState:
 
     @classmethod
     def load(cls, path: Path) -> TrainerState:
-        return cls(**json.loads(path.read_text()))
+        values = read_json(path, ResumeError, dict, "the trainer state")
+        known = {f.name for f in dataclasses.fields(cls)}
+        if set(values) - known:
+            raise ResumeError(f"{path}: unknown fields {', '.join(sorted(set(values) - known))}")
+        return cls(**values)
 
 
 def build_model(cfg: TrainConfig, run_dir: Path, accelerator: Accelerator) -> tuple[Vlm3rModel, object, dict]:

@@ -1,9 +1,11 @@
-"""Atomic file writes: outputs are complete or absent, never half-written, with the permissions a plain
-``open()`` gives (0666 less the umask), so that outputs can be shared."""
+"""Files in and out. Writes are atomic: outputs are complete or absent, never half-written, with the permissions a
+plain ``open()`` gives (0666 less the umask), so that outputs can be shared. Reads of JSON, JSON lines and torch
+files raise the caller's error type naming the file."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 import threading
@@ -140,6 +142,27 @@ def parse_jsonl_objects(lines, where: str, error: type[Exception]):
             raise error(f"{where}: line {number}: expected a JSON object")
         rows.append((number, row))
     return rows
+
+
+JSON_TYPES = {dict: "object", list: "list"}
+
+
+def read_json(path: Path | str, error: type[Exception], expect: type | None = None, what: str = ""):
+    """The content of a JSON file. A missing file, text that is not UTF-8 JSON, or (with ``expect``, dict or
+    list) a top-level value of another type raises ``error`` naming the file; ``what`` says what the file is."""
+    path = Path(path)
+    role = f" ({what})" if what else ""
+    if not path.is_file():
+        raise error(f"{path}: no such file{role}")
+    try:
+        value = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: not UTF-8 text{role} ({exc.reason})") from exc
+    except json.JSONDecodeError as exc:
+        raise error(f"{path}: not valid JSON{role} ({exc.msg} at line {exc.lineno}, column {exc.colno})") from exc
+    if expect is not None and not isinstance(value, expect):
+        raise error(f"{path}: expected a JSON {JSON_TYPES[expect]}{role}, found a {type(value).__name__}")
+    return value
 
 
 def read_jsonl_objects(path: Path | str, error: type[Exception]):

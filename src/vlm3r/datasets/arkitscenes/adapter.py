@@ -18,7 +18,6 @@ transform, inverted here to camera-to-world). Frame files are named ``<video_id>
 from __future__ import annotations
 
 import csv
-import json
 import random
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from vlm3r.datasets.layout import ProcessedLayout, listed_or_all
 from vlm3r.datasets.media import write_intrinsics, write_sampled_frame, write_video
 from vlm3r.datasets.pointcloud import LabeledPoints, read_ply_vertices, write_point_cloud
 from vlm3r.errors import InputError, SceneBuildError
+from vlm3r.utils.fileio import read_json
 from vlm3r.utils.frames import NUM_FRAMES, linspace_indices
 
 FOLDS = {"train": "Training", "val": "Validation"}
@@ -96,12 +96,9 @@ def read_pincam(path: Path) -> tuple[tuple[int, int], np.ndarray]:
 
 
 def annotated_boxes(path: Path, table: CategoryTable) -> list:
-    if not path.is_file():
-        raise SceneBuildError(f"{path}: missing (the 3D box annotation)")
-    try:
-        items = json.loads(path.read_text())["data"]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise SceneBuildError(f"{path}: expected a 'data' list of annotations ({exc})") from exc
+    items = read_json(path, SceneBuildError, dict, "the 3D box annotation").get("data")
+    if not isinstance(items, list):
+        raise SceneBuildError(f"{path}: expected a 'data' list of annotations")
     boxes = []
     for k, item in enumerate(items):
         category = table.resolve(item.get("label", ""))

@@ -11,7 +11,6 @@ left randomly initialised. The ``.pth`` is read with ``weights_only=True``; clas
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from vlm3r.model.checkpoint import CheckpointError, check_weights, read_safetens
 from vlm3r.model.cut3r.config import Cut3rConfig
 from vlm3r.model.cut3r.model import Cut3r
 from vlm3r.model.keys import CUT3R_ALIAS, is_dead_cut3r_key
-from vlm3r.utils.fileio import load_torch
+from vlm3r.utils.fileio import load_torch, read_json
 
 log = logging.getLogger(__name__)
 
@@ -136,14 +135,7 @@ def read_architecture_file(path: Path | str | None) -> dict | None:
     weights that carry none (``.safetensors``); None for no file."""
     if path is None:
         return None
-    path = Path(path)
-    try:
-        value = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise Cut3rCheckpointError(f"{path} (--config): not valid JSON ({exc})") from exc
-    if not isinstance(value, dict):
-        raise Cut3rCheckpointError(f"{path} (--config): expected a JSON object of CUT3R constructor fields")
-    return value
+    return read_json(path, Cut3rCheckpointError, dict, "--config: the CUT3R constructor's fields")
 
 
 def read_cut3r_weights(weights: Path | str, config: dict | Cut3rConfig | None = None, with_heads: bool | None = None,
