@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from vlm3r.qa.choices import numeric_distractors
 from vlm3r.scene import SceneFrames, SceneMeta
 
 
@@ -34,6 +35,17 @@ class Candidate:
     lettered: bool = True
     frame_indices: list[int] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def numeric_candidate(rng: np.random.Generator, question: str, answer: float, lettered: bool = True,
+                      frame_indices: list[int] | None = None, extra: dict[str, Any] | None = None,
+                      **distractors) -> Candidate | None:
+    """A numeric question whose options are ``answer`` and three values drawn around it (``numeric_distractors``
+    with the ``distractors`` options); None when they cannot be drawn, and the question is dropped."""
+    values = numeric_distractors(rng, answer, **distractors)
+    if values is None:
+        return None
+    return Candidate(question, answer, [answer, *values], lettered, frame_indices, extra or {})
 
 
 @dataclass

@@ -1,5 +1,9 @@
 """Question templates, verbatim from the reference (they are the benchmarks' format; reference-data.md §5-8)."""
 
+from __future__ import annotations
+
+from collections.abc import Callable
+
 OBJ_COUNT = "How many {category}(s) are in this room?"
 OBJ_ABS_DISTANCE = ("Measuring from the closest point of each object, what is the direct distance between the "
                     "{object1} and the {object2} (in meters)?")
@@ -59,3 +63,8 @@ def join_choices(values: list, conjunction: str | None = None) -> str:
 def frame_description(rank: int, total: int) -> str:
     """"frame k of N": the k-th of the N sampled frames (decisions.md B21)."""
     return f"frame {rank + 1} of {total}"
+
+
+def listing_choices(template: str, conjunction: str | None = None, **fields: str) -> Callable[[list], str]:
+    """The question of a template whose ``{choices}`` lists the options, as a function of their final order."""
+    return lambda ordered: template.format(choices=join_choices(ordered, conjunction), **fields)

@@ -46,8 +46,7 @@ class _CameraMovementDirection(QATask):
             options = [answer, *(others[k] for k in ctx.rng.permutation(3)[:self.num_choices - 1])]
             descriptions = pair_descriptions(i, j, len(frames))
             out.append(Candidate(
-                lambda ordered, descriptions=descriptions: templates.CAMERA_MOVEMENT_DIRECTION.format(
-                    choices=templates.join_choices(ordered, "and"), **descriptions),
+                templates.listing_choices(templates.CAMERA_MOVEMENT_DIRECTION, "and", **descriptions),
                 answer, options, frame_indices=[frames[i].frame_id, frames[j].frame_id],
                 extra={"question_template": self.name}))
         return out

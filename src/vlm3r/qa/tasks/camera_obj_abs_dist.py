@@ -4,10 +4,10 @@ point of an object's box, in a given sampled frame, for objects whose category a
 from __future__ import annotations
 
 from vlm3r.qa import templates
-from vlm3r.qa.choices import numeric_distractors, python_round
-from vlm3r.qa.task import Candidate, QATask, SceneContext
+from vlm3r.qa.choices import python_round
+from vlm3r.qa.task import Candidate, QATask, SceneContext, numeric_candidate
 
-MIN_DISTANCE, MAX_DISTANCE = 0.2, 10.0
+MIN_DISTANCE, MAX_DISTANCE = 0.2, 10.0  # m: camera-object distances outside this range are not asked about
 
 
 class CameraObjAbsDist(QATask):
@@ -25,12 +25,8 @@ class CameraObjAbsDist(QATask):
             for index, distance in zip(indices, ctx.geometry.camera_distances(frame, indices)):
                 if not MIN_DISTANCE <= distance <= MAX_DISTANCE:
                     continue
-                answer = python_round(distance, 1)
-                distractors = numeric_distractors(ctx.rng, answer)
-                if distractors is None:
-                    continue
                 question = templates.CAMERA_OBJ_DIST.format(
                     object_name=visible[index], frame_description=templates.frame_description(rank, len(frames)))
-                out.append(Candidate(question, answer, [answer, *distractors], lettered=False,
-                                     frame_indices=[frame.frame_id]))
-        return out
+                out.append(numeric_candidate(ctx.rng, question, python_round(distance, 1), lettered=False,
+                                             frame_indices=[frame.frame_id]))
+        return [c for c in out if c is not None]

@@ -5,11 +5,11 @@ object as the only one of its category; changes under 0.3 m give no question."""
 from __future__ import annotations
 
 from vlm3r.qa import templates
-from vlm3r.qa.choices import numeric_distractors, python_round
-from vlm3r.qa.task import Candidate, QATask, SceneContext
-from vlm3r.qa.tasks._frame_pairs import frame_pairs, pair_descriptions
+from vlm3r.qa.choices import python_round
+from vlm3r.qa.task import Candidate, QATask, SceneContext, numeric_candidate
+from vlm3r.qa.tasks._frame_pairs import frame_pairs, pair_descriptions, span_frames
 
-MIN_CHANGE = 0.3
+MIN_CHANGE = 0.3  # m: smaller changes of the camera-object distance are not asked about
 
 
 class CameraObjDistChange(QATask):
@@ -17,7 +17,7 @@ class CameraObjDistChange(QATask):
     bench, kind = "vsti", "na"
 
     def candidates(self, ctx: SceneContext) -> list[Candidate]:
-        frames = ctx.require_frames().frames
+        frames = span_frames(ctx)
         g = ctx.geometry
         visible = [g.frame_unique(frame) for frame in frames]
         out = []
@@ -31,12 +31,8 @@ class CameraObjDistChange(QATask):
                 change = abs(float(d_end) - float(d_start))
                 if change < MIN_CHANGE:
                     continue
-                answer = python_round(change, 1)
-                distractors = numeric_distractors(ctx.rng, answer)
-                if distractors is None:
-                    continue
                 question = templates.CAMERA_OBJ_DIST_CHANGE.format(object=g.categories[index],
                                                                    **pair_descriptions(i, j, len(frames)))
-                out.append(Candidate(question, answer, [answer, *distractors], lettered=False,
-                                     frame_indices=[frames[i].frame_id, frames[j].frame_id]))
-        return out
+                out.append(numeric_candidate(ctx.rng, question, python_round(change, 1), lettered=False,
+                                             frame_indices=[frames[i].frame_id, frames[j].frame_id]))
+        return [c for c in out if c is not None]

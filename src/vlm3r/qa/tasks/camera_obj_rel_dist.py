@@ -13,8 +13,8 @@ import numpy as np
 from vlm3r.qa import templates
 from vlm3r.qa.task import Candidate, QATask, SceneContext
 
-MIN_NEAREST = 0.5
-MIN_GAP = 0.15
+MIN_NEAREST = 0.5  # m: a frame whose nearest object is closer gives no question
+MIN_GAP = 0.15  # m: least difference between the distances of any two options
 
 
 class _CameraObjRelDist(QATask):
@@ -42,11 +42,9 @@ class _CameraObjRelDist(QATask):
             if len(chosen) < self.num_choices:
                 continue
             names = [visible[indices[k]] for k in chosen]
-            description = templates.frame_description(rank, len(frames))
-            out.append(Candidate(
-                lambda ordered, description=description: templates.CAMERA_OBJ_REL_DIST.format(
-                    choices=templates.join_choices(ordered), frame_description=description),
-                names[0], names, frame_indices=[frame.frame_id]))
+            question = templates.listing_choices(templates.CAMERA_OBJ_REL_DIST,
+                                                 frame_description=templates.frame_description(rank, len(frames)))
+            out.append(Candidate(question, names[0], names, frame_indices=[frame.frame_id]))
         return out
 
 

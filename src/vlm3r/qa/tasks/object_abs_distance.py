@@ -7,10 +7,10 @@ centimetres); the answer is rounded to 0.1 m and pairs closer than 0.2 m are ski
 from __future__ import annotations
 
 from vlm3r.qa import templates
-from vlm3r.qa.choices import numeric_distractors, python_round
-from vlm3r.qa.task import Candidate, QATask, SceneContext
+from vlm3r.qa.choices import python_round
+from vlm3r.qa.task import Candidate, QATask, SceneContext, numeric_candidate
 
-MIN_DISTANCE = 0.2
+MIN_DISTANCE = 0.2  # m: closer pairs are not asked about
 
 
 class ObjectAbsDistance(QATask):
@@ -25,10 +25,7 @@ class ObjectAbsDistance(QATask):
                 answer = python_round(ctx.geometry.category_distance(first, second), 1)
                 if answer < MIN_DISTANCE:
                     continue
-                distractors = numeric_distractors(ctx.rng, answer)
-                if distractors is None:
-                    continue
-                out.append(Candidate(
-                    templates.OBJ_ABS_DISTANCE.format(object1=first, object2=second), answer, [answer, *distractors],
+                out.append(numeric_candidate(
+                    ctx.rng, templates.OBJ_ABS_DISTANCE.format(object1=first, object2=second), answer,
                     extra={"category, first object": first, "category, second object": second}))
-        return out
+        return [c for c in out if c is not None]

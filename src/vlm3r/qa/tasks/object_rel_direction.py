@@ -17,9 +17,9 @@ import numpy as np
 from vlm3r.qa import templates
 from vlm3r.qa.task import Candidate, QATask, SceneContext, SkipScene
 
-MIN_SPACING, MAX_SPACING = 0.30, 5.0
+MIN_SPACING, MAX_SPACING = 0.30, 5.0  # m: every two of the three objects are this far apart
 BOUNDARY_MARGIN = 10.0  # degrees
-MAX_CORNERS_ELSEWHERE = 2
+MAX_CORNERS_ELSEWHERE = 2  # box corners that may lie in another region than its center
 
 
 def ccw_angles(origin_xy: np.ndarray, forward_xy: np.ndarray, points_xy: np.ndarray) -> np.ndarray:

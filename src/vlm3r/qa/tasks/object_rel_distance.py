@@ -14,7 +14,7 @@ import numpy as np
 from vlm3r.qa import templates
 from vlm3r.qa.task import Candidate, QATask, SceneContext, SkipScene
 
-MIN_CLOSEST = 0.15
+MIN_CLOSEST = 0.15  # m: least distance from the object to the closest option
 
 
 def ambiguity_threshold(room_size: float) -> float:
@@ -42,10 +42,8 @@ class _ObjectRelDistance(QATask):
                 if d.min() < MIN_CLOSEST or np.any(gaps <= tau):
                     continue
                 answer = choice[int(np.argmin(d))]
-                out.append(Candidate(
-                    lambda ordered, primary=primary: templates.OBJ_REL_DISTANCE.format(
-                        choices=templates.join_choices(ordered), category=primary),
-                    answer, list(choice), extra={"category": primary}))
+                out.append(Candidate(templates.listing_choices(templates.OBJ_REL_DISTANCE, category=primary),
+                                     answer, list(choice), extra={"category": primary}))
         return out
 
 

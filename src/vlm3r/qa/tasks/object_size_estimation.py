@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from vlm3r.qa import templates
-from vlm3r.qa.choices import numeric_distractors, python_round
-from vlm3r.qa.task import Candidate, QATask, SceneContext
+from vlm3r.qa.choices import python_round
+from vlm3r.qa.task import Candidate, QATask, SceneContext, numeric_candidate
 
 
 class ObjectSizeEstimation(QATask):
@@ -13,12 +13,8 @@ class ObjectSizeEstimation(QATask):
     default_per_scene = None
 
     def candidates(self, ctx: SceneContext) -> list[Candidate]:
-        out = []
-        for category in ctx.scene.unique_categories():
-            answer = python_round(ctx.scene.objects[category][0].longest_side * 100)
-            distractors = numeric_distractors(ctx.rng, answer, lower=0.4, upper=1.8, decimals=0)
-            if distractors is None:
-                continue
-            out.append(Candidate(templates.OBJ_SIZE.format(category=category), answer, [answer, *distractors],
-                                 extra={"category": category}))
-        return out
+        out = [numeric_candidate(ctx.rng, templates.OBJ_SIZE.format(category=category),
+                                 python_round(ctx.scene.objects[category][0].longest_side * 100),
+                                 extra={"category": category}, lower=0.4, upper=1.8, decimals=0)
+               for category in ctx.scene.unique_categories()]
+        return [c for c in out if c is not None]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from vlm3r.qa import templates
-from vlm3r.qa.choices import numeric_distractors, python_round
-from vlm3r.qa.task import Candidate, QATask, SceneContext, SkipScene
+from vlm3r.qa.choices import python_round
+from vlm3r.qa.task import Candidate, QATask, SceneContext, SkipScene, numeric_candidate
 
 
 class RoomSizeEstimation(QATask):
@@ -16,5 +16,5 @@ class RoomSizeEstimation(QATask):
         answer = python_round(ctx.scene.room_size, 1)
         if answer <= 0:
             raise SkipScene(f"room_size is {ctx.scene.room_size} (the room's area could not be measured)")
-        distractors = numeric_distractors(ctx.rng, answer)
-        return [] if distractors is None else [Candidate(templates.ROOM_SIZE, answer, [answer, *distractors])]
+        candidate = numeric_candidate(ctx.rng, templates.ROOM_SIZE, answer)
+        return [] if candidate is None else [candidate]
