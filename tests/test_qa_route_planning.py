@@ -106,6 +106,16 @@ def question_for(candidates, start: str, facing: str, destination: str):
     return found[0]
 
 
+def asked(candidates, start: str, facing: str, destination: str, actions: str):
+    """The route question from ``start`` facing ``facing`` to ``destination``, checked to read exactly
+    ``actions`` and to offer the three turns."""
+    found = question_for(candidates, start, facing, destination)
+    assert found.question == templates.ROUTE_PLAN.format(start_object=start, facing_object=facing,
+                                                         destination_object=destination, actions=actions)
+    assert sorted(found.options) == sorted([LEFT, RIGHT, BACK])
+    return found
+
+
 # ---------------------------------------------------------------- hand-built scenes with known answers
 
 
@@ -114,13 +124,9 @@ def test_l_corridor_turns_left_at_the_tv():
     # sofa <-> toilet, and sofa <-> tv (the tv is reached below it, at the inside corner); tv <-> toilet routes turn
     # at the tv itself, so the turn cannot be named after another object and they are dropped.
     assert len(candidates) == 4
-    there = question_for(candidates, "sofa", "tv", "toilet")
-    assert there.question == templates.ROUTE_PLAN.format(
-        start_object="sofa", facing_object="tv", destination_object="toilet",
-        actions="1. Go forward until the tv 2. [please fill in] 3. Go forward until the toilet. "
-                "You have reached the final destination.")
+    there = asked(candidates, "sofa", "tv", "toilet", "1. Go forward until the tv 2. [please fill in] 3. Go forward "
+                  "until the toilet. You have reached the final destination.")
     assert there.answer == LEFT
-    assert sorted(there.options) == sorted([LEFT, RIGHT, BACK])
     assert there.extra["route_mode"] == "forward"
     back = question_for(candidates, "toilet", "tv", "sofa")
     assert parse(back.question)[3] == [
@@ -149,13 +155,10 @@ def test_l_corridor_route_geometry():
 def test_straight_route_is_asked_with_turn_back():
     candidates = RoutePlanning().candidates(context(straight_room()))
     assert len(candidates) == 2
-    there = question_for(candidates, "lamp", "sofa", "toilet")
     # No turn on the way: the robot starts halfway along the route (by the lamp) facing the sofa behind it.
-    assert there.question == templates.ROUTE_PLAN.format(
-        start_object="lamp", facing_object="sofa", destination_object="toilet",
-        actions="1. [please fill in] 2. Go forward until the toilet. You have reached the final destination.")
+    there = asked(candidates, "lamp", "sofa", "toilet",
+                  "1. [please fill in] 2. Go forward until the toilet. You have reached the final destination.")
     assert there.answer == BACK
-    assert sorted(there.options) == sorted([LEFT, RIGHT, BACK])
     assert there.extra["route_mode"] == "turn_back"
     assert len(there.extra["route_waypoints"]) == 2  # one straight segment
     assert question_for(candidates, "lamp", "toilet", "sofa").answer == BACK

@@ -115,6 +115,10 @@ class _Context:
             raise self.error(field, f"expected a string, got {value!r}")
         return value
 
+    def optional_strings(self, mapping: dict, keys: tuple[str, ...]) -> dict[str, str | None]:
+        """Each of ``keys`` that may be absent or null, as text."""
+        return {key: self.optional_string(mapping, key) for key in keys}
+
     def optional_string(self, mapping: dict, key: str) -> str | None:
         value = mapping.get(key)
         return None if value is None else self.string(value, key)
@@ -192,17 +196,11 @@ def _parse_scene(ctx: _Context, scene_name: str, raw: dict) -> tuple[SceneMeta, 
         scene_format = SceneMetadataFormat.REFERENCE
     if "scene_name" in raw and raw["scene_name"] != scene_name:
         raise ctx.error("scene_name", f"{raw['scene_name']!r} differs from the scene's key {scene_name!r}")
-    scene = SceneMeta(
-        scene_name=scene_name,
-        room_size=float(ctx.number(ctx.require(raw, "room_size"), "room_size", minimum=0)),
-        room_center=ctx.vector(ctx.require(raw, "room_center"), 3, "room_center"),
-        object_counts=counts,
-        objects=objects,
-        video_path=ctx.optional_string(raw, "video_path"),
-        dataset=ctx.optional_string(raw, "dataset"),
-        split=ctx.optional_string(raw, "split"),
-        extra={k: v for k, v in raw.items() if k not in _SCENE_KEYS},
-    )
+    room_size = float(ctx.number(ctx.require(raw, "room_size"), "room_size", minimum=0))
+    room_center = ctx.vector(ctx.require(raw, "room_center"), 3, "room_center")
+    scene = SceneMeta(scene_name, room_size, room_center, counts, objects,
+                      **ctx.optional_strings(raw, ("video_path", "dataset", "split")),
+                      extra={k: v for k, v in raw.items() if k not in _SCENE_KEYS})
     return scene, scene_format
 
 
@@ -343,15 +341,9 @@ def _parse_frame(ctx: _Context, field: str, raw: Any) -> FrameMeta:
         if bbox[0] > bbox[2] or bbox[1] > bbox[3]:
             raise ctx.error(box_field + ".bbox_2d", f"expected [xmin, ymin, xmax, ymax], got {bbox.tolist()}")
         boxes.append(InstanceBox2D(instance_id, tuple(_number_as_stored(v) for v in box_raw["bbox_2d"])))
-    return FrameMeta(
-        frame_id=frame_id,
-        camera_to_world=pose,
-        bboxes_2d=boxes,
-        file_path_color=ctx.optional_string(raw, "file_path_color"),
-        file_path_depth=ctx.optional_string(raw, "file_path_depth"),
-        file_path_mask=ctx.optional_string(raw, "file_path_mask"),
-        extra={k: v for k, v in raw.items() if k not in _FRAME_KEYS},
-    )
+    return FrameMeta(frame_id, pose, boxes,
+                     **ctx.optional_strings(raw, ("file_path_color", "file_path_depth", "file_path_mask")),
+                     extra={k: v for k, v in raw.items() if k not in _FRAME_KEYS})
 
 
 def scene_frames_to_dict(scene: SceneFrames) -> dict:
