@@ -9,6 +9,7 @@ import torch
 
 from helpers import REFERENCE, assert_parity, needs_reference, write_video
 
+from vlm3r.model.checks import ConfigError
 from vlm3r.model.cut3r import Cut3r, Cut3rCheckpointError, Cut3rConfig, Cut3rState, load_cut3r
 from vlm3r.model.cut3r.loading import normalize_state_dict
 from vlm3r.model.cut3r.rope import rope_2d
@@ -179,6 +180,25 @@ def test_config_parsing():
     with pytest.raises(ValueError):
         Cut3rConfig.from_constructor_string("not python at all (")
     assert Cut3rConfig.full().state_grid_width == 28 and Cut3rConfig.full().hooks == (0, 6, 9, 12)
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"dec_embed_dim": 30, "dec_num_heads": 4}, r"cut3r.dec_num_heads \(of dec_embed_dim\): 4 does not divide 30"),
+    ({"dec_embed_dim": 96, "state_dec_num_heads": 16}, r"cut3r.state_dec_num_heads: heads of 6 channels; 2D RoPE"),
+    ({"enc_depth": 0}, r"cut3r.enc_depth: expected a positive integer, got 0"),
+    ({"dpt_layer_dims": (4, 8, 8)}, r"cut3r.dpt_layer_dims: expected 4 positive integers"),
+])
+def test_impossible_architectures_are_refused(fields, message, tmp_path):
+    """Sizes no CUT3R can have fail when the config is made, naming the field (96 / 16 = 6 channels a head,
+    which the quarter-turns of 2D RoPE cannot split); read from a checkpoint's args.model, the file is named."""
+    with pytest.raises(ConfigError, match=message):
+        Cut3rConfig(**fields)
+    values = {**{k: getattr(Cut3rConfig.full(), k) for k in ("enc_embed_dim", "dec_embed_dim")}, **fields}
+    constructor = "ARCroco3DStereo(ARCroco3DStereoConfig(" + ", ".join(f"{k}={v!r}" for k, v in values.items()) + "))"
+    path = tmp_path / "odd.pth"
+    torch.save({"args": argparse.Namespace(model=constructor), "model": {}}, path)
+    with pytest.raises(Cut3rCheckpointError, match=f"{path}: .*{message}"):
+        load_cut3r(path)
 
 
 @needs_reference

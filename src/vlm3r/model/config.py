@@ -9,7 +9,7 @@ import dataclasses
 import typing
 from dataclasses import dataclass, field
 
-from vlm3r.errors import Vlm3rError
+from vlm3r.model.checks import ConfigError, check_divides, check_positive, known_fields
 from vlm3r.model.cut3r import Cut3rConfig
 from vlm3r.utils.frames import CUT3R_IMAGE_SIZE, NUM_FRAMES, SIGLIP_IMAGE_SIZE
 
@@ -19,22 +19,6 @@ SELECT_FEATURES = {"patch_tokens": ("patch",), "camera_tokens": ("camera",), "al
 POOL_MODES = ("bilinear", "average", "max")
 SO400M_ID = "google/siglip-so400m-patch14-384"  # the vision tower of every released LLaVA-Video / VLM-3R
 OFFICIAL_FUSION_HEADS = 18  # fixed in the official build_multimodal_fusion_block, whatever the width
-
-
-class ConfigError(Vlm3rError):
-    """A config value that cannot describe a model; the message names the field (and the file, when read)."""
-
-
-def _check_positive(obj, names: tuple[str, ...], where: str) -> None:
-    for name in names:
-        value = getattr(obj, name)
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ConfigError(f"{where}{name}: expected a positive integer, got {value!r}")
-
-
-def _check_divides(part: int, whole: int, what: str) -> None:
-    if whole % part:
-        raise ConfigError(f"{what}: {part} does not divide {whole}")
 
 
 @dataclass(frozen=True)
@@ -55,9 +39,9 @@ class VisionConfig:
     attention_dropout: float = 0.0
 
     def __post_init__(self):
-        _check_positive(self, ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+        check_positive(self, ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
                                "num_channels", "image_size", "patch_size"), "vision.")
-        _check_divides(self.num_attention_heads, self.hidden_size, "vision.num_attention_heads")
+        check_divides(self.num_attention_heads, self.hidden_size, "vision.num_attention_heads")
         if self.num_hidden_layers < 2:
             raise ConfigError("vision.num_hidden_layers: VLM-3R drops the last layer, so the tower needs 2 or more")
         if self.patch_size > self.image_size:
@@ -74,9 +58,8 @@ class VisionConfig:
         fields; omitted fields take the so400m values, as the official SigLipVisionConfig does."""
         if raw.get("model_type") == "siglip" or "vision_config" in raw:
             raw = raw.get("vision_config") or {}
-        known = {f.name for f in dataclasses.fields(cls)}
         try:
-            return cls(**{k: v for k, v in raw.items() if k in known})
+            return cls(**known_fields(cls, raw))
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc}") from exc
 
@@ -108,9 +91,9 @@ class LlmConfig:
                                                   "num_attention_heads", "vocab_size")
 
     def __post_init__(self):
-        _check_positive(self, self.REQUIRED + ("num_key_value_heads", "max_position_embeddings"), "llm.")
-        _check_divides(self.num_attention_heads, self.hidden_size, "llm.num_attention_heads")
-        _check_divides(self.num_key_value_heads, self.num_attention_heads, "llm.num_key_value_heads")
+        check_positive(self, self.REQUIRED + ("num_key_value_heads", "max_position_embeddings"), "llm.")
+        check_divides(self.num_attention_heads, self.hidden_size, "llm.num_attention_heads")
+        check_divides(self.num_key_value_heads, self.num_attention_heads, "llm.num_key_value_heads")
 
     @classmethod
     def from_released(cls, raw: dict, where: str) -> LlmConfig:
@@ -125,8 +108,7 @@ class LlmConfig:
             raise ConfigError(f"{where}: use_sliding_window true is not supported (Qwen2-7B does not use it)")
         defaults = {"num_key_value_heads": raw["num_attention_heads"], "rope_theta": 10_000.0,
                     "tie_word_embeddings": False}
-        known = {f.name for f in dataclasses.fields(cls)}
-        values = {**defaults, **{k: raw[k] for k in known if k in raw and raw[k] is not None}}
+        values = {**defaults, **{k: v for k, v in known_fields(cls, raw).items() if v is not None}}
         try:
             return cls(**values)
         except ConfigError as exc:
@@ -158,10 +140,10 @@ class Vlm3rConfig:
                               f"{self.spatial_tower_select_feature!r}")
         if self.pool_mode not in POOL_MODES:
             raise ConfigError(f"pool_mode must be one of {', '.join(POOL_MODES)}, got {self.pool_mode!r}")
-        _check_positive(self, ("fusion_heads", "num_frames", "cut3r_image_size"), "")
+        check_positive(self, ("fusion_heads", "num_frames", "cut3r_image_size"), "")
         if self.fusion:
-            _check_divides(self.fusion_heads, self.vision.hidden_size, "fusion_heads (of vision.hidden_size)")
-            _check_divides(self.cut3r.patch_size, self.cut3r_image_size, "cut3r.patch_size (of cut3r_image_size)")
+            check_divides(self.fusion_heads, self.vision.hidden_size, "fusion_heads (of vision.hidden_size)")
+            check_divides(self.cut3r.patch_size, self.cut3r_image_size, "cut3r.patch_size (of cut3r_image_size)")
         if not 0.0 <= self.fusion_dropout < 1.0:
             raise ConfigError(f"fusion_dropout: expected a probability in [0, 1), got {self.fusion_dropout!r}")
 

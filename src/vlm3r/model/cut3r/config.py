@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import ast
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
+
+from vlm3r.model.checks import ConfigError, check_divides, check_positive, known_fields
+
+ROPE_CHANNEL_GROUP = 4  # 2D RoPE turns each head's channels in quarters (y then x, pairs i and i + D/4)
 
 
 @dataclass(frozen=True)
 class Cut3rConfig:
+    """CUT3R's sizes (the official ``ARCroco3DStereoConfig`` fields that shape the weights); the defaults are the
+    released cut3r_512_dpt_4_64."""
+
     enc_embed_dim: int = 1024
     enc_depth: int = 24
     enc_num_heads: int = 16
@@ -27,6 +34,20 @@ class Cut3rConfig:
     dpt_feature_dim: int = 256
     dpt_last_dim: int = 128
     dpt_layer_dims: tuple[int, int, int, int] = field(default=(96, 192, 384, 768))
+
+    def __post_init__(self):
+        check_positive(self, ("enc_embed_dim", "enc_depth", "enc_num_heads", "dec_embed_dim", "dec_depth",
+                              "dec_num_heads", "state_dec_num_heads", "state_size", "local_mem_size", "patch_size",
+                              "dpt_feature_dim", "dpt_last_dim"), "cut3r.")
+        for width, heads in (("enc_embed_dim", "enc_num_heads"), ("dec_embed_dim", "dec_num_heads"),
+                             ("dec_embed_dim", "state_dec_num_heads")):
+            check_divides(getattr(self, heads), getattr(self, width), f"cut3r.{heads} (of {width})")
+            head_dim = getattr(self, width) // getattr(self, heads)
+            if head_dim % ROPE_CHANNEL_GROUP:
+                raise ConfigError(f"cut3r.{heads}: heads of {head_dim} channels; 2D RoPE needs a multiple of "
+                                  f"{ROPE_CHANNEL_GROUP}")
+        if len(self.dpt_layer_dims) != 4 or not all(isinstance(d, int) and d > 0 for d in self.dpt_layer_dims):
+            raise ConfigError(f"cut3r.dpt_layer_dims: expected 4 positive integers, got {self.dpt_layer_dims!r}")
 
     @property
     def state_grid_width(self) -> int:
@@ -48,15 +69,14 @@ class Cut3rConfig:
     def from_dict(cls, config: dict, dpt_override: dict | None = None) -> Cut3rConfig:
         """From the keys of the official constructor (as in the reference vectors' manifest) and an optional DPT
         size override (feature_dim, last_dim, layer_dims); keys that do not change the architecture are ignored."""
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in config.items() if k in known}
+        values = known_fields(cls, config)
         if "pos_embed" in config:
             name = str(config["pos_embed"])
             if not name.startswith("RoPE"):
-                raise ValueError(f"unsupported pos_embed {name!r}: CUT3R uses RoPE<base>")
+                raise ConfigError(f"pos_embed: {name!r} is not supported (CUT3R uses RoPE<base>)")
             values["rope_base"] = float(name[4:] or 100)
         if config.get("head_type", "dpt") != "dpt":
-            raise ValueError(f"unsupported head_type {config['head_type']!r}: only 'dpt'")
+            raise ConfigError(f"head_type: {config['head_type']!r} is not supported (only 'dpt')")
         if dpt_override:
             values["dpt_feature_dim"] = int(dpt_override["feature_dim"])
             values["dpt_last_dim"] = int(dpt_override["last_dim"])
@@ -80,12 +100,12 @@ class Cut3rConfig:
         try:
             tree = ast.parse(text.strip(), mode="eval")
         except SyntaxError as exc:
-            raise ValueError(f"not a constructor expression: {text[:120]!r}") from exc
+            raise ConfigError(f"not a constructor expression: {text[:120]!r}") from exc
         call = tree.body
         while isinstance(call, ast.Call) and call.args and not call.keywords:
             call = call.args[0]
         if not isinstance(call, ast.Call):
-            raise ValueError(f"expected ARCroco3DStereo(ARCroco3DStereoConfig(...)), got {text[:120]!r}")
+            raise ConfigError(f"expected ARCroco3DStereo(ARCroco3DStereoConfig(...)), got {text[:120]!r}")
         return cls.from_dict({kw.arg: _literal(kw.value) for kw in call.keywords if kw.arg})
 
 
