@@ -143,7 +143,7 @@ def write_hf_cache(cache: Path, repo: str = TOWER_REPO, config: dict = TOWER_CON
 
 
 def released_config_json(config: Vlm3rConfig, vision_tower: str) -> dict:
-    """config.json as the official training writes it for a LoRA run (reference-model.md §4.1), no vlm3r section."""
+    """config.json as the official training writes it for a LoRA run (docs/design.md, model §4.1), no vlm3r section."""
     llm = config.llm
     return {
         "model_type": "llava_qwen", "architectures": ["LlavaQwenForCausalLM"], "hidden_size": llm.hidden_size,

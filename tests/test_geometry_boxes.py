@@ -103,8 +103,8 @@ class TestHandWorked:
         assert hi[0] == pytest.approx(np.cos(np.radians(30)) + 0.25)
 
     def test_reference_example_box_bounds(self):
-        # The ScanNet chair of reference-data.md §2.2: the stored min/max are the bounds of the corners when the
-        # 9 floats are read row-major with rows as axes.
+        # A chair of scene0251_00 in the released VSI-Bench ScanNet metadata: the stored min/max are the bounds of
+        # the corners when the 9 floats are read row-major with rows as axes (docs/design.md, data §2.2).
         axes = np.array([-0.483, 0.876, -0.004, 0.156, 0.090, 0.984, 0.862, 0.474, -0.180]).reshape(3, 3)
         lo, hi = box_aabb([1.666, -0.112, -0.313], [0.616, 0.885, 0.535], axes)
         np.testing.assert_allclose(lo, [1.218, -0.549, -0.797], atol=2e-3)

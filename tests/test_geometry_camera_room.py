@@ -32,7 +32,7 @@ def looking_along_world_x(position):
 def test_camera_center_is_the_translation():
     pose = looking_along_world_x([1.0, 2.0, 1.5])
     np.testing.assert_allclose(camera_center(pose), [1.0, 2.0, 1.5])
-    # The reference's -R^T t (decisions.md B1) is a different point for any rotated camera.
+    # The reference's -R^T t (docs/design.md B1) is a different point for any rotated camera.
     assert not np.allclose(-pose[:3, :3].T @ pose[:3, 3], [1.0, 2.0, 1.5])
     np.testing.assert_allclose(viewing_direction(pose), [1, 0, 0])
 

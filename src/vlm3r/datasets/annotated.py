@@ -1,5 +1,5 @@
 """Helpers for datasets whose objects are annotated oriented boxes and whose frames have no instance masks
-(ARKitScenes, ScanNet++'s iPhone frames; decisions.md B7: they still get instance ids and frame metadata).
+(ARKitScenes, ScanNet++'s iPhone frames; docs/design.md B7: they still get instance ids and frame metadata).
 
 - Annotated boxes are kept as annotated (``boxes/<split>/<scene>.json``); the metadata builder uses them instead
   of boxes fitted to the points.

@@ -1,4 +1,4 @@
-"""Per-dataset category vocabularies and remaps, as data (``data/categories/<dataset>.json``; decisions.md B6):
+"""Per-dataset category vocabularies and remaps, as data (``data/categories/<dataset>.json``; docs/design.md B6):
 which raw labels become objects, and under which name. Label ids in the processed point clouds are positions in
 the table's category list, from 1 (0 = not an object)."""
 

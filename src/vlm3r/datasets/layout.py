@@ -1,4 +1,4 @@
-"""The processed-dataset layout every adapter writes and every later stage reads (reference-data.md §0).
+"""The processed-dataset layout every adapter writes and every later stage reads (docs/design.md, data §0).
 
 Relative to a processed dataset root:
 

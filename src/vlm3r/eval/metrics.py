@@ -1,4 +1,4 @@
-"""The benchmarks' answer matching and metrics, as the reference scores them (reference-data.md §9.1).
+"""The benchmarks' answer matching and metrics, as the reference scores them (docs/design.md, data §9.1).
 
 - ``fuzzy_match``: the first space-separated token of the answer, trailing "." removed, whitespace stripped.
 - multiple choice: 1 if that token equals the correct letter, ignoring case, else 0.

@@ -1,6 +1,6 @@
-"""Scoring predictions and aggregating them as the benchmarks report (reference-data.md §9).
+"""Scoring predictions and aggregating them as the benchmarks report (docs/design.md, data §9).
 
-Per question type: accuracy (multiple choice, on the letter; decisions.md B17) or Mean Relative Accuracy
+Per question type: accuracy (multiple choice, on the letter; docs/design.md B17) or Mean Relative Accuracy
 (numbers). VSI-Bench replaces its three relative-direction levels by their unweighted mean
 (``object_rel_direction``) before the unweighted overall mean; VSTI-Bench averages every question type as is.
 Scores are 0-100.

@@ -2,7 +2,7 @@
 
 A pose is a 4x4 camera-to-world matrix ``[[R, t], [0, 1]]``: a camera point p maps to world ``R p + t``, so the
 camera centre is ``t`` (the reference computes ``-R^T t`` in several VSTI tasks, which is wrong unless R = I;
-decisions.md B1). All functions broadcast over leading dimensions.
+docs/design.md B1). All functions broadcast over leading dimensions.
 """
 
 from __future__ import annotations

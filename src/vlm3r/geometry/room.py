@@ -6,7 +6,7 @@ room's points, z up) computed directly: the Delaunay triangles of the x-y points
 never overlap). The reference hands the same triangles to the ``alphashape`` library and measures the polygon
 with shapely, which also fills holes fully enclosed by kept triangles; room point clouds from walls, floor and
 furniture have no such holes, so the two agree there. The point subsample is drawn from a seeded generator, so
-the area is reproducible (the reference's is not; decisions.md B13).
+the area is reproducible (the reference's is not; docs/design.md B13).
 """
 
 from __future__ import annotations

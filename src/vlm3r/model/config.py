@@ -1,5 +1,5 @@
 """VLM-3R configuration: typed sub-configs for the vision tower, the LLM and CUT3R, the released 7B defaults
-(reference-model.md §0, §4.1), a tiny member of the same family, and the two file forms of a config: our own
+(docs/design.md, model §0, §4.1), a tiny member of the same family, and the two file forms of a config: our own
 ``to_dict``/``from_dict`` (the ``vlm3r`` section of config.json) and the LLaVA fields of a released config.json
 (``from_released``/``released_fields``), which is how the official code reads every size."""
 
@@ -122,7 +122,7 @@ class Vlm3rConfig:
     cut3r: Cut3rConfig = field(default_factory=Cut3rConfig.full)
     fusion: bool = True  # False: no spatial tower or fusion at all (the LLaVA-Video baseline)
     fusion_heads: int = OFFICIAL_FUSION_HEADS
-    fusion_dropout: float = 0.1  # on the residual sum, active in training (reference-model.md §8.6)
+    fusion_dropout: float = 0.1  # on the residual sum, active in training (docs/design.md, model §8.6)
     spatial_tower_select_feature: str = "patch_tokens"  # the reference's default when the field is missing
     pool_mode: str = "bilinear"  # bilinear (released), average or max; stride 2
     num_frames: int = NUM_FRAMES
@@ -229,7 +229,7 @@ class Vlm3rConfig:
             raise ConfigError(f"{where}: {exc}") from exc
 
     def released_fields(self, vision_tower: str) -> dict:
-        """The LLaVA/Qwen2 fields of config.json that the official loader reads (reference-model.md §4.1);
+        """The LLaVA/Qwen2 fields of config.json that the official loader reads (docs/design.md, model §4.1);
         ``vision_tower`` is the ``mm_vision_tower`` entry (a hub id or a folder with the tower's config)."""
         fields_ = {
             "model_type": "llava_qwen", "architectures": ["LlavaQwenForCausalLM"], **dataclasses.asdict(self.llm),

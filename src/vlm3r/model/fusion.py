@@ -1,4 +1,4 @@
-"""The fusion block: SigLIP tokens attend to the same frame's CUT3R tokens (reference-model.md §3).
+"""The fusion block: SigLIP tokens attend to the same frame's CUT3R tokens (docs/design.md, model §3).
 
 out = dropout(x + out_norm(out_proj(MHA(q_proj(LN x), k_proj(LN s), v_proj(LN s))))), with PyTorch's
 MultiheadAttention applying its own packed input and output projections on top, exactly as the released model.
@@ -28,7 +28,7 @@ class CrossAttentionFusion(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """A new block's initialisation (reference-model.md §3.6): Linear weights normal(0, 0.02) with zero bias
+        """A new block's initialisation (docs/design.md, model §3.6): Linear weights normal(0, 0.02) with zero bias
         (Qwen2's rule, which the reference applies), LayerNorm (1, 0), PyTorch's default for the attention's
         packed projections. Released weights replace all of it."""
         for module in self.modules():

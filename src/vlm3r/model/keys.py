@@ -1,5 +1,5 @@
-"""Checkpoint key names: the one table between our module names and the files' names (reference-model.md
-§4.4, reference-cut3r.md §4.4). Loading and saving both derive from it.
+"""Checkpoint key names: the one table between our module names and the files' names (docs/design.md, model
+§4.4, cut3r §4.4). Loading and saving both derive from it.
 
 - base / full checkpoints hold ``LlavaQwenForCausalLM`` names (``RELEASED_NAMES``);
 - ``non_lora_trainables.bin`` holds ``base_model.model.`` + those names;
@@ -84,7 +84,7 @@ def to_non_lora(key: str) -> str:
 
 
 def remap_non_lora(state: dict) -> dict:
-    """The official remap of ``non_lora_trainables.bin`` (reference-model.md §4.3 step 4): drop a leading
+    """The official remap of ``non_lora_trainables.bin`` (docs/design.md, model §4.3, the second step): drop a leading
     ``base_model.``; then, if any key starts with ``model.model.``, drop one leading ``model.`` from every key.
     ``base_model.model.model.fusion_block.x`` -> ``model.fusion_block.x``; ``base_model.model.lm_head.weight``
     -> ``lm_head.weight``. The result is in base-checkpoint names."""

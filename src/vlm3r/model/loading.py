@@ -1,4 +1,4 @@
-"""Reading VLM-3R from local files in the released layouts (reference-model.md §4.2-4.4) into our config and
+"""Reading VLM-3R from local files in the released layouts (docs/design.md, model §4.2-4.4) into our config and
 state dict; ``Vlm3rModel.from_pretrained`` builds the model from them.
 
 Files:

@@ -1,6 +1,6 @@
 """VLM-3R: SigLIP + CUT3R -> cross-attention fusion -> projector -> 2x2 bilinear pooling + row newlines -> Qwen2.
 
-Order of operations as the released model (reference-model.md §1): SigLIP (26 layers, no post-layernorm) on the
+Order of operations as the released model (docs/design.md, model §1): SigLIP (26 layers, no post-layernorm) on the
 [-1, 1] frames; CUT3R on the same pixels resized to 432 (one recurrent state per video); each frame's SigLIP
 tokens attend to its CUT3R tokens; the mlp2x_gelu projector; bilinear pooling 27 -> 14 per side; a learned
 newline embedding after every pooled row; the embeddings are spliced into the ChatML prompt at ``<image>``.

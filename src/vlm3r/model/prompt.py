@@ -1,4 +1,4 @@
-"""The qwen_1_5 ChatML prompt and ``<image>`` splicing (reference-model.md §1.10)."""
+"""The qwen_1_5 ChatML prompt and ``<image>`` splicing (docs/design.md, model §1.10)."""
 
 from __future__ import annotations
 

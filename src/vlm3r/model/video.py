@@ -1,4 +1,4 @@
-"""Video frames as VLM-3R's towers see them (reference-model.md §1.2, reference-cut3r.md §3): frames sampled
+"""Video frames as VLM-3R's towers see them (docs/design.md, model §1.2, cut3r §3): frames sampled
 by ``vlm3r.utils.video.read_video_frames``; SigLIP preprocessing squashes each to 384x384 with PIL bicubic
 resampling and maps it to [-1, 1]; CUT3R then sees the same pixels bilinearly resized to 432x432 (a 27x27
 patch grid).

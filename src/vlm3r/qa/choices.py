@@ -1,6 +1,6 @@
-"""Answer options: balanced letter placement and distractors (reference-data.md §4.2-4.4).
+"""Answer options: balanced letter placement and distractors (docs/design.md, data §4.2-4.4).
 
-All randomness comes from the numpy generator passed in (one per scene and task; decisions.md B13).
+All randomness comes from the numpy generator passed in (one per scene and task; docs/design.md B13).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ LETTERS = "ABCD"
 class LetterBalancer:
     """Puts the correct answer at the least-used letter so far, choosing among the letters this question can use
     (the reference counts all four letters even for 2- and 3-option questions, so its balancing degrades to plain
-    shuffling; decisions.md B10)."""
+    shuffling; docs/design.md B10)."""
 
     def __init__(self):
         self.counts: Counter[str] = Counter()

@@ -19,7 +19,7 @@ _ID_NAMESPACE = uuid.UUID("5a0b2d2e-7b6c-4c1e-9d55-2f7f3c1a9e10")
 
 
 def to_llava(records: list[QARecord], video_root: str = "") -> list[dict]:
-    """LLaVA conversations (reference-data.md §7); ids are UUIDs derived from the record, so exports repeat exactly.
+    """LLaVA conversations (docs/design.md, data §7); ids are UUIDs derived from the record, so exports repeat exactly.
 
     ``video_root`` is prefixed to every video path, so that paths resolve against the trainer's video folder.
     """

@@ -2,7 +2,7 @@
 
 Every (scene, task) pair draws from its own generator seeded by (seed, scene name, task name), and scenes are
 processed independently and concatenated in scene-name order, so the output is byte-identical whatever the
-number of workers (decisions.md B13). Subsampling to ``per_scene`` happens after all filters.
+number of workers (docs/design.md B13). Subsampling to ``per_scene`` happens after all filters.
 """
 
 from __future__ import annotations

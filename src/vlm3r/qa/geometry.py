@@ -63,7 +63,7 @@ class SceneGeometry:
         return float(self.box_distances[np.ix_(ia, ib)].min())
 
     def camera_distances(self, frame: FrameMeta, indices: list[int]) -> np.ndarray:
-        """Distance from the frame's camera centre (its pose translation; decisions.md B1) to boxes ``indices``."""
+        """Distance from the frame's camera centre (its pose translation; docs/design.md B1) to boxes ``indices``."""
         return point_box_distance(frame.camera_center, self.centers[indices], self.lengths[indices],
                                   self.axes[indices])
 

@@ -1,4 +1,4 @@
-"""The benchmark prompt around a question (reference-data.md §7, §9.1): shared by training export and evaluation."""
+"""The benchmark prompt around a question (docs/design.md, data §7, §9.1): shared by training export and evaluation."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""QA records: the benchmark/training question format (reference-data.md §6.7), read and written as JSONL."""
+"""QA records: the benchmark/training question format (docs/design.md, data §6.7), read and written as JSONL."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ class QAFileError(Vlm3rError):
 @dataclass
 class QARecord:
     """One question. ``ground_truth`` is the value (number or text); ``mc_answer`` the letter of the correct option
-    (decisions.md B17). VSTI records carry ``frame_indices`` (video frame ids). Task-specific keys (such as
+    (docs/design.md B17). VSTI records carry ``frame_indices`` (video frame ids). Task-specific keys (such as
     ``category``) go to ``extra`` and are written after the standard fields."""
 
     id: int

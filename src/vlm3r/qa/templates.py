@@ -1,4 +1,4 @@
-"""Question templates, verbatim from the reference (they are the benchmarks' format; reference-data.md §5-8)."""
+"""Question templates, verbatim from the reference (they are the benchmarks' format; docs/design.md, data §5-8)."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def join_choices(values: list, conjunction: str | None = None) -> str:
 
 
 def frame_description(rank: int, total: int) -> str:
-    """"frame k of N": the k-th of the N sampled frames (decisions.md B21)."""
+    """"frame k of N": the k-th of the N sampled frames (docs/design.md B21)."""
     return f"frame {rank + 1} of {total}"
 
 

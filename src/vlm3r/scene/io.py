@@ -1,6 +1,6 @@
 """Readers and writers for scene and frame metadata JSON, with validation that names file, scene and field.
 
-Scene metadata comes in three variants (reference-data.md §2), all read into the same ``SceneMeta``:
+Scene metadata comes in three variants (docs/design.md, data §2), all read into the same ``SceneMeta``:
 
 - ``reference``: the ScanNet-style files the reference writes and vlm3r writes: per scene ``object_bboxes``,
   boxes with ``min``/``max`` and an optional ``instance_id``;

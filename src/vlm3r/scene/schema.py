@@ -1,6 +1,6 @@
 """Typed scene and frame metadata: the interchange format between dataset adapters and question generators.
 
-The on-disk layout is the reference's (shared/spec/reference-data.md §2-3); see ``vlm3r.scene.io`` for the
+The on-disk layout is the reference's (docs/design.md, data §2-3); see ``vlm3r.scene.io`` for the
 readers and writers of its three variants. Geometry is metric, world z up; camera poses are camera-to-world in
 OpenCV axes.
 """
@@ -69,7 +69,7 @@ class SceneMeta:
     """One scene: room measures and the oriented box of every annotated instance, grouped by category.
 
     ``object_counts`` is kept as stored: it normally equals the number of boxes per category, but released
-    files may disagree (the reference stores every printer box twice; reference-data.md B5).
+    files may disagree (the reference stores every printer box twice; docs/design.md B5).
     """
 
     scene_name: str

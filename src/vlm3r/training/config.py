@@ -1,5 +1,5 @@
 """Training configuration: YAML files of five sections, each a dataclass with the reference recipe's defaults
-(reference-model.md §5.5). Unknown or mistyped fields are errors naming the file and the field."""
+(docs/design.md, model §5.5). Unknown or mistyped fields are errors naming the file and the field."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Training samples: LLaVA conversation JSON -> video frames, optional CUT3R feature files, ids and labels
-(reference-model.md §5.1-5.3).
+(docs/design.md, model §5.1-5.3).
 
 ``data.train`` is a JSON list of samples (``vlm3r qa export --format llava``) or a YAML file
 ``datasets: [{json_path, sampling_strategy}]`` as the reference's ``data_path`` (strategies ``all``,
@@ -109,7 +109,7 @@ def check_sample_files(samples: list[dict], video_folder: Path, source: str) -> 
 
 
 def time_instruction(indices, fps: float) -> str:
-    """The reference's text: video length, frame count and each sampled frame's time (reference-model.md §5.2).
+    """The reference's text: video length, frame count and each sampled frame's time (docs/design.md, model §5.2).
     With linspace sampling the last index is the video's last frame, so the video has ``indices[-1] + 1``."""
     frame_time = ",".join(f"{i / fps:.2f}s" for i in indices)
     return (f"The video lasts for {(int(indices[-1]) + 1) / fps:.2f} seconds, and {len(indices)} frames are "

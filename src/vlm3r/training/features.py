@@ -1,4 +1,4 @@
-"""Precomputed CUT3R tokens (reference-model.md §5.4, with its bugs fixed): ``vlm3r features extract`` writes
+"""Precomputed CUT3R tokens (docs/design.md, model §5.4, with its bugs fixed): ``vlm3r features extract`` writes
 them, training reads them instead of running CUT3R.
 
 - One path rule for both (``feature_path``): ``<features>/<the video's path below the video folder>.pt``, the

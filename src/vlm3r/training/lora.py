@@ -1,4 +1,4 @@
-"""What trains (reference-model.md §5.5-5.6): LoRA on the seven Qwen2 projections of every layer, the fusion
+"""What trains (docs/design.md, model §5.5-5.6): LoRA on the seven Qwen2 projections of every layer, the fusion
 block and the projector in full; SigLIP, CUT3R, the LLM's base weights, embeddings, lm_head and the newline
 embedding frozen. ``extra_trainable`` adds parameters by name prefix (e.g. ``llm.`` modules for a tiny model
 whose random LLM has no language to adapt)."""

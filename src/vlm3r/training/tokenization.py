@@ -1,4 +1,4 @@
-"""Conversation -> (input ids, labels) as the reference's ``preprocess_qwen`` (reference-model.md §5.3).
+"""Conversation -> (input ids, labels) as the reference's ``preprocess_qwen`` (docs/design.md, model §5.3).
 
 Every message is rendered ``<|im_start|>{role}\\n{content}<|im_end|>\\n`` and tokenized on its own, after a
 system message. Labels: system and user turns are ignored, assistant turns (header and closing tokens

@@ -105,7 +105,7 @@ def build_model(cfg: TrainConfig, run_dir: Path, accelerator: Accelerator) -> tu
     options = dict(fusion=m.fusion, spatial_tower_select_feature=m.spatial_tower_select_feature,
                    fusion_dropout=m.fusion_dropout, num_frames=cfg.data.num_frames)
     if not m.tiny:
-        # LLaVA-Video-7B-Qwen2 + CUT3R, with a new fusion block (reference-model.md §5.5); the vocabulary keeps
+        # LLaVA-Video-7B-Qwen2 + CUT3R, with a new fusion block (docs/design.md, model §5.5); the vocabulary keeps
         # the checkpoint's size, as the reference trains
         model = Vlm3rModel.from_pretrained(m.base, cut3r=m.cut3r, new_modules=("fusion_block",), **options)
         return model, load_tokenizer(m.base), {"model_base": str(Path(m.base).resolve()),

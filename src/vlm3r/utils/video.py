@@ -1,5 +1,5 @@
 """Reading videos as VLM-3R samples them: ``num_frames`` decoded frames spread by ``np.linspace`` over the whole
-video (the sampling the benchmarks' "frame k of N" refers to, reference-model.md §1.1), with memory bounded
+video (the sampling the benchmarks' "frame k of N" refers to, docs/design.md, model §1.1), with memory bounded
 by the sampled frames whatever the video's length. No torch here: dataset tools and DataLoader workers
 import it cheaply."""
 

@@ -1,4 +1,4 @@
-"""ScanNet raw scan -> processed layout (reference-data.md §1.1, §2.3, §3.1).
+"""ScanNet raw scan -> processed layout (docs/design.md, data §1.1, §2.3, §3.1).
 
 Per scene ``<root>/scans/<scene>/``: ``<scene>.sens``, ``<scene>.txt`` (``axisAlignment``),
 ``<scene>_vh_clean_2.ply``, ``<scene>_vh_clean_2.0.010000.segs.json``, ``<scene>.aggregation.json`` and

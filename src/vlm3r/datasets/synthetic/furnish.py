@@ -1,8 +1,8 @@
 """Furnishing a room: which objects, their sizes, their parts (a table is a top and four legs), and where they go.
 
-Placement rules (decisions.md §3): floor objects never overlap; ``wall`` objects stand with their back (+y)
-against a wall; ``surface`` objects rest on a supporting object's top; ``wall_mounted`` objects hang on a wall
-at their category's elevation (doors reach the floor and keep the floor in front of them clear). A placement
+Placement rules (docs/design.md, synthetic scenes): floor objects never overlap; ``wall`` objects stand with their
+back (+y) against a wall; ``surface`` objects rest on a supporting object's top; ``wall_mounted`` objects hang on a
+wall at their category's elevation (doors reach the floor and keep the floor in front of them clear). A placement
 that fails after a bounded number of tries is skipped: a room simply has one object fewer.
 """
 

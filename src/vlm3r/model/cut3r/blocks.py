@@ -28,7 +28,7 @@ class Mlp(nn.Module):
 def _rotate(t: torch.Tensor, pos: torch.Tensor | None, base: float | None, fp16_round: bool) -> torch.Tensor:
     if base is None or pos is None:
         return t
-    if fp16_round:  # croco's encoder attention rounds q and k to float16 around RoPE (reference-cut3r.md §4.2)
+    if fp16_round:  # croco's encoder attention rounds q and k to float16 around RoPE (docs/design.md, cut3r §4.2)
         return rope_2d(t.half(), pos, base).half().to(t.dtype)
     return rope_2d(t, pos, base)
 

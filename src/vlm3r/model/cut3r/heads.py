@@ -1,4 +1,4 @@
-"""CUT3R's output heads (reference-cut3r.md §4.8): three DPT decoders, the pose head and ``final_transform``.
+"""CUT3R's output heads (docs/design.md, cut3r §4.8): three DPT decoders, the pose head and ``final_transform``.
 
 VLM-3R never uses them (its tokens come before the heads); ``Cut3r.reconstruct`` does, to turn a video into a
 camera path and a point cloud. Module names match the official state dict (``act_postprocess``,

@@ -2,7 +2,7 @@
 ``.safetensors`` state dict in the official key layout.
 
 Checks are strict: after removing a ``module.`` prefix, the dead ray-map branch (present in every official
-checkpoint, unused by VLM-3R; reference-cut3r.md §4.4) and the DPT alias keys (``scratch.layer_rn.{k}`` is the
+checkpoint, unused by VLM-3R; docs/design.md, cut3r §4.4) and the DPT alias keys (``scratch.layer_rn.{k}`` is the
 same tensor as ``scratch.layer{k+1}_rn``), every remaining key must exist in the model with the same shape and
 every model weight must be present; otherwise ``Cut3rCheckpointError`` lists what is wrong. Nothing is ever
 left randomly initialised. The ``.pth`` is read with ``weights_only=True``; classes its ``args`` need

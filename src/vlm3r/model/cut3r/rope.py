@@ -1,4 +1,4 @@
-"""2D rotary position embedding as CUT3R's CUDA kernel computes it (reference-cut3r.md §4.3).
+"""2D rotary position embedding as CUT3R's CUDA kernel computes it (docs/design.md, cut3r §4.3).
 
 The first half of each head's channels is rotated by the token's y position, the second half by its x
 position; within a half, channel i pairs with channel i + D/4 and turns by pos * base^(-i / (D/4)). Angles,

@@ -1,4 +1,4 @@
-"""VSTI-Bench camera-object distance: from the camera centre (the pose translation; decisions.md B1) to the nearest
+"""VSTI-Bench camera-object distance: from the camera centre (the pose translation; docs/design.md B1) to the nearest
 point of an object's box, in a given sampled frame, for objects whose category appears once in that frame."""
 
 from __future__ import annotations

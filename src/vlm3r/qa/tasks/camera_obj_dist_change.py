@@ -1,6 +1,6 @@
-"""VSTI camera-object distance change (declared by the reference, never implemented; decisions.md §2): by how many
-metres the camera-to-object distance changed between two sampled frames 5-30 frames apart that both show the
-object as the only one of its category; changes under 0.3 m give no question."""
+"""VSTI camera-object distance change (declared by the reference, never implemented; docs/design.md, additions): by
+how many meters the camera-to-object distance changed between two sampled frames 5-30 frames apart that both show
+the object as the only one of its category; changes under 0.3 m give no question."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Objects are those whose category appears once in the frame. A frame whose truly nearest such object is closer
 than 0.5 m gives no question (the reference instead drops that object and asks anyway, so its answer can be
-wrong; decisions.md B11). Distractors are at least 0.15 m farther than the answer and from each other;
+wrong; docs/design.md B11). Distractors are at least 0.15 m farther than the answer and from each other;
 distances are compared unrounded in every variant. At most one question per frame.
 """
 

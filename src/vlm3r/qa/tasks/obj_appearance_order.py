@@ -14,7 +14,7 @@ import numpy as np
 from vlm3r.qa import templates
 from vlm3r.qa.task import Candidate, QATask, SceneContext, SkipScene
 
-#: Video frame rate per dataset, to turn a frame index into seconds (reference-data.md §1.4).
+#: Video frame rate per dataset, to turn a frame index into seconds (docs/design.md, data §1.4).
 VIDEO_FPS = {"scannet": 24.0, "scannetpp": 30.0, "arkitscenes": 10.0, "synthetic": 24.0}
 MIN_GAP_SECONDS = 1.0
 

@@ -5,7 +5,7 @@ left / up when its whole box is more than 0.15 m closer / further left / higher 
 the opposite word holds the other way round; overlapping extents give no question. Objects are pairs whose
 categories appear once in the frame. Which one is A is drawn at random (the reference takes the smaller instance
 id, which ties the answer to the order objects were annotated in and so biases the answer words). (The
-reference formats these templates with the wrong keys and so produces none; decisions.md B2.)
+reference formats these templates with the wrong keys and so produces none; docs/design.md B2.)
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Geometry on the floor plane (z up): forward = orienting centroid - positioning c
 measured counter-clockwise from forward (0-360, left side 0-180). Hard uses quadrants, medium left / back /
 right with the back spanning 135-225 degrees, easy left / right (back dropped). A question is kept only when
 the querying object's centroid is at least 10 degrees from every region boundary (tested on all boundaries
-alike; decisions.md B9), at most 2 of its 8 box corners fall in another region, and the three objects are
+alike; docs/design.md B9), at most 2 of its 8 box corners fall in another region, and the three objects are
 0.3-5 m apart pairwise.
 """
 

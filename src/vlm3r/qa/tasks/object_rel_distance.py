@@ -1,6 +1,6 @@
 """VSI-Bench relative distance: which of K objects is closest to a unique object (K = 4, 3 or 2).
 
-One rule for all variants (decisions.md B3, B12): exact distances, the closest option must be at least 0.15 m
+One rule for all variants (docs/design.md B3, B12): exact distances, the closest option must be at least 0.15 m
 away, and no two options may be within the room-size-dependent ambiguity threshold (0.30 m in rooms over
 40 m², else 0.15 m). For a category with several instances the distance is to its closest instance.
 """

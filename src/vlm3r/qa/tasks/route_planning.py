@@ -1,6 +1,6 @@
 """VSI-Bench route planning: fill in the turns of a route between two unique objects (docs/route-planning.md).
 
-The reference never released its generator (reference-data.md §8), so vlm3r plans routes from the scene's boxes
+The reference never released its generator (docs/design.md, data §8), so vlm3r plans routes from the scene's boxes
 alone: a 2D navigation grid of the floor (inside the convex hull of all box footprints, minus the footprints of
 objects near the floor, inflated by an agent radius), shortest paths between unique objects with scipy's
 Dijkstra on the 8-connected grid, line-of-sight simplification into collision-free straight segments, and
