@@ -72,3 +72,30 @@ def test_importing_vlm3r_leaves_matplotlib_alone():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "pdf"
+
+
+def test_make_test_lints_with_the_pinned_ruff_before_pytest():
+    """``make test`` runs ruff (the version pinned in pyproject.toml and the constraints) before pytest, and the
+    tree passes it."""
+    import re
+    import shutil
+    import subprocess
+    import sys
+
+    root = SRC.parents[1]
+    recipe = (root / "Makefile").read_text().split("\ntest:", 1)[1].split("\n\n", 1)[0]
+    commands = [line.strip() for line in recipe.splitlines()[1:]]
+    assert commands[0].startswith("$(VENV)/bin/ruff check") and "pytest" in commands[1]
+    pinned = re.search(r'"ruff==([0-9.]+)"', (root / "pyproject.toml").read_text()).group(1)
+    assert f"ruff=={pinned}" in (root / "requirements" / "constraints.txt").read_text().splitlines()
+    ruff = Path(sys.executable).with_name("ruff")
+    ruff = str(ruff) if ruff.exists() else shutil.which("ruff")
+    if ruff is None:
+        import pytest
+
+        pytest.skip("ruff is not installed here (make test installs it)")
+    version = subprocess.run([ruff, "--version"], capture_output=True, text=True).stdout.split()[-1]
+    assert version == pinned
+    result = subprocess.run([ruff, "check", "--quiet", "src", "tests", "benchmarks"], cwd=root, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stdout[-3000:]
