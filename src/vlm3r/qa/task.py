@@ -66,7 +66,7 @@ class SceneContext:
 class QATask:
     """Base class. Subclasses set the class attributes and implement ``candidates``."""
 
-    name: str  # registry key
+    name: str  # key in the task table (vlm3r.qa.tasks.BY_NAME)
     question_type: str  # written to records (several variants may share one)
     bench: str  # "vsi" or "vsti"
     kind: str  # "mca" (scored on the letter) or "na" (numeric, scored by mean relative accuracy)
