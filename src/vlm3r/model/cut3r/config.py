@@ -16,16 +16,16 @@ class Cut3rConfig:
     """CUT3R's sizes (the official ``ARCroco3DStereoConfig`` fields that shape the weights); the defaults are the
     released cut3r_512_dpt_4_64."""
 
-    enc_embed_dim: int = 1024
+    enc_embed_dim: int = 1024  # the image encoder (ViT-L): width, blocks, heads
     enc_depth: int = 24
     enc_num_heads: int = 16
-    dec_embed_dim: int = 768
+    dec_embed_dim: int = 768  # the two decoders (image and state) share width and depth
     dec_depth: int = 12
     dec_num_heads: int = 12
     state_dec_num_heads: int = 16
-    state_size: int = 768
-    local_mem_size: int = 256
-    patch_size: int = 16
+    state_size: int = 768  # persistent state tokens
+    local_mem_size: int = 256  # slots of the pose retriever's memory
+    patch_size: int = 16  # px
     mlp_ratio: float = 4.0
     rope_base: float = 100.0
     pose_head: bool = True

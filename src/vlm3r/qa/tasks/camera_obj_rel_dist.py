@@ -49,21 +49,15 @@ class _CameraObjRelDist(QATask):
 
 
 class CameraObjRelDistV1(_CameraObjRelDist):
-    """Four objects to choose from (VSTI-Bench's v1)."""
-
     name = question_type = "camera_obj_rel_dist_v1"
-    num_choices = 4
+    num_choices = 4  # objects to choose from
 
 
 class CameraObjRelDistV2(_CameraObjRelDist):
-    """Three objects to choose from (VSTI-Bench's v2)."""
-
     name = question_type = "camera_obj_rel_dist_v2"
-    num_choices = 3
+    num_choices = 3  # objects to choose from
 
 
 class CameraObjRelDistV3(_CameraObjRelDist):
-    """Two objects to choose from (VSTI-Bench's v3)."""
-
     name = question_type = "camera_obj_rel_dist_v3"
-    num_choices = 2
+    num_choices = 2  # objects to choose from
