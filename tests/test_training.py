@@ -503,6 +503,25 @@ def test_feature_extraction_resumes_and_feeds_training(feature_data, tmp_path):
     torch.testing.assert_close(cached, on_the_fly, rtol=0, atol=0)
 
 
+def test_features_from_a_relative_video_folder_land_where_training_looks(feature_data, tmp_path, monkeypatch):
+    """`--videos data` (relative, as in the command's example): the files land at the video's path relative to
+    the folder, which is where training data's relative video names are looked up."""
+    from typer.testing import CliRunner
+
+    from vlm3r.cli.main import app
+    from vlm3r.training.features import feature_path
+
+    root, _ = feature_data
+    monkeypatch.chdir(root)
+    command = extract_command(root, tmp_path / "features")
+    command[command.index("--videos") + 1] = "data"
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 0, result.output
+    expected = {Path("videos/scannet/a.mp4.pt"), Path("videos/room.mp4.pt"), Path("videos/room.mov.pt")}
+    assert {p.relative_to(tmp_path / "features") for p in (tmp_path / "features").rglob("*.pt")} == expected
+    assert feature_path(tmp_path / "features", Path("data"), "videos/scannet/a.mp4").is_file()
+
+
 def test_features_that_do_not_fit_are_named(feature_data, tmp_path, caplog):
     import logging
 

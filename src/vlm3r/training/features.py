@@ -123,7 +123,8 @@ def extract_features(cut3r: Cut3r, videos: Path, out: Path, files: list[Path], s
     """Tokens of ``files`` (from ``video_files(videos)``) at their ``feature_path`` under ``out``."""
     report = ExtractionReport()
     for video in files:
-        target = feature_path(out, videos, video)
+        # relative to the folder, as training data names videos (``videos`` itself may be a relative path)
+        target = feature_path(out, videos, video.relative_to(videos))
         if target.is_file():
             report.skipped.append(target)
         else:
