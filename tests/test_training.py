@@ -582,7 +582,12 @@ def test_training_with_features_never_runs_cut3r(feature_data, tmp_path, monkeyp
     run = tmp_path / "run"
     settings = [f"data.video_folder={data}", f"data.features={tmp_path / 'features'}", "data.require_features=true",
                 "optim.epochs=1", "run.save_every=1000"]
-    trainer = Trainer(tiny_config(train_json, run, *settings)).setup()  # writes run/base/cut3r.pth
+    with pytest.raises(TrainingDataError, match=rf"{tmp_path / 'features'}: no feature file for 2 of 2 videos "
+                                                r"\(data.require_features is true"):
+        Trainer(tiny_config(train_json, tmp_path / "run0", *settings)).setup()  # refused before any step
+    # the CUT3R to extract with is the one this run's setup writes, so the files come after it: not required here
+    lazy = [*settings[:2], "data.require_features=false", *settings[3:]]
+    trainer = Trainer(tiny_config(train_json, run, *lazy)).setup()  # writes run/base/cut3r.pth
     command = extract_command(root, tmp_path / "features")
     command[command.index("--cut3r") + 1] = str(run / "base" / "cut3r.pth")
     assert CliRunner().invoke(app, command).exit_code == 0  # the files are read lazily, during training

@@ -86,11 +86,23 @@ def read_training_samples(path: Path | str, seed: int = 42) -> list[dict]:
     return samples
 
 
-def check_sample_files(samples: list[dict], video_folder: Path, source: str) -> None:
+def _listed(items: list[str]) -> str:
+    return "; ".join(items[:SHOWN_BAD_SAMPLES]) + (" ..." if len(items) > SHOWN_BAD_SAMPLES else "")
+
+
+def check_sample_files(samples: list[dict], video_folder: Path, source: str, features: Path | None = None,
+                       require_features: bool = False) -> None:
     """Every sample's video opens (header read, each file once), or one error lists every bad sample: a missing
-    or unreadable video is found before the first step, not in the middle of an epoch."""
+    or unreadable video is found before the first step, not in the middle of an epoch. So is a missing feature
+    file when they are required (else one warning counts the videos CUT3R will run on).
+
+    Args:
+        samples, video_folder, source: the training samples, the folder their videos are under, and the file
+            they came from (named in the error).
+        features, require_features: the feature folder (None: no features) and whether each video needs one.
+    """
     verdicts: dict[Path, str | None] = {}
-    bad = []
+    bad, unfeatured = [], []
     for index, sample in enumerate(samples):
         if "video" not in sample:
             continue
@@ -101,11 +113,20 @@ def check_sample_files(samples: list[dict], video_folder: Path, source: str) -> 
                 verdicts[video] = None
             except VideoError as exc:
                 verdicts[video] = str(exc)
+            if features is not None and not feature_path(features, video_folder, sample["video"]).is_file():
+                unfeatured.append(str(feature_path(features, video_folder, sample["video"])))
         if verdicts[video] is not None:
             bad.append(f"sample {index} ({sample.get('id')}): {verdicts[video]}")
     if bad:
-        shown = "; ".join(bad[:SHOWN_BAD_SAMPLES]) + (" ..." if len(bad) > SHOWN_BAD_SAMPLES else "")
-        raise TrainingDataError(f"{source}: {len(bad)} of {len(samples)} samples have no readable video: {shown}")
+        raise TrainingDataError(f"{source}: {len(bad)} of {len(samples)} samples have no readable video: "
+                                f"{_listed(bad)}")
+    if unfeatured and require_features:
+        raise TrainingDataError(f"{features}: no feature file for {len(unfeatured)} of {len(verdicts)} videos "
+                                f"(data.require_features is true: extract them with `vlm3r features extract`): "
+                                f"{_listed(unfeatured)}")
+    if unfeatured:
+        log.warning("%s: no feature file for %d of %d videos; CUT3R runs on them", features, len(unfeatured),
+                    len(verdicts))
 
 
 def time_instruction(indices, fps: float) -> str:

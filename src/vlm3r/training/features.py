@@ -24,7 +24,7 @@ import torch
 from vlm3r.errors import InputError, Vlm3rError
 from vlm3r.model.cut3r import Cut3r
 from vlm3r.model.video import cut3r_pixels, siglip_pixels
-from vlm3r.utils.fileio import atomic_torch_save, atomic_write_text, load_torch, read_json
+from vlm3r.utils.fileio import atomic_torch_save, atomic_write_text, load_torch, read_json, sha256_of
 from vlm3r.utils.video import VideoError, read_video_frames
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
@@ -46,6 +46,12 @@ class FeatureSpec:
     tokens: int  # patch tokens per frame: (cut3r_size / patch)^2
     width: int  # CUT3R decoder width
     cut3r_sha256: str | None = None  # the CUT3R weights; None: not checked
+
+    @classmethod
+    def for_cut3r(cls, config, frames: int, image_size: int, cut3r_size: int, cut3r_path: Path) -> FeatureSpec:
+        """The spec of a CUT3R (its ``Cut3rConfig`` and weights file) run on ``frames`` frames at these sizes."""
+        return cls(frames, image_size, cut3r_size, (cut3r_size // config.patch_size) ** 2, config.dec_embed_dim,
+                   sha256_of(cut3r_path))
 
 
 def feature_path(features: Path, video_folder: Path, video: Path | str) -> Path:
@@ -186,16 +192,13 @@ def run_extraction(cut3r: Cut3r, cut3r_path: Path, videos: Path, out: Path, fram
         shard: (i, n) for the i-th of n independent jobs; None under torchrun: the process's rank.
         progress_factory: called with this share's video count; the callable it returns gets each video.
     """
-    from vlm3r.utils.fileio import sha256_of
-
     state = None
     if shard is None:
         from accelerate import PartialState
 
         state = PartialState(cpu=cut3r.pose_token.device.type == "cpu")
         shard = (state.process_index, state.num_processes)
-    tokens = (cut3r_size // cut3r.config.patch_size) ** 2
-    spec = FeatureSpec(frames, image_size, cut3r_size, tokens, cut3r.config.dec_embed_dim, sha256_of(cut3r_path))
+    spec = FeatureSpec.for_cut3r(cut3r.config, frames, image_size, cut3r_size, cut3r_path)
     files = shard_of(video_files(videos), *shard)
     progress = progress_factory(len(files)) if progress_factory else None
     report = extract_features(cut3r, videos, out, files, spec, progress)

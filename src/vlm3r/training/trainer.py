@@ -35,7 +35,7 @@ from vlm3r.training.data import (ConversationDataset, DataOptions, TrainingDataE
 from vlm3r.training.lora import add_lora, set_trainable
 from vlm3r.training.features import FeatureSpec
 from vlm3r.training.state import ResumeError, load_state, save_state
-from vlm3r.utils.fileio import atomic_path, atomic_write_text, read_json, sha256_of
+from vlm3r.utils.fileio import atomic_path, atomic_write_text, read_json
 from vlm3r.utils.progress import progress_bar
 
 log = logging.getLogger(__name__)
@@ -208,10 +208,8 @@ class Trainer:
             log.warning("CUT3R trains: its tokens are computed every step; data.features (%s) is not read",
                         cfg.data.features)
             return {}
-        spec = FeatureSpec(frames=cfg.data.num_frames, image_size=config.vision.image_size,
-                           cut3r_size=config.cut3r_image_size,
-                           tokens=(config.cut3r_image_size // config.cut3r.patch_size) ** 2,
-                           width=config.cut3r.dec_embed_dim, cut3r_sha256=sha256_of(self.references["cut3r_weights"]))
+        spec = FeatureSpec.for_cut3r(config.cut3r, cfg.data.num_frames, config.vision.image_size,
+                                     config.cut3r_image_size, self.references["cut3r_weights"])
         return {"features": Path(cfg.data.features), "feature_spec": spec,
                 "require_features": cfg.data.require_features}
 
@@ -220,9 +218,11 @@ class Trainer:
         samples = read_training_samples(cfg.data.train, cfg.run.seed)
         if not samples:
             raise TrainingDataError(f"{cfg.data.train}: no training samples")
-        check_sample_files(samples, Path(cfg.data.video_folder), str(cfg.data.train))
+        features = self._feature_options(model)
+        check_sample_files(samples, Path(cfg.data.video_folder), str(cfg.data.train), features.get("features"),
+                           features.get("require_features", False))
         options = DataOptions(Path(cfg.data.video_folder), cfg.data.num_frames, model.config.vision.image_size,
-                              cfg.data.add_time_instruction, cfg.data.masking, **self._feature_options(model))
+                              cfg.data.add_time_instruction, cfg.data.masking, **features)
         dataset = ConversationDataset(samples, self.tokenizer, options, str(cfg.data.train))
         return DataLoader(dataset, batch_size=cfg.optim.batch_size, shuffle=True, collate_fn=collate,
                           drop_last=True, num_workers=cfg.data.num_workers,
