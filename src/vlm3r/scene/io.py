@@ -27,8 +27,6 @@ from vlm3r.geometry import rotation_problem
 from vlm3r.scene.schema import CameraIntrinsics, FrameMeta, InstanceBox2D, OrientedBox, SceneFrames, SceneMeta
 from vlm3r.utils.fileio import atomic_write_text
 
-#: Largest tolerated entry of R R^T - I for box axes and pose rotations (stored files carry rounded floats).
-
 
 class MetadataError(Vlm3rError):
     """Malformed metadata; the message names the file, the scene and the field."""
@@ -327,7 +325,7 @@ def _parse_frame(ctx: _Context, field: str, raw: Any) -> FrameMeta:
     pose = ctx.matrix(ctx.require(raw, "camera_pose_camera_to_world", field + "."), 4, 4, pose_field)
     problem = rotation_problem(pose[:3, :3])
     if problem:
-        raise ctx.error(pose_field, f"rotation is not a proper rotation ({problem})")
+        raise ctx.error(pose_field, f"rotation is {problem}")
     if not np.allclose(pose[3], [0, 0, 0, 1], atol=1e-6):
         raise ctx.error(pose_field, f"last row must be [0, 0, 0, 1], got {pose[3].tolist()}")
     boxes_raw = raw.get("bboxes_2d", [])
