@@ -85,7 +85,7 @@ def read_pose(path: Path) -> np.ndarray:
         raise SceneBuildError(f"{path}: pose has non-finite values")
     problem = rotation_problem(pose[:3, :3])
     if problem:
-        raise SceneBuildError(f"{path}: the pose's rotation is {problem}")
+        raise SceneBuildError(f"{path}: the pose's rotation is not a proper rotation: {problem}")
     return pose
 
 

@@ -83,5 +83,5 @@ def rotation_problem(rotation: np.ndarray, proper: bool = True) -> str | None:
     if error > ROTATION_TOLERANCE:
         return f"not orthonormal (max |R R^T - I| = {error:.3g})"
     if proper and np.linalg.det(np.asarray(rotation, dtype=np.float64)) <= 0:
-        return "not a proper rotation (a reflection: determinant <= 0)"
+        return "a reflection (determinant <= 0)"
     return None

@@ -325,7 +325,7 @@ def _parse_frame(ctx: _Context, field: str, raw: Any) -> FrameMeta:
     pose = ctx.matrix(ctx.require(raw, "camera_pose_camera_to_world", field + "."), 4, 4, pose_field)
     problem = rotation_problem(pose[:3, :3])
     if problem:
-        raise ctx.error(pose_field, f"rotation is {problem}")
+        raise ctx.error(pose_field, f"its rotation is not a proper rotation: {problem}")
     if not np.allclose(pose[3], [0, 0, 0, 1], atol=1e-6):
         raise ctx.error(pose_field, f"last row must be [0, 0, 0, 1], got {pose[3].tolist()}")
     boxes_raw = raw.get("bboxes_2d", [])
