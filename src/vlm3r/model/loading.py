@@ -238,9 +238,9 @@ def read_adapter(adapter_dir: Path) -> tuple[dict[str, torch.Tensor], float, Pat
     return tensors, scale, path
 
 
-def merge_lora(state: dict[str, torch.Tensor], adapter_dir: Path) -> int:
-    """Add (B @ A) * scale of every adapter module to its weight, in fp32 (the merged weights stay fp32 until the
-    model casts them once to the run's dtype); returns the modules merged."""
+def merge_lora(state: dict[str, torch.Tensor], adapter_dir: Path, dtype: torch.dtype = torch.float32) -> int:
+    """Add (B @ A) * scale of every adapter module to its weight, computed in fp32 and cast once to ``dtype``
+    (the run's: one rounding, and a 7B model never holds its merged LLM in fp32); returns the modules merged."""
     adapter, scale, path = read_adapter(adapter_dir)
     keys_a = [k for k in adapter if ".lora_A." in k]
     if not keys_a:
@@ -260,17 +260,19 @@ def merge_lora(state: dict[str, torch.Tensor], adapter_dir: Path) -> int:
                 (lora_b.shape[0], lora_a.shape[1]) != tuple(base.shape):
             raise Vlm3rCheckpointError(f"{path}: {key_a} {tuple(lora_a.shape)} and lora_B {tuple(lora_b.shape)} "
                                        f"do not fit {target} {tuple(base.shape)}")
-        state[target] = base.to(torch.float32) + (lora_b.to(torch.float32) @ lora_a.to(torch.float32)) * scale
+        merged = base.to(torch.float32) + (lora_b.to(torch.float32) @ lora_a.to(torch.float32)) * scale
+        state[target] = merged.to(dtype)
     unused = len(adapter) - 2 * len(keys_a)
     if unused:
         raise Vlm3rCheckpointError(f"{path}: {unused} lora_B tensors without a lora_A")
     return len(keys_a)
 
 
-def read_release(files: ReleaseFiles, vision_tower: Path | str | None = None,
+def read_release(files: ReleaseFiles, vision_tower: Path | str | None = None, dtype: torch.dtype = torch.float32,
                  **overrides) -> tuple[Vlm3rConfig, dict[str, torch.Tensor]]:
     """(config, every weight in our names): the base shards, then CUT3R, then ``non_lora_trainables.bin`` (which
-    overrides both), then the merged LoRA. The result is checked against the model when it is built."""
+    overrides both), then the LoRA merged into ``dtype`` (the run's). The result is checked against the model
+    when it is built."""
     tensors = read_shards(files.base, Vlm3rCheckpointError)
     config, state = release_config(files, tensors, vision_tower, **overrides)
     state.update(released_to_ours(tensors, config.vision_layers))
@@ -279,7 +281,7 @@ def read_release(files: ReleaseFiles, vision_tower: Path | str | None = None,
         state.update(released_to_ours(remap_non_lora(load_torch_file(non_lora, Vlm3rCheckpointError)),
                                       config.vision_layers))
     if files.adapter:
-        log.info("merged %d LoRA modules", merge_lora(state, files.model))
+        log.info("merged %d LoRA modules", merge_lora(state, files.model, dtype))
     return config, state
 
 

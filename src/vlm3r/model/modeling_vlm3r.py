@@ -81,7 +81,7 @@ class Vlm3rModel(nn.Module):
             config_overrides: Vlm3rConfig fields to change (``fusion``, ``spatial_tower_select_feature``, ...).
         """
         files = loading.release_files(path, base, cut3r)
-        config, state = loading.read_release(files, vision_tower, **config_overrides)
+        config, state = loading.read_release(files, vision_tower, dtype, **config_overrides)
         source = f"{files.model}" + (f" (base {files.base})" if files.base != files.model else "")
         model = cls.from_state(config, state, source, dtype, new_modules)
         model.vision_tower.requires_grad_(False)
@@ -94,14 +94,16 @@ class Vlm3rModel(nn.Module):
     def from_state(cls, config: Vlm3rConfig, state: dict[str, torch.Tensor], source: str,
                    dtype: torch.dtype = torch.float32, new_modules: tuple[str, ...] = ()) -> Vlm3rModel:
         """The model with every weight taken from ``state`` (our names), checked key by key, built on the meta
-        device so that the weights are held once. Modules in ``new_modules`` absent from ``state`` get their
-        own initialisation."""
+        device so that the weights are held once (``state``'s tensors are cast in place, one at a time). Modules
+        in ``new_modules`` absent from ``state`` get their own initialisation."""
         with torch.device("meta"):
             model = cls(config)
         check_weights({k: tuple(v.shape) for k, v in model.state_dict().items()}, state, source,
                       loading.Vlm3rCheckpointError, optional=tuple(f"{m}." for m in new_modules))
-        model.load_state_dict({k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()},
-                              strict=False, assign=True)
+        for name, value in state.items():
+            if value.is_floating_point():
+                state[name] = value.to(dtype)
+        model.load_state_dict(state, strict=False, assign=True)
         for name in new_modules:
             module = getattr(model, name, None)
             if module is not None and any(p.is_meta for p in module.parameters()):
