@@ -259,6 +259,14 @@ def test_unwritable_outputs_are_named_before_any_work(command, tmp_path):
     assert "error" not in result.stdout and "Traceback" not in result.output
 
 
+def test_an_error_naming_a_path_with_brackets_prints_it_as_it_is(tmp_path):
+    """Rich markup in a path ([bold], a stray [/x]) is printed literally, not interpreted (or crashing)."""
+    missing = tmp_path / "[bold]scans[/x]" / "metadata.json"
+    result = run_cli("qa", "generate", "--metadata", missing, "--out", tmp_path / "qa.jsonl")
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert str(missing) in "".join(result.stderr.split("\n"))
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
 def test_a_read_only_output_folder_is_named(tmp_path):
     folder = tmp_path / "ro"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from vlm3r.errors import Vlm3rError
 from vlm3r.utils.fileio import check_writable
@@ -22,7 +23,13 @@ log = logging.getLogger("vlm3r.cli")
 
 
 def report_error(message) -> None:
-    err_console.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
+    report_failure("error:", "", message)
+
+
+def report_failure(label: str, item: str, reason) -> None:
+    """``label`` in red, then ``item`` and ``reason`` as they are (a path or reason with brackets is not markup)."""
+    text = f"{escape(item)}: {escape(str(reason))}" if item else escape(str(reason))
+    err_console.print(f"[red]{label}[/red] {text}", markup=True, highlight=False)
 
 
 def guarded(command):

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from vlm3r.cli.errors import check_output, err_console, guarded
+from vlm3r.cli.errors import check_output, guarded, report_failure
 from vlm3r.cli.options import (BaseFolder, Bench, Cut3rWeights, Device, Dtype, MaxNewTokens, ModelFolder, ModelFrames,
                                QuestionFile, VisionTower)
 from vlm3r.model.prompt import MAX_NEW_TOKENS
@@ -116,7 +116,7 @@ def run_command(
     if result.report is None:
         return
     for question, reason in sorted(result.failures.items()):
-        err_console.print(f"[red]no answer[/red] question {question}: {reason}")
+        report_failure("no answer", f"question {question}", reason)
     _show(result.report, f"{bench}: {out}", [out / name for name in ("predictions.jsonl", "scores.json", "report.md")])
 
 

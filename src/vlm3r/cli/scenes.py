@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from vlm3r.cli.errors import check_output, err_console, guarded
+from vlm3r.cli.errors import check_output, guarded, report_failure
 from vlm3r.cli.options import Workers
 from vlm3r.scene import (MetadataError, category_totals, detect_metadata_kind, read_frame_metadata,
                          read_scene_metadata)
@@ -163,6 +163,6 @@ def metadata(
                   f"  frame metadata: {result.layout.frame_metadata_path}")
     if result.failures:
         for scene, reason in sorted(result.failures.items()):
-            err_console.print(f"[red]failed[/red] {scene}: {reason}")
+            report_failure("failed", scene, reason)
         console.print(f"{len(result.failures)} scenes failed; listed in {result.failures_path}")
         raise typer.Exit(code=1)

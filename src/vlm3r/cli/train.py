@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from vlm3r.cli.errors import check_output, err_console, guarded
+from vlm3r.cli.errors import check_output, guarded, report_failure
 from vlm3r.cli.options import Device, Dtype
 from vlm3r.utils.frames import CUT3R_IMAGE_SIZE, NUM_FRAMES, SIGLIP_IMAGE_SIZE
 
@@ -86,7 +86,7 @@ def extract(
     console.print(f"{len(report.written)} written, {len(report.skipped)} already present, "
                   f"{len(report.failed)} failed{part}")
     for video, reason in report.failed.items():
-        err_console.print(f"[red]failed[/red] {video}: {reason}")
+        report_failure("failed", video, reason)
     if result.failures:
         console.print(f"failures of every shard so far written to {out / FAILURES}")
     if report.failed:
