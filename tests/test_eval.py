@@ -85,6 +85,27 @@ def test_vstibench_plain_mean_and_paper_columns():
     assert report.paper_average == 75.0
 
 
+def test_vstibench_paper_average_is_over_the_paper_columns_only(tmp_path):
+    """The paper's VSTI-Bench "Avg." has no Cam-Obj Dist. Change column: ours is averaged the same way, and the
+    report puts the paper's 58.8 beside it, not beside the code's overall."""
+    from vlm3r.eval.report import write_report
+    from vlm3r.eval.scoring import paper_report
+
+    questions = [record(0, "obj_obj_relative_pos_nf", "Near", ["A. Near", "B. Far"]),
+                 record(1, "camera_displacement", 2.0, [1.0, 2.0, 3.0, 4.0], "B"),
+                 record(2, "camera_obj_dist_change", 1.0, [0.5, 1.0, 1.5, 2.0], "B")]
+    report = score(VSTIBENCH, questions, {"0": "B", "1": "2.0", "2": "1.0"})
+    assert report.columns == {"Cam. Displace.": 100.0, "Cam-Obj Dist. Change": 100.0, "Obj-Obj Rel. Pos.": 0.0}
+    assert report.overall == pytest.approx(200 / 3) and report.paper_average == 50.0
+    paper = paper_report(VSTIBENCH)
+    assert (paper.overall, paper.paper_average) == (None, 58.8)
+    lines = write_report(tmp_path, report, {"paper VLM-3R": paper}, "t").read_text().splitlines()
+    header = next(line for line in lines if line.startswith("| | overall |"))
+    assert header.split(" | ")[1:3] == ["overall", "avg. of the paper's columns"]
+    assert next(line for line in lines if line.startswith("| model |")).split(" | ")[1:3] == ["66.7", "50.0"]
+    assert next(line for line in lines if line.startswith("| paper VLM-3R |")).split(" | ")[1:3] == ["-", "58.8"]
+
+
 @settings(max_examples=25, deadline=None)
 @given(st.data())
 def test_perfect_predictions_score_100(qa_records, data):
