@@ -155,7 +155,7 @@ class Vlm3rModel(nn.Module):
         with torch.set_grad_enabled(torch.is_grad_enabled() and not _frozen(self.spatial_tower)):
             camera, patch = self.spatial_tower.encode_video(
                 cut3r_pixels(pixel_values, self.config.cut3r_image_size).to(self.spatial_tower.pose_token.dtype))
-        return self.select_spatial(camera, patch).clone()
+        return self.select_spatial(camera, patch)
 
     def select_spatial(self, camera: torch.Tensor, patch: torch.Tensor) -> torch.Tensor:
         """The K/V tokens fusion attends to, from CUT3R's camera [F, 1, D] and patch [F, N, D] tokens."""
@@ -369,14 +369,14 @@ class Vlm3rModel(nn.Module):
 @dataclass
 class PrefixCache:
     """A prompt prefix (system turn, user header, a video's embeddings) run once through the LLM: its key/value
-    cache (batch 1) and length. ``expanded`` gives a fresh copy for a batch of questions, so the prefix is never
-    changed by what continues from it."""
+    cache (batch 1) and length. ``expanded`` gives a cache for a batch of questions that continues from it
+    without changing it (``DynamicCache`` copies what it is given and grows by concatenation)."""
 
     past: DynamicCache
     length: int
 
     def expanded(self, batch: int) -> DynamicCache:
-        layers = [(layer.keys.expand(batch, -1, -1, -1).clone(), layer.values.expand(batch, -1, -1, -1).clone())
+        layers = [(layer.keys.expand(batch, -1, -1, -1), layer.values.expand(batch, -1, -1, -1))
                   for layer in self.past.layers]
         return DynamicCache(ddp_cache_data=layers)
 
