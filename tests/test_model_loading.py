@@ -12,6 +12,7 @@ from helpers import (LORA_ALPHA, LORA_R, PROMPT_IDS, REFERENCE, TINY_CUT3R_ARGS,
                      distinctive_model, frames, logits, needs_reference, odd_config, qwen_tokenizer, write_hf_cache,
                      write_release, write_tower_folder, write_video)
 
+from vlm3r.errors import InputError
 from vlm3r.model.config import SO400M_ID, ConfigError, Vlm3rConfig, VisionConfig
 from vlm3r.model.cut3r import Cut3rCheckpointError, Cut3rConfig
 from vlm3r.model.loading import Vlm3rCheckpointError, load_tokenizer, resolve_vision_config
@@ -231,6 +232,11 @@ def test_save_pretrained_is_read_as_the_official_code_reads_it(tmp_path, origina
     assert official.config == original.config
     torch.testing.assert_close(logits(official, px, PROMPT_IDS), expected, rtol=0, atol=0)
 
+    # a caller's references cannot point the folder away from the weights just written into it
+    other = original.save_pretrained(tmp_path / "other", cut3r_weights="/elsewhere/cut3r.pth")
+    assert json.loads((other / "config.json").read_text())["cut3r_weights"] == "cut3r.pth"
+    with pytest.raises(InputError, match="no model_base"):
+        original.save_pretrained(tmp_path / "third", model_base=str(tmp_path / "base"))
 
 def test_config_round_trip_and_errors():
     config = odd_config()

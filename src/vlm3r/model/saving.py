@@ -19,21 +19,16 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
 
+from vlm3r.errors import InputError
 from vlm3r.model.config import SO400M_ID, Vlm3rConfig, VisionConfig
 from vlm3r.model.cut3r import Cut3rConfig
 from vlm3r.model.keys import (NON_LORA_FILE, SPATIAL_PREFIX, cut3r_file_key, strip_peft, to_non_lora, to_released,
                               to_vision_file)
-from vlm3r.utils.fileio import atomic_path, atomic_torch_save, atomic_write_text
+from vlm3r.utils.fileio import atomic_save_safetensors, atomic_torch_save, atomic_write_text
 
 VISION_TOWER_DIR = "vision_tower"
 CUT3R_FILE = "cut3r.pth"
-
-
-def _save_safetensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
-    with atomic_path(path) as tmp:
-        save_file({k: v.detach().contiguous() for k, v in tensors.items()}, str(tmp))
 
 
 def write_vision_tower(folder: Path, config: Vlm3rConfig, state: dict[str, torch.Tensor]) -> str:
@@ -44,7 +39,7 @@ def write_vision_tower(folder: Path, config: Vlm3rConfig, state: dict[str, torch
     tower = folder / VISION_TOWER_DIR
     tower.mkdir(parents=True, exist_ok=True)
     atomic_write_text(tower / "config.json", json.dumps(config.vision.tower_config(), indent=2))
-    _save_safetensors({to_vision_file(k): v for k, v in state.items() if k.startswith("vision_tower.")},
+    atomic_save_safetensors({to_vision_file(k): v for k, v in state.items() if k.startswith("vision_tower.")},
                       tower / "model.safetensors")
     return str(tower.resolve())
 
@@ -72,16 +67,18 @@ def spatial_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def write_full(folder: Path | str, config: Vlm3rConfig, state: dict[str, torch.Tensor], tokenizer=None,
                base_only: bool = False, **config_extra) -> Path:
     """Every weight in one folder (see the module docstring); ``state`` in our names."""
+    if "model_base" in config_extra:  # the loader would read that base's weights instead of the ones written here
+        raise InputError("write_full: a folder with every weight has no model_base (that is the LoRA layout's)")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     skip = (SPATIAL_PREFIX, "fusion_block.") if base_only else (SPATIAL_PREFIX,)
-    _save_safetensors({to_released(k): v for k, v in state.items() if not k.startswith(skip)},
+    atomic_save_safetensors({to_released(k): v for k, v in state.items() if not k.startswith(skip)},
                       folder / "model.safetensors")
     if base_only:
         config = dataclasses.replace(config, fusion=False)
     elif config.fusion:
         write_cut3r(config.cut3r, spatial_state(state), folder / CUT3R_FILE)
-        config_extra = {"cut3r_weights": CUT3R_FILE, **config_extra}
+        config_extra = {**config_extra, "cut3r_weights": CUT3R_FILE}  # the file just written, whatever was passed
     if tokenizer is not None:
         tokenizer.save_pretrained(str(folder))
     write_config(folder, config, write_vision_tower(folder, config, state), **config_extra)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from peft import LoraConfig, get_peft_model
 
+from vlm3r.model.keys import strip_peft
 from vlm3r.model.modeling_vlm3r import Vlm3rModel
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -34,5 +35,4 @@ def set_trainable(model: Vlm3rModel, extra_prefixes: tuple[str, ...] = ()) -> li
 
 def _matches_base(name: str, prefixes: tuple[str, ...]) -> bool:
     """Prefixes are written without peft's wrapper (``llm.lm_head``); match them inside it too."""
-    bare = name.replace("llm.base_model.model.", "llm.")
-    return bool(prefixes) and bare.startswith(tuple(prefixes))
+    return bool(prefixes) and strip_peft(name).startswith(tuple(prefixes))

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from vlm3r.errors import Vlm3rError
-from vlm3r.utils.fileio import atomic_path, atomic_torch_save, atomic_write_text, load_torch, read_json
+from vlm3r.utils.fileio import atomic_save_safetensors, atomic_torch_save, atomic_write_text, load_torch, read_json
 
 TRAINABLE = "trainable.safetensors"
 OPTIMIZER = "optimizer.pt"
@@ -40,11 +40,6 @@ DEEPSPEED_STATE_CLASSES = (("deepspeed.utils.tensor_fragment", "fragment_address
 
 class ResumeError(Vlm3rError):
     """A checkpoint whose state cannot be read safely or does not fit the run; the message names the file."""
-
-
-def _save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
-    with atomic_path(path) as tmp:
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
 
 
 def _rng_state() -> tuple[dict, dict[str, torch.Tensor]]:
@@ -93,12 +88,12 @@ def save_state(folder: Path, accelerator, model, optimizer, scheduler) -> None:
     rank = accelerator.process_index
     meta, tensors = _rng_state()
     atomic_write_text(folder / f"rng-{rank}.json", json.dumps(meta))
-    _save_tensors(tensors, folder / f"rng-{rank}.safetensors")
+    atomic_save_safetensors(tensors, folder / f"rng-{rank}.safetensors")
     optimizer_file, per_process = _optimizer_file(accelerator)
     if per_process or accelerator.is_main_process:
         atomic_torch_save(optimizer.state_dict(), folder / optimizer_file)
     if accelerator.is_main_process:
-        _save_tensors({n: p for n, p in model.named_parameters() if p.requires_grad}, folder / TRAINABLE)
+        atomic_save_safetensors({n: p for n, p in model.named_parameters() if p.requires_grad}, folder / TRAINABLE)
         atomic_write_text(folder / SCHEDULER, json.dumps(scheduler.state_dict()))
 
 
@@ -150,9 +145,8 @@ def load_state(folder: Path, accelerator, model, optimizer, scheduler) -> None:
     if not rng_json.is_file() or not rng_tensors.is_file():
         raise ResumeError(f"{folder}: no random state for process {rank} (written by a run of another size?)")
     meta = read_json(rng_json, ResumeError, dict, "the run's random state")
+    tensors = _read_tensors(rng_tensors)
     try:
-        _set_rng_state(meta, _read_tensors(rng_tensors))
+        _set_rng_state(meta, tensors)
     except (KeyError, TypeError, ValueError) as exc:
-        if isinstance(exc, ResumeError):
-            raise
         raise ResumeError(f"{rng_json}: not a random state ({exc})") from exc

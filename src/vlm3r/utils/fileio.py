@@ -102,6 +102,14 @@ def atomic_torch_save(obj, path: Path | str) -> None:
         torch.save(obj, f)
 
 
+def atomic_save_safetensors(tensors: dict, path: Path | str) -> None:
+    """A safetensors file of ``tensors`` (detached, on the CPU, contiguous), written atomically."""
+    from safetensors.torch import save_file
+
+    with atomic_path(path) as tmp:
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
+
+
 def load_torch(path: Path | str, error: type[Exception], what: str, allowed=(), mmap: bool = False):
     """The one ``torch.load``: on the CPU with ``weights_only``, so no code from the file runs; ``allowed`` are the
     only classes beyond tensors and plain containers it may build (as ``safe_globals`` takes them). A file torch
