@@ -156,3 +156,25 @@ def test_ablations_are_config_switches():
     assert Vlm3rConfig.tiny(spatial_tower_select_feature="all_tokens").selected_tokens == ("camera", "patch")
     with pytest.raises(ValueError, match="spatial_tower_select_feature"):
         Vlm3rConfig.tiny(spatial_tower_select_feature="everything")
+
+
+def test_video_caches_evict_the_least_recently_used():
+    """Per-kind limits and a shared byte bound, worked by hand: 4-byte and 8-byte float32 tensors."""
+    from vlm3r.model.pipeline import VideoCaches
+
+    caches = VideoCaches(embedding_videos=2, prefix_videos=1, max_bytes=18)
+    four, eight = torch.zeros(1), torch.zeros(2)
+    caches.put("embeddings", ("a",), four)
+    caches.put("embeddings", ("b",), four)
+    assert caches.get("embeddings", ("a",)) is four  # a is now the more recent
+    caches.put("embeddings", ("c",), four)  # over 2 embeddings: b (least recently used) goes
+    assert [caches.get("embeddings", (k,)) is not None for k in "abc"] == [True, False, True]  # order now a, c
+    assert (caches.nbytes, caches.videos("embeddings")) == (8, 2)
+    caches.put("prefixes", ("a",), eight)  # 16 bytes: within 18
+    caches.put("prefixes", ("b",), eight)  # over 1 prefix: prefix a goes; 16 bytes
+    assert caches.get("prefixes", ("a",)) is None and caches.nbytes == 16
+    caches.put("embeddings", ("d",), eight)  # over 2 embeddings: a goes; then 20 > 18 bytes: c, the oldest
+    assert [caches.get("embeddings", (k,)) is not None for k in "acd"] == [False, False, True]
+    assert (caches.nbytes, caches.videos("embeddings"), caches.videos("prefixes")) == (16, 1, 1)
+    caches.put("prefixes", ("b",), four)  # the same key again replaces its entry
+    assert (caches.nbytes, caches.videos("prefixes")) == (12, 1)

@@ -12,7 +12,6 @@ evicted first:
 
 from __future__ import annotations
 
-import itertools
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cached_property
@@ -37,39 +36,40 @@ def nbytes(value) -> int:
 
 class VideoCaches:
     """The two per-video caches: each at most its number of videos, together at most ``max_bytes`` (None: no
-    byte bound); the least recently used entry of either goes first."""
+    byte bound); the least recently used entry of either goes first. The byte total and the counts are kept as
+    numbers, so that reading them (``/health``, from another thread) never walks the entries."""
 
     def __init__(self, embedding_videos: int, prefix_videos: int, max_bytes: int | None = None):
         self.limits = {"embeddings": embedding_videos, "prefixes": prefix_videos}
         self.max_bytes = max_bytes
-        self._entries: dict[str, OrderedDict] = {"embeddings": OrderedDict(), "prefixes": OrderedDict()}
-        self._clock = itertools.count()
+        self._entries: OrderedDict[tuple[str, tuple], object] = OrderedDict()  # oldest use first
+        self._counts = dict.fromkeys(self.limits, 0)
+        self.nbytes = 0
 
     def get(self, kind: str, key: tuple):
-        entries = self._entries[kind]
-        if key not in entries:
-            return None
-        entries.move_to_end(key)
-        value, _ = entries[key]
-        entries[key] = (value, next(self._clock))
+        value = self._entries.get((kind, key))
+        if value is not None:
+            self._entries.move_to_end((kind, key))
         return value
 
     def put(self, kind: str, key: tuple, value) -> None:
-        entries = self._entries[kind]
-        entries[key] = (value, next(self._clock))
-        entries.move_to_end(key)
-        while len(entries) > self.limits[kind]:
-            entries.popitem(last=False)
-        while self.max_bytes is not None and self.nbytes > self.max_bytes and any(self._entries.values()):
-            oldest = min((e for e in self._entries.values() if e), key=lambda e: next(iter(e.values()))[1])
-            oldest.popitem(last=False)
+        self._drop((kind, key))
+        self._entries[(kind, key)] = value
+        self._counts[kind] += 1
+        self.nbytes += nbytes(value)
+        while self._counts[kind] > self.limits[kind]:
+            self._drop(next(k for k in self._entries if k[0] == kind))
+        while self.max_bytes is not None and self.nbytes > self.max_bytes and self._entries:
+            self._drop(next(iter(self._entries)))
 
-    @property
-    def nbytes(self) -> int:
-        return sum(nbytes(value) for entries in self._entries.values() for value, _ in entries.values())
+    def _drop(self, entry: tuple[str, tuple]) -> None:
+        value = self._entries.pop(entry, None)
+        if value is not None:
+            self._counts[entry[0]] -= 1
+            self.nbytes -= nbytes(value)
 
     def videos(self, kind: str) -> int:
-        return len(self._entries[kind])
+        return self._counts[kind]
 
 
 @dataclass

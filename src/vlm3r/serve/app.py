@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from vlm3r.errors import Vlm3rError
@@ -194,13 +195,13 @@ def create_app(engine: Engine, store: VideoStore, settings: ServeSettings) -> Fa
             raise RequestError(415, f"content-type {kind or 'none'!r}: send the video's bytes as video/* (or "
                                     "application/octet-stream)")
         data = await read_body(request, settings.max_upload_bytes)
-        video_id = store.add(data)
+        video_id = await run_in_threadpool(store.add, data)  # hashing, writing and probing: off the event loop
         return {"id": video_id, "object": "video", "bytes": len(data)}
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request):
         chat_request = parse_chat(await read_body(request, settings.max_body_bytes), settings.model_id)
-        video = store.resolve(chat_request.video_url)
+        video = await run_in_threadpool(store.resolve, chat_request.video_url)
         request_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         if not chat_request.stream:
             answer = await engine.answer(video, chat_request.question, chat_request.max_tokens)

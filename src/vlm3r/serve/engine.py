@@ -11,7 +11,7 @@ import logging
 import queue
 import threading
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from vlm3r.model.pipeline import Answer, Vlm3rPipeline
@@ -47,7 +47,7 @@ class EngineStats:
     batches: int = 0
     batched_questions: int = 0
     failures: int = 0
-    by_size: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    largest_batch: int = 0
 
 
 class Engine:
@@ -81,7 +81,7 @@ class Engine:
         return {"encodings": p.encodings, "prefills": p.prefills, "cached_bytes": p.caches.nbytes,
                 "cached_embeddings": p.caches.videos("embeddings"), "cached_prefixes": p.caches.videos("prefixes"),
                 "queued": self._queue.qsize(), "requests": self.stats.requests, "batches": self.stats.batches,
-                "largest_batch": max(self.stats.by_size, default=0), "failures": self.stats.failures}
+                "largest_batch": self.stats.largest_batch, "failures": self.stats.failures}
 
     # ------------------------------------------------------------------ the worker thread
     def _run(self) -> None:
@@ -120,7 +120,7 @@ class Engine:
                 job.finish(error=exc)
             return
         self.stats.batches += 1
-        self.stats.by_size[len(jobs)] += 1
+        self.stats.largest_batch = max(self.stats.largest_batch, len(jobs))
         for job, answer in zip(jobs, answers):
             job.finish(answer)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from vlm3r.errors import Vlm3rError
-from vlm3r.utils.fileio import atomic_write_bytes
+from vlm3r.utils.fileio import atomic_path
 from vlm3r.utils.video import VideoError, probe_video
 
 ID_PATTERN = re.compile(r"^video-[0-9a-f]{32}$")
@@ -53,14 +53,12 @@ class VideoStore:
         video_id = "video-" + hashlib.sha256(data).hexdigest()[:32]
         path = self.path_of(video_id)
         if not path.is_file():
-            candidate = path.with_name(path.name + ".check")
-            atomic_write_bytes(candidate, data)
-            try:
-                probe_video(candidate)
-            except VideoError as exc:
-                candidate.unlink(missing_ok=True)
-                raise VideoSourceError(400, "the upload is not a readable video") from exc
-            candidate.rename(path)
+            with atomic_path(path) as tmp:  # a unique name: two uploads of one video at once do not collide
+                tmp.write_bytes(data)
+                try:
+                    probe_video(tmp)
+                except VideoError as exc:  # the temporary file goes with the error
+                    raise VideoSourceError(400, "the upload is not a readable video") from exc
         return video_id
 
     def path_of(self, video_id: str) -> Path:
