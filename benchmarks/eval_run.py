@@ -23,6 +23,7 @@ import torch
 
 from _common import report
 from vlm3r.datasets.synthetic.generate import SynthConfig, generate_dataset
+from vlm3r.eval.run import group_by_video
 from vlm3r.model.config import Vlm3rConfig
 from vlm3r.model.loading import load_tokenizer
 from vlm3r.model.modeling_vlm3r import Vlm3rModel
@@ -37,10 +38,8 @@ SPEED_UP_TARGET = 10.0
 
 def questions_per_video(root: Path, videos: int, per_video: int) -> list[tuple[Path, list[str]]]:
     records, _ = generate(load_scenes(root), select_tasks("all"), seed=0)
-    by_video: dict[str, list[str]] = {}
-    for record in records:
-        by_video.setdefault(record.video_path, []).append(question_text(record))
-    chosen = [(root / video, texts[:per_video]) for video, texts in sorted(by_video.items())[:videos]]
+    groups = sorted(group_by_video(records, root), key=lambda g: g.video)[:videos]
+    chosen = [(g.video, [question_text(q) for q in g.questions[:per_video]]) for g in groups]
     short = [str(v) for v, texts in chosen if len(texts) < per_video]
     if short or len(chosen) < videos:
         raise SystemExit(f"not enough questions: {videos} videos with {per_video} each wanted ({short})")

@@ -22,6 +22,7 @@ import uvicorn
 
 from _common import report
 from vlm3r.datasets.synthetic.generate import SynthConfig, generate_dataset
+from vlm3r.eval.run import group_by_video
 from vlm3r.model.config import Vlm3rConfig
 from vlm3r.model.loading import load_tokenizer
 from vlm3r.model.modeling_vlm3r import Vlm3rModel
@@ -35,10 +36,8 @@ from vlm3r.serve.server import ServeOptions, build_app
 
 def workload(root: Path, videos: int, per_video: int) -> list[tuple[Path, str]]:
     records, _ = generate(load_scenes(root), select_tasks("all"), seed=0)
-    by_video: dict[str, list[str]] = {}
-    for record in records:
-        by_video.setdefault(record.video_path, []).append(question_text(record))
-    return [(root / video, text) for video, texts in sorted(by_video.items())[:videos] for text in texts[:per_video]]
+    groups = sorted(group_by_video(records, root), key=lambda g: g.video)[:videos]
+    return [(g.video, question_text(q)) for g in groups for q in g.questions[:per_video]]
 
 
 async def load(url: str, pairs: list[tuple[Path, str]], clients: int) -> list[float]:

@@ -117,7 +117,9 @@ def build_dataset_metadata(dataset: str, root: Path | str, out: Path | str, spli
     result = MetadataResult(layout)
     scenes = adapter.list_scenes(root, split)
     todo = [s for s in scenes if not layout.point_cloud_path(s).is_file()] if adapter.prepare else []
-    for scene, failure in _run(workers, partial(_prepare_one, adapter.prepare, root, layout), todo):
+    # in this process for one worker, else in worker processes as they finish (stopped at once on Ctrl-C)
+    prepare = partial(_prepare_one, adapter.prepare, root, layout)
+    for scene, failure in parallel_map(prepare, todo, workers, ordered=False):
         if failure is None:
             result.prepared.append(scene)
         else:
@@ -127,7 +129,8 @@ def build_dataset_metadata(dataset: str, root: Path | str, out: Path | str, spli
             progress(scene)
     complete = [s for s in scenes if s not in result.failures and layout.point_cloud_path(s).is_file()]
     built = {}
-    for scene, outcome in _run(workers, partial(_build_one, layout, adapter.label_names(), dataset), complete):
+    build = partial(_build_one, layout, adapter.label_names(), dataset)
+    for scene, outcome in parallel_map(build, complete, workers, ordered=False):
         built[scene] = outcome
         if progress:
             progress(scene)
@@ -155,9 +158,3 @@ def _build_one(layout: ProcessedLayout, label_names: dict[int, str], dataset: st
         return scene, (build_scene_meta(layout, scene, label_names, dataset), build_scene_frames(layout, scene))
     except (ValueError, OSError) as exc:
         return scene, f"{type(exc).__name__}: {exc}"
-
-
-def _run(workers: int, job, items: list):
-    """Results of ``job`` over ``items``: in order in this process for one worker, else from worker processes as
-    they finish (stopped at once on Ctrl-C; see ``vlm3r.utils.parallel``)."""
-    yield from parallel_map(job, items, workers, ordered=False)

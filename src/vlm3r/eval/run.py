@@ -131,15 +131,16 @@ def done_predictions(run_dir: Path) -> dict[str, dict]:
 
 
 class PredictionWriter:
-    """Appends one line per answer and flushes it to disk: a kill loses at most the line being written."""
+    """Appends a video's answers, a line each, and syncs them to disk once: a kill loses at most the video being
+    written (a cut last line is repaired on resume)."""
 
     def __init__(self, path: Path):
         read_predictions(path, repair=True)
         self.path = path
         self._file = path.open("a", encoding="utf-8")
 
-    def write(self, row: dict) -> None:
-        self._file.write(json.dumps(row, ensure_ascii=False) + "\n")
+    def write(self, rows: list[dict]) -> None:
+        self._file.write("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
         self._file.flush()
         os.fsync(self._file.fileno())
 
@@ -262,7 +263,7 @@ def select_questions(options: RunOptions, benchmark: Benchmark) -> tuple[list[QA
         if options.limit < 1:
             raise EvalRunError(f"--limit: at least 1, got {options.limit}")
         chosen = chosen[:options.limit]
-    return chosen, file_checksums(options.qa)[options.qa.name]["sha256"]
+    return chosen, sha256_of(options.qa)
 
 
 def answer_videos(pipeline, groups: list[VideoQuestions], done: dict, writer: PredictionWriter,
@@ -280,8 +281,7 @@ def answer_videos(pipeline, groups: list[VideoQuestions], done: dict, writer: Pr
             except VideoError as exc:  # decoding failed after the header was read
                 rows = [{"id": q.id, "prediction": "", "error": str(exc)} for q in todo]
                 failures.update({str(q.id): str(exc) for q in todo})
-            for row in rows:
-                writer.write(row)
+            writer.write(rows)
             answered += len(rows)
         if progress:
             progress(1, len(todo))

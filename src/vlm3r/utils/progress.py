@@ -1,6 +1,9 @@
-"""Rich progress bars for long commands."""
+"""Rich progress bars for long commands; under a launcher (torchrun, accelerate) only the first process draws
+one, so that N processes do not redraw the same terminal."""
 
 from __future__ import annotations
+
+import os
 
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
@@ -15,12 +18,16 @@ class RateColumn(ProgressColumn):
         return Text("-" if task.speed is None else f"{task.speed:.2f} {unit}/s")
 
 
+def _drawn() -> bool:
+    return os.environ.get("RANK", "0") == "0"
+
+
 def rate_progress_bar() -> Progress:
     """A progress bar that also shows items per second (``add_task(..., unit="q")``)."""
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
-                    TimeElapsedColumn(), TimeRemainingColumn())
+                    TimeElapsedColumn(), TimeRemainingColumn(), disable=not _drawn())
 
 
 def progress_bar() -> Progress:
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TimeRemainingColumn())
+                    TimeRemainingColumn(), disable=not _drawn())
