@@ -5,6 +5,7 @@ the released names out independently of ``vlm3r.model.keys``."""
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -69,6 +70,26 @@ def test_vision_tower_config_from_the_local_hugging_face_cache(tmp_path, origina
     assert loaded.config.vision == original.config.vision
     px = frames(8)
     torch.testing.assert_close(logits(loaded, px, PROMPT_IDS), logits(original, px, PROMPT_IDS), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("env", [{"XDG_CACHE_HOME": "{tmp}/xdg"}, {"HF_HOME": "~/hf-home"},
+                                 {"HUGGINGFACE_HUB_CACHE": "{tmp}/legacy", "HF_HOME": "{tmp}/home"},
+                                 {"HF_HUB_CACHE": "{tmp}/new", "HUGGINGFACE_HUB_CACHE": "{tmp}/legacy"}, {}])
+def test_hugging_face_cache_is_found_where_huggingface_hub_looks(tmp_path, monkeypatch, env):
+    """The same folder as huggingface_hub's own constant, computed in a fresh process with the same variables."""
+    import os
+    import subprocess
+    import sys
+
+    from vlm3r.model.loading import hf_cache_dir
+
+    for name in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value.format(tmp=tmp_path))
+    official = subprocess.run([sys.executable, "-c", "import huggingface_hub.constants as c; print(c.HF_HUB_CACHE)"],
+                              capture_output=True, text=True, env=dict(os.environ), check=True).stdout.strip()
+    assert hf_cache_dir() == Path(official)
 
 
 def test_unknown_vision_tower_names_what_the_weights_fix(tmp_path, original, monkeypatch):

@@ -101,11 +101,15 @@ def release_files(model_path: Path | str, base: Path | str | None = None,
 
 # ---------------------------------------------------------------------- sizes
 def hf_cache_dir() -> Path:
-    """The local Hugging Face hub cache, as huggingface_hub finds it (read now, so tests can point it)."""
-    if os.environ.get("HF_HUB_CACHE"):
-        return Path(os.environ["HF_HUB_CACHE"])
-    home = os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface")
-    return Path(home) / "hub"
+    """The local Hugging Face hub cache in huggingface_hub's order (HF_HUB_CACHE, the legacy
+    HUGGINGFACE_HUB_CACHE, HF_HOME/hub, XDG_CACHE_HOME/huggingface/hub, ~/.cache/huggingface/hub), read now
+    rather than when huggingface_hub was imported."""
+    def expand(path: str) -> str:
+        return os.path.expandvars(os.path.expanduser(path))
+
+    env = os.environ
+    home = expand(env.get("HF_HOME") or os.path.join(env.get("XDG_CACHE_HOME") or expand("~/.cache"), "huggingface"))
+    return Path(expand(env.get("HF_HUB_CACHE") or env.get("HUGGINGFACE_HUB_CACHE") or os.path.join(home, "hub")))
 
 
 def _cached_config(repo_id: str) -> Path | None:
