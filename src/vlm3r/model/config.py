@@ -196,6 +196,11 @@ class Vlm3rConfig:
         return config
 
     # ------------------------------------------------------------------ the released form
+    @staticmethod
+    def declares_spatial_tower(raw: dict) -> bool:
+        """Whether a released config.json has the spatial branch (``spatial_tower`` / ``mm_spatial_tower``)."""
+        return bool(raw.get("spatial_tower") or raw.get("mm_spatial_tower"))
+
     @classmethod
     def from_released(cls, raw: dict, vision: VisionConfig, cut3r: Cut3rConfig | None, where: str,
                       **overrides) -> Vlm3rConfig:
@@ -203,7 +208,7 @@ class Vlm3rConfig:
         (from its ``.pth``), read as the official code reads them: fusion heads, CUT3R input size and frame
         count are the official fixed values. ``overrides`` replace fields (e.g. ``fusion=True`` when training
         starts from LLaVA-Video)."""
-        declared = bool(raw.get("spatial_tower") or raw.get("mm_spatial_tower"))
+        declared = cls.declares_spatial_tower(raw)
         fusion = overrides.get("fusion", declared)
         _expect(raw, "mm_projector_type", "mlp2x_gelu", where)
         if raw.get("mm_hidden_size") not in (None, vision.hidden_size):

@@ -200,9 +200,8 @@ def release_config(files: ReleaseFiles, tensors: dict[str, torch.Tensor], vision
             return dataclasses.replace(config, cut3r=cut3r_config), cut3r_state
         vision = resolve_vision_config(raw.get("mm_vision_tower") or raw.get("vision_tower"), tensors, where,
                                        (files.model, files.base), vision_tower)
-        declared = bool(raw.get("spatial_tower") or raw.get("mm_spatial_tower"))
-        cut3r_config, cut3r_state = (_read_cut3r(files, None) if overrides.get("fusion", declared)
-                                     else (None, {}))
+        fusion = overrides.get("fusion", Vlm3rConfig.declares_spatial_tower(raw))
+        cut3r_config, cut3r_state = _read_cut3r(files, None) if fusion else (None, {})
         return Vlm3rConfig.from_released(raw, vision, cut3r_config, where, **overrides), cut3r_state
     except ConfigError as exc:
         raise Vlm3rCheckpointError(str(exc)) from exc
