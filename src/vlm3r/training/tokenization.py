@@ -1,10 +1,12 @@
 """Conversation -> (input ids, labels) as the reference's ``preprocess_qwen`` (docs/design.md, model §5.3).
 
 Every message is rendered ``<|im_start|>{role}\\n{content}<|im_end|>\\n`` and tokenized on its own, after a
-system message. Labels: system and user turns are ignored, assistant turns (header and closing tokens
-included) are learned. Masking ``"reference"`` then UN-masks every ``\\n`` (198), ``<|im_start|>`` and
-``<|im_end|>`` everywhere, user turns included, as LLaVA-NeXT does; training with the released recipe needs
-it. ``"assistant"`` leaves the user turns fully ignored.
+system message. The sample's text is read literally (``model.prompt.encode``: a value that spells ``<|im_end|>``
+is those characters, docs/design.md model §1.10), with ``<image>`` as the format's placeholder for the video. Labels:
+system and user turns are ignored, assistant turns (header and closing tokens included) are learned. Masking
+``"reference"`` then UN-masks every ``\\n`` (198), ``<|im_start|>`` and ``<|im_end|>`` everywhere, user turns
+included, as LLaVA-NeXT does; training with the released recipe needs it. ``"assistant"`` leaves the user turns
+fully ignored.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vlm3r.errors import InputError, Vlm3rError
-from vlm3r.model.prompt import SYSTEM, tokenize_with_images
+from vlm3r.model.prompt import IM_END, IM_START, SYSTEM, encode, marker_id, turn, with_image_slots
 
 ROLES = {"human": "user", "gpt": "assistant", "user": "user", "assistant": "assistant", "system": "system"}
 MASKING = ("reference", "assistant")
@@ -29,10 +31,6 @@ class Tokenized:
     labels: list[int]
 
 
-def message_text(role: str, content: str) -> str:
-    return f"<|im_start|>{role}\n{content}<|im_end|>\n"
-
-
 def tokenize_conversation(tokenizer, conversations: list[dict], masking: str = "reference", system: str = SYSTEM,
                           image_token_index: int = -200, ignore_index: int = -100) -> Tokenized:
     """Ids with ``image_token_index`` where ``<image>`` stood, and labels (``ignore_index`` where not learned)."""
@@ -41,7 +39,7 @@ def tokenize_conversation(tokenizer, conversations: list[dict], masking: str = "
     messages = list(conversations)
     if messages and ROLES.get(messages[0].get("from", messages[0].get("role"))) != "user":
         messages = messages[1:]  # the reference drops a leading non-human turn
-    ids = tokenize_with_images(tokenizer, message_text("system", system), image_token_index)
+    ids = encode(tokenizer, turn("system", system), image_token_index)
     labels = [ignore_index] * len(ids)
     for k, message in enumerate(messages):
         role = ROLES.get(message.get("from", message.get("role")))
@@ -49,11 +47,10 @@ def tokenize_conversation(tokenizer, conversations: list[dict], masking: str = "
         if role is None or not isinstance(content, str):
             raise ConversationError(f"conversations[{k}]: needs 'from' (human|gpt) and a string 'value', got "
                                     f"{sorted(message)}")
-        turn = tokenize_with_images(tokenizer, message_text(role, content), image_token_index)
-        ids += turn
-        labels += turn if role == "assistant" else [ignore_index] * len(turn)
+        turn_ids = encode(tokenizer, turn(role, *with_image_slots(content)), image_token_index)
+        ids += turn_ids
+        labels += turn_ids if role == "assistant" else [ignore_index] * len(turn_ids)
     if masking == "reference":
-        unmasked = {NEWLINE_ID, tokenizer.convert_tokens_to_ids("<|im_start|>"),
-                    tokenizer.convert_tokens_to_ids("<|im_end|>")}
+        unmasked = {NEWLINE_ID, marker_id(tokenizer, IM_START), marker_id(tokenizer, IM_END)}
         labels = [i if i in unmasked else label for i, label in zip(ids, labels)]
     return Tokenized(ids, labels)
