@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 from helpers import (LORA_ALPHA, LORA_R, PROMPT_IDS, REFERENCE, TINY_CUT3R_ARGS, TOWER_CONFIG, assert_parity,
-                     distinctive_model, frames, logits, needs_reference, odd_config, qwen_tokenizer, write_hf_cache,
-                     write_release, write_tower_folder, write_video)
+                     distinctive_model, frames, logits, needs_reference, odd_config, qwen_tokenizer,
+                     replace_keeping_size_and_mtime, write_hf_cache, write_release, write_tower_folder, write_video)
 
 from vlm3r.errors import InputError
 from vlm3r.model.config import SO400M_ID, ConfigError, Vlm3rConfig, VisionConfig
@@ -317,14 +317,25 @@ def test_pipeline_cache_and_ask_command(tmp_path, original):
     assert together[0] == first and pipeline.encodings == 2
     assert together[1] == pipeline.ask(videos[1], "How far is the sofa from the tv?", max_new_tokens=4)
     stat = videos[0].stat()
-    os.utime(videos[0], ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # the file changed: encode again
+    os.utime(videos[0], ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # touched, same bytes: same video
     pipeline.ask(videos[0], "Anything?", max_new_tokens=1)
+    assert pipeline.encodings == 2
+    # replaced by another video of the same size and modification time: a new video, answered as such
+    stale = pipeline.video_embeddings(videos[0])
+    replacement = tmp_path / "c.mp4"
+    write_video(replacement, rng.integers(0, 255, (10, 64, 96, 3), dtype=np.uint8))
+    replace_keeping_size_and_mtime(videos[0], replacement)
+    fresh = Vlm3rPipeline.from_pretrained(files.model, files.cut3r, files.base, num_frames=4)
+    question = "How far is the sofa from the tv?"
+    assert pipeline.ask(videos[0], question, max_new_tokens=4) == fresh.ask(replacement, question, max_new_tokens=4)
     assert pipeline.encodings == 3
+    assert torch.equal(pipeline.video_embeddings(videos[0]), fresh.video_embeddings(replacement))
+    assert not torch.equal(stale, fresh.video_embeddings(replacement))
     result = CliRunner().invoke(app, ["ask", "--model", str(files.model), "--base", str(files.base), "--cut3r",
                                       str(files.cut3r), "--dtype", "fp32", "--max-new-tokens", "4", "--frames", "4",
-                                      str(videos[0]), "How far is the sofa from the tv?"])
+                                      str(videos[1]), "How far is the sofa from the tv?"])
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == first
+    assert result.output.strip() == together[1]
     result = CliRunner().invoke(app, ["ask", "--model", str(tmp_path / "none"), str(videos[0]), "q"],
                                 env={"COLUMNS": "200"})
     assert result.exit_code == 1 and "Download the VLM-3R weights" in result.output

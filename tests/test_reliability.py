@@ -36,6 +36,38 @@ def test_outputs_get_the_permissions_open_gives(tmp_path, umask, mode):
     assert (tmp_path / "a.json").stat().st_mode & 0o777 == mode == (tmp_path / "plain.txt").stat().st_mode & 0o777
 
 
+def test_file_digests_follow_the_content(tmp_path):
+    """The video caches' key: a file replaced by other bytes of the same size and modification time, or renamed
+    over, is a new digest; an untouched old file is read once."""
+    import hashlib
+
+    from vlm3r.utils.fileio import RACY_SECONDS, FileDigests
+
+    def sha(data: bytes) -> str:
+        return hashlib.sha256(data).hexdigest()
+
+    later = [0.0]  # seconds the digests' clock runs ahead of the file times
+    digests = FileDigests(clock=lambda: time.time() + later[0])
+    path = tmp_path / "video.mp4"
+    path.write_bytes(b"a" * 100)
+    assert digests.digest(path) == digests.digest(path) == sha(b"a" * 100)
+    assert digests.hashed == 2  # just written: its times may not show a change yet, so it is read each time
+    later[0] = RACY_SECONDS + 1  # as if the file had been written long before
+    assert digests.digest(path) == digests.digest(path) == sha(b"a" * 100)
+    assert digests.hashed == 3  # trusted by its signature from then on
+    time.sleep(0.05)  # past the file system's timestamp granularity, as the RACY_SECONDS wait guarantees
+    before = path.stat()
+    path.write_bytes(b"b" * 100)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    assert digests.digest(path) == sha(b"b" * 100)
+    other = tmp_path / "other.mp4"
+    other.write_bytes(b"c" * 100)
+    os.utime(other, ns=(before.st_atime_ns, before.st_mtime_ns))
+    os.replace(other, path)
+    assert digests.digest(path) == sha(b"c" * 100) and digests.hashed == 5
+
+
 # ---------------------------------------------------------------------------------------------- interruptions
 def children(pid: int) -> set[int]:
     found = set()

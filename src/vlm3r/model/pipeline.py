@@ -2,8 +2,8 @@
 
 Encoding a video (SigLIP + CUT3R over 32 frames) costs far more than answering one question about it, and the
 ~6.7k visual tokens of a 32-frame video cost more to prefill than the question after them. So two per-video
-caches, keyed by the file's path, size and modification time and the number of frames, least recently used
-evicted first:
+caches, keyed by what the file holds (the SHA-256 of its bytes, ``utils.fileio.FileDigests``) and the number of
+frames, least recently used evicted first:
 - the visual embeddings (``video_embeddings``): several questions about one video encode it once;
 - the prefilled prompt prefix (``video_prefix``: system turn, user header, the video's embeddings, as a KV
   cache): ``ask_video`` continues every question from it, which gives the answers of prefilling each whole
@@ -22,9 +22,10 @@ import torch
 from vlm3r.errors import InputError
 from vlm3r.model.loading import load_tokenizer
 from vlm3r.model.modeling_vlm3r import PrefixCache, Vlm3rModel
-from vlm3r.model.prompt import MAX_NEW_TOKENS, chat_prompt, tokenize_with_images, video_question
+from vlm3r.model.prompt import IMAGE, MAX_NEW_TOKENS, chat_prompt, encode, video_question
 from vlm3r.model.video import siglip_pixels
-from vlm3r.utils.video import read_video_frames
+from vlm3r.utils.fileio import FileDigests
+from vlm3r.utils.video import VideoError, read_video_frames
 
 EMBEDDING_CACHE_VIDEOS = 8
 PREFIX_CACHE_VIDEOS = 2  # a 7B prefix is about 0.4 GB in bf16
@@ -92,6 +93,7 @@ class Vlm3rPipeline:
         if self.num_frames < 1:
             raise InputError(f"num_frames: at least 1 frame per video, got {self.num_frames}")
         self.caches = VideoCaches(cache_size, prefix_cache_size, max_cache_bytes)
+        self.digests = FileDigests()
         self.encodings = 0  # videos encoded so far (embedding cache misses)
         self.prefills = 0  # prefixes prefilled so far (prefix cache misses)
         self.eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
@@ -109,17 +111,20 @@ class Vlm3rPipeline:
         return cls(model, tokenizer, num_frames)
 
     # ------------------------------------------------------------------ per-video caches
-    def _key(self, video: Path | str) -> tuple:
-        path = Path(video).resolve()
-        stat = path.stat() if path.is_file() else None
-        return str(path), stat.st_size if stat else None, stat.st_mtime_ns if stat else None, self.num_frames
+    def _key(self, path: Path) -> tuple:
+        """What the caches know a video by: its bytes' digest (a file replaced by another of the same size and
+        time is another video) and the frame count."""
+        if not path.is_file():
+            raise VideoError(f"{path}: no such file")
+        return self.digests.digest(path), self.num_frames
 
     def video_embeddings(self, video: Path | str) -> torch.Tensor:
-        key = self._key(video)
+        path = Path(video).resolve()
+        key = self._key(path)
         cached = self.caches.get("embeddings", key)
         if cached is not None:
             return cached
-        frames, _, _ = read_video_frames(key[0], self.num_frames)
+        frames, _, _ = read_video_frames(path, self.num_frames)
         device = self.model.image_newline.device
         pixels = siglip_pixels(frames, self.model.config.vision.image_size).to(device)
         with torch.inference_mode():
@@ -129,7 +134,7 @@ class Vlm3rPipeline:
         return embeddings
 
     def video_prefix(self, video: Path | str) -> PrefixCache:
-        key = self._key(video)
+        key = self._key(Path(video).resolve())
         cached = self.caches.get("prefixes", key)
         if cached is not None:
             return cached
@@ -140,20 +145,19 @@ class Vlm3rPipeline:
 
     # ------------------------------------------------------------------ prompts
     def prompt_ids(self, question: str) -> list[int]:
-        return tokenize_with_images(self.tokenizer, chat_prompt(video_question(question)),
-                                    self.model.config.image_token_index)
+        """The whole prompt's ids, the question read literally (docs/design.md, model §1.10)."""
+        return encode(self.tokenizer, chat_prompt(*video_question(question)), self.model.config.image_token_index)
 
     @cached_property
     def prefix_ids(self) -> list[int]:
-        """The prompt up to ``<image>``: the same for every question (the text on each side of ``<image>`` is
-        tokenized on its own)."""
-        ids = self.prompt_ids("")
-        return ids[:ids.index(self.model.config.image_token_index)]
+        """The prompt up to ``<image>``: the same for every question."""
+        pieces = chat_prompt(*video_question(""))
+        return encode(self.tokenizer, pieces[:pieces.index(IMAGE)])
 
     def suffix_ids(self, question: str) -> list[int]:
         """The prompt after ``<image>``: the question and the open assistant turn."""
-        ids = self.prompt_ids(question)
-        return ids[ids.index(self.model.config.image_token_index) + 1:]
+        pieces = chat_prompt(*video_question(question))
+        return encode(self.tokenizer, pieces[pieces.index(IMAGE) + 1:])
 
     def _text(self, tokens: list[int]) -> str:
         return self.tokenizer.decode(tokens, skip_special_tokens=True).strip()

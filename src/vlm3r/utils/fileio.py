@@ -9,6 +9,8 @@ import json
 import os
 import tempfile
 import threading
+import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -61,6 +63,42 @@ def sha256_of(path: Path | str) -> str:
         while chunk := f.read(HASH_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+RACY_SECONDS = 2.0  # s: file timestamps can be this coarse, so a change this recent may leave them as they were
+REMEMBERED_FILES = 1 << 16  # digests remembered by file signature, least recently used forgotten first
+
+
+class FileDigests:
+    """What a file holds, as the SHA-256 of its bytes, for caches that must never serve one file's results for
+    another: a file replaced by one of the same size and modification time is a different key.
+
+    Hashing is remembered by the file's signature (device, inode, size, mtime, ctime: any write, rename onto it or
+    ``utime`` changes the ctime), as git trusts its index: only when the file's times were at least
+    ``RACY_SECONDS`` old when it was hashed, since a change within a timestamp's granularity can leave them equal.
+    A file that recent is hashed again at each call. ``clock`` is the wall clock the file times are read against.
+    """
+
+    def __init__(self, clock=time.time):
+        self.clock = clock
+        self._known: OrderedDict[tuple, str] = OrderedDict()
+        self.hashed = 0  # files read through so far
+
+    def digest(self, path: Path | str) -> str:
+        st = os.stat(path)
+        signature = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        known = self._known.get(signature)
+        if known is not None:
+            self._known.move_to_end(signature)
+            return known
+        hashed_at = self.clock()
+        digest = sha256_of(path)
+        self.hashed += 1
+        if max(st.st_mtime_ns, st.st_ctime_ns) / 1e9 < hashed_at - RACY_SECONDS:
+            self._known[signature] = digest
+            if len(self._known) > REMEMBERED_FILES:
+                self._known.popitem(last=False)
+        return digest
 
 
 class OutputPathError(Vlm3rError):
