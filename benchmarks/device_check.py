@@ -3,16 +3,19 @@ the CPU with ``--tiny`` so that it never rots. Sections, each timed and its peak
 
 1. parity: the tiny model's logits and greedy answer on the CPU vs the device (fp32), and bf16 vs fp32 on the
    device;
-2. CUT3R at full size (cut3r_512_dpt_4_64 architecture, random weights), 32 frames at 432, bf16: the token path
+2. CUT3R at full size (cut3r_512_dpt_4_64 architecture, random weights), 32 frames at 432: the token path
    (``encode_video``) vs ``reconstruct`` (tokens + heads);
 3. VLM-3R at full size (SigLIP-so400m, CUT3R, Qwen2-7B; random weights built on the meta device and
-   materialised on the device in bf16) on one 32-frame video: encode, prefill, decode 16 tokens;
+   materialised on the device) on one 32-frame video: encode, prefill, decode 16 tokens;
 4. a few training steps of the full-size model as the reference trains (LoRA r 128 / alpha 256 on the LLM,
-   fusion block and projector in full, batch 1, bf16, gradient checkpointing, AdamW): seconds per step.
+   fusion block and projector in full, batch 1, gradient checkpointing, AdamW): seconds per step.
 
-``--tiny`` runs sections 2-4 at the tiny config instead. One JSON (``--out``) and a table on stdout; a section
-that fails is recorded with its error and the others still run.
-Usage: python benchmarks/device_check.py [--tiny] [--device cuda] [--out device_check.json]
+Sections 2-4 run in ``--dtype``: bf16 on a GPU (as the reference runs), fp32 on a CPU, where bf16 without bf16
+units (no AVX-512 BF16 / AMX) is many times slower, its convolutions most of all; the bf16-vs-fp32 part of
+section 1 runs when the dtype is bf16. ``--tiny`` runs sections 2-4 at the tiny config instead (the tests run it
+on the CPU so that it never rots). One JSON (``--out``) and a table on stdout; a section that fails is recorded
+with its error and the others still run.
+Usage: python benchmarks/device_check.py [--tiny] [--device cuda] [--dtype bf16] [--out device_check.json]
 """
 
 from __future__ import annotations
@@ -41,6 +44,10 @@ NEW_TOKENS = 16
 TRAIN_STEPS = 3
 
 
+def dtype_name(dtype: torch.dtype) -> str:
+    return next(name for name, value in DTYPES.items() if value == dtype)
+
+
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -65,6 +72,14 @@ def timed(device: torch.device, fn):
     return out, time.perf_counter() - start
 
 
+DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32}
+
+
+def default_dtype(device: torch.device) -> str:
+    """bf16 on a GPU, as the reference runs; fp32 on a CPU (see the module docstring)."""
+    return "bf16" if device.type == "cuda" else "fp32"
+
+
 def random_model(config: Vlm3rConfig, device: torch.device, dtype: torch.dtype, seed: int = 0) -> Vlm3rModel:
     """Random weights materialised where the model runs: built on the meta device, then filled in place."""
     with torch.device("meta"):
@@ -87,7 +102,7 @@ def video_pixels(config: Vlm3rConfig, frames: int, device: torch.device, dtype: 
     return (torch.rand(frames, 3, size, size, generator=g) * 2 - 1).to(device, dtype)
 
 
-def section_parity(device: torch.device) -> dict:
+def section_parity(device: torch.device, dtype: torch.dtype) -> dict:
     torch.manual_seed(0)
     cpu_model = Vlm3rModel(Vlm3rConfig.tiny()).eval()
     ids = PROMPT + [-200] + QUESTION
@@ -99,17 +114,20 @@ def section_parity(device: torch.device) -> dict:
         fp32_visual = model.visual_embeddings(pixels.to(device))
         fp32_logits = model([ids], [fp32_visual]).logits.float().cpu()
         fp32_answer = model.generate([ids], [fp32_visual], NEW_TOKENS)[0]
-        bf16 = model.to(torch.bfloat16)
-        bf16_visual = bf16.visual_embeddings(pixels.to(device, torch.bfloat16))
-        bf16_logits = bf16([ids], [bf16_visual]).logits.float().cpu()
     scale = cpu_logits.abs().max().item()
-    return {"fp32_max_abs_diff_rel": (fp32_logits - cpu_logits).abs().max().item() / scale,
-            "fp32_same_answer": fp32_answer == cpu_answer,
-            "bf16_max_abs_diff_rel": (bf16_logits - cpu_logits).abs().max().item() / scale,
-            "bf16_same_argmax_share": (bf16_logits.argmax(-1) == cpu_logits.argmax(-1)).float().mean().item()}
+    out = {"fp32_max_abs_diff_rel": (fp32_logits - cpu_logits).abs().max().item() / scale,
+           "fp32_same_answer": fp32_answer == cpu_answer}
+    if dtype == torch.bfloat16:
+        with torch.no_grad():
+            bf16 = model.to(torch.bfloat16)
+            bf16_visual = bf16.visual_embeddings(pixels.to(device, torch.bfloat16))
+            bf16_logits = bf16([ids], [bf16_visual]).logits.float().cpu()
+        out["bf16_max_abs_diff_rel"] = (bf16_logits - cpu_logits).abs().max().item() / scale
+        out["bf16_same_argmax_share"] = (bf16_logits.argmax(-1) == cpu_logits.argmax(-1)).float().mean().item()
+    return out
 
 
-def section_cut3r(device: torch.device, tiny: bool) -> dict:
+def section_cut3r(device: torch.device, tiny: bool, dtype: torch.dtype) -> dict:
     config = Vlm3rConfig.tiny().cut3r if tiny else Cut3rConfig.full()
     size = 96 if tiny else 432
     torch.manual_seed(0)
@@ -119,9 +137,9 @@ def section_cut3r(device: torch.device, tiny: bool) -> dict:
     with torch.no_grad():
         for p in model.parameters():
             p.normal_(0.0, 0.02)
-    model = model.to(torch.bfloat16).eval().requires_grad_(False)
-    frames = (torch.rand(FRAMES, 3, size, size, device=device) * 2 - 1).to(torch.bfloat16)
-    out = {"frames": FRAMES, "size": size, "dtype": "bf16",
+    model = model.to(dtype).eval().requires_grad_(False)
+    frames = (torch.rand(FRAMES, 3, size, size, device=device) * 2 - 1).to(dtype)
+    out = {"frames": FRAMES, "size": size, "dtype": dtype_name(dtype),
            "parameters": sum(p.numel() for p in model.parameters())}
     with torch.inference_mode():
         model.encode_video(frames[:2])  # warm-up
@@ -134,12 +152,12 @@ def section_cut3r(device: torch.device, tiny: bool) -> dict:
     return out
 
 
-def section_vlm3r(device: torch.device, tiny: bool) -> dict:
+def section_vlm3r(device: torch.device, tiny: bool, dtype: torch.dtype) -> dict:
     config = Vlm3rConfig.tiny(num_frames=FRAMES) if tiny else Vlm3rConfig.full(spatial_tower_select_feature="all")
     reset_peak(device)
-    model, build_s = timed(device, lambda: random_model(config, device, torch.bfloat16))
-    pixels = video_pixels(config, FRAMES, device, torch.bfloat16)
-    out = {"build_s": build_s, "parameters": sum(p.numel() for p in model.parameters()),
+    model, build_s = timed(device, lambda: random_model(config, device, dtype))
+    pixels = video_pixels(config, FRAMES, device, dtype)
+    out = {"dtype": dtype_name(dtype), "build_s": build_s, "parameters": sum(p.numel() for p in model.parameters()),
            "visual_tokens": FRAMES * config.tokens_per_frame}
     with torch.inference_mode():
         visual, out["encode_s"] = timed(device, lambda: model.visual_embeddings(pixels))
@@ -150,21 +168,21 @@ def section_vlm3r(device: torch.device, tiny: bool) -> dict:
     return out
 
 
-def section_training(device: torch.device, tiny: bool) -> dict:
+def section_training(device: torch.device, tiny: bool, dtype: torch.dtype) -> dict:
     from vlm3r.training.lora import add_lora, set_trainable
 
     config = Vlm3rConfig.tiny(num_frames=FRAMES) if tiny else Vlm3rConfig.full(spatial_tower_select_feature="all")
     if device.type == "cuda":
         torch.cuda.empty_cache()
     reset_peak(device)
-    model = random_model(config, device, torch.bfloat16)
+    model = random_model(config, device, dtype)
     model.llm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     add_lora(model, r=128, alpha=256, dropout=0.05)
-    model.to(device=device, dtype=torch.bfloat16)
+    model.to(device=device, dtype=dtype)
     set_trainable(model)
     model.train()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-5)
-    pixels = video_pixels(config, FRAMES, device, torch.bfloat16)
+    pixels = video_pixels(config, FRAMES, device, dtype)
     ids = PROMPT + [-200] + QUESTION + [33, 151645, 198]
     labels = [-100] * (len(ids) - 3) + [33, 151645, 198]
     times = []
@@ -178,7 +196,8 @@ def section_training(device: torch.device, tiny: bool) -> dict:
             return loss.item()
         loss, seconds = timed(device, step)
         times.append(seconds)
-    return {"steps": TRAIN_STEPS, "first_step_s": times[0], "step_s": min(times[1:] or times), "last_loss": loss,
+    return {"dtype": dtype_name(dtype), "steps": TRAIN_STEPS, "first_step_s": times[0],
+            "step_s": min(times[1:] or times), "last_loss": loss,
             "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
             "peak_gib": peak_gib(device)}
 
@@ -187,15 +206,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tiny", action="store_true", help="every section at the tiny config (CPU tests)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--dtype", choices=sorted(DTYPES), help="sections 2-4 (default: bf16 on cuda, fp32 on cpu)")
     parser.add_argument("--out", type=Path, default=Path("device_check.json"))
     parser.add_argument("--sections", default="parity,cut3r,vlm3r,training")
     args = parser.parse_args()
     device = torch.device(args.device)
+    dtype = DTYPES[args.dtype or default_dtype(device)]
     result = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
               or platform.machine(), "tiny": args.tiny, "torch": torch.__version__,
-              "cuda": torch.version.cuda, "python": platform.python_version(), "sections": {}}
-    runs = {"parity": lambda: section_parity(device), "cut3r": lambda: section_cut3r(device, args.tiny),
-            "vlm3r": lambda: section_vlm3r(device, args.tiny), "training": lambda: section_training(device, args.tiny)}
+              "cuda": torch.version.cuda, "python": platform.python_version(), "dtype": dtype_name(dtype),
+              "sections": {}}
+    runs = {"parity": lambda: section_parity(device, dtype), "cut3r": lambda: section_cut3r(device, args.tiny, dtype),
+            "vlm3r": lambda: section_vlm3r(device, args.tiny, dtype),
+            "training": lambda: section_training(device, args.tiny, dtype)}
     for name in args.sections.split(","):
         start = time.perf_counter()
         try:
