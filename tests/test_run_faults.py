@@ -7,6 +7,7 @@ fits; a name that cannot be created is refused before any work)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -135,3 +136,118 @@ def test_questions_equal_those_of_the_all_pairs_algorithm(qa_synthetic, tmp_path
     assert skips == reference_skips
     assert {r.question_type for r in records if r.scene_name == "crowded"} >= {
         "object_abs_distance", "object_rel_distance", "object_rel_distance_v2", "object_rel_distance_v3"}
+
+
+# ---------------------------------------------------------------------------------------------- long output names
+NAME_MAX = 255  # bytes in a name on the file systems the tests run on (ext4, tmpfs, overlayfs, APFS)
+LONGEST_WORKING = 244  # characters: fits, though the old temporary name (name + 14 bytes) did not
+TOO_LONG = NAME_MAX + 1
+
+
+def run_cli(*args):
+    from typer.testing import CliRunner
+
+    from vlm3r.cli.main import app
+
+    return CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "100000"})
+
+
+def named(length: int, suffix: str = "") -> str:
+    return "n" * (length - len(suffix)) + suffix
+
+
+@pytest.fixture(scope="module")
+def qa_file(qa_synthetic, tmp_path_factory) -> Path:
+    from vlm3r.qa.record import write_qa_jsonl
+    from vlm3r.qa.tasks import select_tasks
+
+    path = tmp_path_factory.mktemp("long") / "qa.jsonl"
+    write_qa_jsonl(path, generate(load_scenes(qa_synthetic), select_tasks("vsi"), seed=0)[0])
+    return path
+
+
+def _writers(qa_synthetic: Path, qa: Path, predictions: Path) -> dict[str, tuple[list, str, bool]]:
+    """Every command that writes a file or folder of a name the user gives: (arguments before ``--out``, the
+    output's suffix, whether it is a folder)."""
+    scene = sorted(read_scene_names(qa_synthetic))[0]
+    return {
+        "qa generate": (["qa", "generate", "--metadata", qa_synthetic], ".jsonl", False),
+        "qa export llava": (["qa", "export", "--qa", qa, "--format", "llava"], ".json", False),
+        "qa export parquet": (["qa", "export", "--qa", qa, "--format", "parquet", "--bench", "vsi"], ".parquet",
+                              False),
+        "scenes show": (["scenes", "show", qa_synthetic / scene], ".png", False),
+        "eval score": (["eval", "score", "--bench", "vsibench", "--qa", qa, "--pred", predictions], "", True),
+        "eval baseline": (["eval", "baseline", "--bench", "vsibench", "--qa", qa, "--kind", "frequency"], "", True),
+        "eval lmms-tasks": (["eval", "lmms-tasks", "--qa", qa, "--video-root", qa_synthetic], "", True),
+    }
+
+
+def read_scene_names(root: Path) -> list[str]:
+    path = next((root / "metadata").rglob("synthetic_metadata_*.json"))
+    return list(json.loads(path.read_text()))
+
+
+WRITERS = ["qa generate", "qa export llava", "qa export parquet", "scenes show", "eval score", "eval baseline",
+           "eval lmms-tasks"]
+
+
+@pytest.mark.parametrize("command", WRITERS)
+def test_output_names_as_long_as_the_file_system_allows(command, qa_synthetic, qa_file, tmp_path):
+    predictions = tmp_path / "predictions.jsonl"
+    predictions.write_text("".join(json.dumps({"id": r.id, "prediction": "A"}) + "\n"
+                                   for r in read_qa_jsonl(qa_file)))
+    args, suffix, folder = _writers(qa_synthetic, qa_file, predictions)[command]
+    works, refused = tmp_path / "works", tmp_path / "refused"
+    works.mkdir()
+    refused.mkdir()
+    out = works / named(LONGEST_WORKING, suffix)
+    result = run_cli(*args, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert out.is_dir() if folder else out.is_file()
+    assert not [p.name for p in works.rglob(".*")]  # no temporary file left
+    out = refused / named(TOO_LONG, suffix)
+    result = run_cli(*args, "--out", out)
+    assert result.exit_code == 1
+    assert result.stderr == (f"error: {out} (--out): cannot be created: its name is {TOO_LONG} bytes long, more "
+                             f"than the {NAME_MAX} a name may have on this file system\n")
+    assert result.stdout == "" and not list(refused.iterdir())  # refused before any work
+
+
+@pytest.mark.parametrize("name", [named(NAME_MAX), named(NAME_MAX, ".json"), "é" * 125 + ".json",
+                                  "a." + "b" * (NAME_MAX - 2), named(NAME_MAX, ".hidden")[::-1]])
+def test_a_temporary_name_fits_wherever_the_final_name_fits(name, tmp_path):
+    from vlm3r.utils.fileio import atomic_path
+
+    assert len(os.fsencode(name)) == NAME_MAX
+    final = tmp_path / name
+    with atomic_path(final) as tmp:
+        seen = tmp.name
+        tmp.write_text("done")
+    assert final.read_text() == "done" and [p.name for p in tmp_path.iterdir()] == [name]
+    assert len(os.fsencode(seen)) == NAME_MAX
+    assert seen.endswith(".tmp" + Path(name).suffix[:NAME_MAX - 14])  # the suffix kept while it fits
+
+
+def test_a_path_too_long_and_a_side_file_too_long_are_refused_before_any_work(qa_synthetic, tmp_path):
+    deep = tmp_path.joinpath(*[named(200)] * 21)  # none of it exists yet
+    out = deep / "qa.jsonl"
+    size = len(os.fsencode(os.path.abspath(out)))
+    assert size > 4095
+    result = run_cli("qa", "generate", "--metadata", qa_synthetic, "--out", out)
+    assert result.exit_code == 1
+    assert result.stderr == (f"error: {out} (--out): cannot be created: its path is {size} bytes long; a path may "
+                             f"have at most 4095 bytes\n")
+    result = run_cli("eval", "score", "--bench", "vsibench", "--qa", tmp_path / "q", "--pred", tmp_path / "p",
+                     "--out", deep)
+    assert result.exit_code == 1
+    size = len(os.fsencode(os.path.abspath(deep)))
+    assert result.stderr == (f"error: {deep} (--out): cannot be created: its path is {size} bytes long and 512 "
+                             f"bytes to spare for the files written in it; a path may have at most 4095 bytes\n")
+    # qa generate also writes <name>.skipped.jsonl beside --out: 8 bytes longer than a name ending in .jsonl
+    out = tmp_path / named(250, ".jsonl")
+    result = run_cli("qa", "generate", "--metadata", qa_synthetic, "--out", out)
+    skipped = tmp_path / ("n" * 244 + ".skipped.jsonl")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr == (f"error: {skipped} (--out): cannot be created: its name is 258 bytes long, more than "
+                             f"the {NAME_MAX} a name may have on this file system\n")
+    assert list(tmp_path.iterdir()) == []

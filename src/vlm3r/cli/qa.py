@@ -39,6 +39,7 @@ def generate(
 
     console = Console()
     check_output(out)
+    check_output(skipped_path(out))  # written beside it, under a longer name
     chosen = select_tasks(bench, [t.strip() for t in tasks.split(",")] if tasks else None)
     scenes = load_scenes(metadata)
     with progress_bar() as bar:

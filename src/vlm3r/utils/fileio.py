@@ -5,8 +5,10 @@ files raise the caller's error type naming the file."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import secrets
 import tempfile
 import threading
 import time
@@ -17,6 +19,12 @@ from pathlib import Path
 from vlm3r.errors import Vlm3rError
 
 FILE_MODE = 0o666  # what open() asks for before the umask
+TEMP_RANDOM_BYTES = 4  # random bytes in a temporary file's name, written as 8 hex digits
+TEMP_FIXED_BYTES = len("..") + 2 * TEMP_RANDOM_BYTES + len(".tmp")  # what a temporary name adds to stem and suffix
+TEMP_TRIES = 100  # temporary names tried before giving up (a name is taken only by a file made in between)
+DEFAULT_NAME_MAX = 255  # bytes in a file name, where os.pathconf cannot say (Linux and macOS file systems)
+DEFAULT_PATH_MAX = 4096  # bytes in a path with its terminating NUL, where os.pathconf cannot say (Linux)
+FOLDER_PATH_RESERVE = 512  # bytes of path kept free below an output folder for the files and folders written in it
 HASH_CHUNK = 1 << 24  # bytes read at a time when checksumming
 _UMASK_LOCK = threading.Lock()
 
@@ -39,19 +47,89 @@ def current_umask() -> int:
 def atomic_path(path: Path | str) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed onto ``path``, on error removed.
 
-    The temporary name keeps the final suffix, so writers that infer a format from it still work.
+    The temporary name, ``.{stem}.{8 hex digits}.tmp{suffix}``, keeps the final suffix, so writers that infer a
+    format from it still work; it is shortened (the stem first) to fit wherever the final name fits.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    prefix, suffix = temporary_name_parts(path)
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(TEMP_TRIES):
+        tmp = path.parent / f"{prefix}{secrets.token_hex(TEMP_RANDOM_BYTES)}{suffix}"
+        try:
+            fd = os.open(tmp, flags, 0o600)
+        except FileExistsError:
+            continue
+        break
+    else:
+        raise FileExistsError(f"{path.parent}: {TEMP_TRIES} temporary names for {path.name} were all taken")
     os.close(fd)
-    tmp = Path(tmp_name)
-    os.chmod(tmp, FILE_MODE & ~current_umask())  # mkstemp makes it 0600
+    os.chmod(tmp, FILE_MODE & ~current_umask())  # created 0600, as mkstemp does, until it is complete
     try:
         yield tmp
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _name_bytes(text: str) -> int:
+    """Length of a name or path as the file system stores it."""
+    return len(os.fsencode(text))
+
+
+def _cut(text: str, budget: int) -> str:
+    """The longest start of ``text`` whose encoding fits in ``budget`` bytes (whole characters only)."""
+    while text and _name_bytes(text) > budget:
+        text = text[:-max(1, (_name_bytes(text) - budget) // 4)]
+    return text
+
+
+def _exists(path: Path) -> bool:
+    """Whether ``path`` exists; a name or path too long to exist, or a file in the way, is False (``Path.exists``
+    raises for the first)."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG):
+            return False
+        raise
+    return True
+
+
+def _existing_ancestor(path: Path) -> Path:
+    """``path`` itself or the nearest of its parents that exists."""
+    while not _exists(path) and path != path.parent:
+        path = path.parent
+    return path
+
+
+def name_limits(directory: Path | str) -> tuple[int, int]:
+    """(NAME_MAX, PATH_MAX) in bytes for names in ``directory`` (an existing folder), from ``os.pathconf``; PATH_MAX
+    counts the terminating NUL, so a path is at most PATH_MAX - 1 bytes."""
+    limits = []
+    for name, default in (("PC_NAME_MAX", DEFAULT_NAME_MAX), ("PC_PATH_MAX", DEFAULT_PATH_MAX)):
+        try:
+            value = os.pathconf(directory, name)
+        except (OSError, ValueError, AttributeError):
+            value = default
+        limits.append(value if value > 0 else default)
+    return limits[0], limits[1]
+
+
+def temporary_name_parts(path: Path, where: str | None = None) -> tuple[str, str]:
+    """The prefix ``.{stem}.`` and suffix ``.tmp{suffix}`` of ``path``'s temporary names (a random part goes between
+    them), cut (the stem first, then the suffix) so that the name fits NAME_MAX and its path PATH_MAX. Raises
+    ``OutputPathError`` naming ``where`` (default: the path) when not even the fixed parts fit."""
+    path = Path(path)
+    name_max, path_max = name_limits(_existing_ancestor(path.parent))
+    budget = min(name_max, path_max - 1 - _name_bytes(os.path.abspath(path.parent)) - 1)
+    room = budget - TEMP_FIXED_BYTES
+    if room < 0:
+        raise OutputPathError(f"{where or path}: no room for a temporary name beside it (its folder's path leaves "
+                              f"{budget} bytes for a name; a temporary one takes at least {TEMP_FIXED_BYTES})")
+    suffix = _cut(path.suffix, room)
+    stem = _cut(path.stem, room - _name_bytes(suffix))
+    return f".{stem}.", f".tmp{suffix}"
 
 
 def sha256_of(path: Path | str) -> str:
@@ -107,20 +185,36 @@ class OutputPathError(Vlm3rError):
 
 def check_writable(path: Path | str, folder: bool = False, option: str = "--out") -> None:
     """Raise ``OutputPathError`` unless ``path`` (a file, or a folder with ``folder``) can be created or
-    replaced: checked by creating and removing a probe file where the output will go (permissions, read-only
-    file systems and files in the way of folders all show up, for root too)."""
+    replaced: every name to create within the file system's NAME_MAX, the path within PATH_MAX (for a folder with
+    ``FOLDER_PATH_RESERVE`` bytes to spare for what is written in it; for a file, its temporary name too), then
+    checked by creating and removing a probe file where the output will go (permissions, read-only file systems
+    and files in the way of folders all show up, for root too)."""
     path = Path(path)
     where = f"{path} ({option})"
+    directory = path if folder else path.parent
+    existing = _existing_ancestor(directory)
+    if not existing.is_dir():
+        raise OutputPathError(f"{where}: cannot be created: {existing} is a file")
+    name_max, path_max = name_limits(existing)
+    created = path.parts[len(existing.parts):] if path.parts[:len(existing.parts)] == existing.parts else path.parts
+    for k, name in enumerate(created):
+        size = _name_bytes(name)
+        if size > name_max:
+            what = "its name" if k == len(created) - 1 else f"the folder name {name[:20]}... in it"
+            raise OutputPathError(f"{where}: cannot be created: {what} is {size} bytes long, more than the "
+                                  f"{name_max} a name may have on this file system")
+    size = _name_bytes(os.path.abspath(path))
+    spare = FOLDER_PATH_RESERVE if folder else 0
+    if size + spare > path_max - 1:
+        room = f" and {spare} bytes to spare for the files written in it" if folder else ""
+        raise OutputPathError(f"{where}: cannot be created: its path is {size} bytes long{room}; a path may have at "
+                              f"most {path_max - 1} bytes")
+    if not folder:
+        temporary_name_parts(path, where)
     if path.exists() and folder and not path.is_dir():
         raise OutputPathError(f"{where}: exists and is not a folder")
     if path.exists() and not folder and path.is_dir():
         raise OutputPathError(f"{where}: is a folder; give a file path")
-    directory = path if folder else path.parent
-    existing = directory
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise OutputPathError(f"{where}: cannot be created: {existing} is a file")
     try:
         fd, probe = tempfile.mkstemp(prefix=".vlm3r-write-test.", dir=existing)
         os.close(fd)
