@@ -1,9 +1,11 @@
 """Training configuration: YAML files of five sections, each a dataclass with the reference recipe's defaults
-(docs/design.md, model §5.5). Unknown or mistyped fields are errors naming the file and the field."""
+(docs/design.md, model §5.5). Unknown, mistyped or out-of-range fields are errors naming where the value came from
+(the file, or the ``--set`` option that gave it) and the field."""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -16,7 +18,25 @@ from vlm3r.utils.frames import NUM_FRAMES
 
 
 class TrainConfigError(Vlm3rError):
-    """A config that cannot be used; the message names the file and the field."""
+    """A config that cannot be used; the message names the file (or the ``--set`` option) and the field."""
+
+
+def override_origin(item: str) -> str:
+    """How an error names a value given on the command line: ``--set optim.lr=abc``."""
+    return f"--set {item}"
+
+
+@dataclass(frozen=True)
+class Origins:
+    """Where each value of a config came from: ``source`` (the recipe file) unless a ``--set`` gave it;
+    ``fields`` maps ``section.field`` (or a section's name, for a section only ``--set`` created) to that option."""
+
+    source: str
+    fields: dict[str, str] = field(default_factory=dict)
+
+    def of(self, name: str) -> str:
+        """Where ``name`` (``section.field`` or ``section``) came from."""
+        return self.fields.get(name) or self.fields.get(name.split(".")[0] + ".") or self.source
 
 
 @dataclass
@@ -84,25 +104,46 @@ class TrainConfig:
     optim: OptimSection = field(default_factory=OptimSection)
     run: RunSection = field(default_factory=RunSection)
 
-    def validate(self, source: str) -> TrainConfig:
-        """Every field checked here, against ``RULES``; a wrong value names the file, the field and what is
-        allowed."""
+    def validate(self, source: str | Origins) -> TrainConfig:
+        """Every field checked here: required fields, every float finite, then ``RULES``; a wrong value names
+        where it came from (``source``: the file, or an ``Origins`` that knows which ``--set`` gave a field), the
+        field and what is allowed."""
+        origins = source if isinstance(source, Origins) else Origins(str(source))
+        where = origins.of
         if not self.data.train:
-            raise TrainConfigError(f"{source}: data.train: required: the LLaVA conversation JSON from `vlm3r qa "
-                                   "export` (or a YAML list)")
+            raise TrainConfigError(f"{where('data.train')}: data.train: required: the LLaVA conversation JSON from "
+                                   "`vlm3r qa export` (or a YAML list)")
         if not self.model.tiny and not self.model.base:
-            raise TrainConfigError(f"{source}: model.base: required (the LLaVA-Video-7B-Qwen2 folder), unless "
-                                   "model.tiny is true")
+            raise TrainConfigError(f"{where('model.base')}: model.base: required (the LLaVA-Video-7B-Qwen2 "
+                                   "folder), unless model.tiny is true")
         if self.model.fusion and not self.model.tiny and not self.model.cut3r:
-            raise TrainConfigError(f"{source}: model.cut3r: required with fusion (the CUT3R .pth)")
+            raise TrainConfigError(f"{where('model.cut3r')}: model.cut3r: required with fusion (the CUT3R .pth)")
         if self.data.require_features and not self.data.features:
-            raise TrainConfigError(f"{source}: data.require_features: needs data.features (the feature folder)")
+            raise TrainConfigError(f"{where('data.require_features')}: data.require_features: needs data.features "
+                                   "(the feature folder)")
+        for name, value in self.float_values():
+            numbers = value if isinstance(value, tuple) else (value,)
+            if not all(math.isfinite(v) for v in numbers):
+                what = "finite numbers" if isinstance(value, tuple) else "a finite number"
+                raise TrainConfigError(f"{where(name)}: {name}: must be {what}, got {value!r}")
         for name, allowed, check in RULES:
             section, field_name = name.split(".")
             value = getattr(getattr(self, section), field_name)
             if not check(value):
-                raise TrainConfigError(f"{source}: {name}: must be {allowed}, got {value!r}")
+                raise TrainConfigError(f"{where(name)}: {name}: must be {allowed}, got {value!r}")
         return self
+
+    def float_values(self) -> list[tuple[str, float | tuple[float, ...]]]:
+        """(``section.field``, value) of every float field (and tuple of floats) of the five sections."""
+        out = []
+        for section in dataclasses.fields(self):
+            values = getattr(self, section.name)
+            for f in dataclasses.fields(values):
+                if "float" in f.type.split("[")[-1]:  # float, float | None, tuple[float, float]
+                    value = getattr(values, f.name)
+                    if value is not None:
+                        out.append((f"{section.name}.{f.name}", value))
+        return out
 
 
 def _probability(value) -> bool:
@@ -167,26 +208,39 @@ def _coerce(value, annotation: str, where: str):
     raise TrainConfigError(f"{where}: expected {annotation}, got {value!r}")
 
 
-def config_from_dict(raw: dict, source: str) -> TrainConfig:
+SECTIONS = tuple(f.name for f in dataclasses.fields(TrainConfig))
+
+
+def config_from_dict(raw: dict, source: str | Origins) -> TrainConfig:
+    origins = source if isinstance(source, Origins) else Origins(str(source))
     if not isinstance(raw, dict):
-        raise TrainConfigError(f"{source}: expected a mapping of sections, got {type(raw).__name__}")
+        raise TrainConfigError(f"{origins.source}: expected a mapping of sections ({', '.join(SECTIONS)}), got "
+                               f"{_kind(raw)}")
+    for key in raw:
+        if key not in SECTIONS:
+            raise TrainConfigError(f"{origins.of(str(key))}: {key}: unknown section (known: {', '.join(SECTIONS)})")
     sections = {}
     for section_field in dataclasses.fields(TrainConfig):
-        values = raw.get(section_field.name) or {}
+        name = section_field.name
+        values = {} if raw.get(name) is None else raw[name]  # an empty section; 0 or [] are errors
         if not isinstance(values, dict):
-            raise TrainConfigError(f"{source}: {section_field.name}: expected a mapping")
+            raise TrainConfigError(f"{origins.of(name)}: {name}: expected a mapping of fields, got "
+                                   f"{_kind(values)}")
         cls = section_field.default_factory().__class__
         known = {f.name: f for f in dataclasses.fields(cls)}
         for key in values:
             if key not in known:
-                raise TrainConfigError(f"{source}: {section_field.name}.{key}: unknown field (known: "
+                raise TrainConfigError(f"{origins.of(f'{name}.{key}')}: {name}.{key}: unknown field (known: "
                                        f"{', '.join(known)})")
-        sections[section_field.name] = cls(**{
-            k: _coerce(v, known[k].type, f"{source}: {section_field.name}.{k}") for k, v in values.items()})
-    for key in raw:
-        if key not in sections:
-            raise TrainConfigError(f"{source}: {key}: unknown section (known: {', '.join(sections)})")
+        sections[name] = cls(**{
+            k: _coerce(v, known[k].type, f"{origins.of(f'{name}.{k}')}: {name}.{k}") for k, v in values.items()})
     return TrainConfig(**sections)
+
+
+def _kind(value) -> str:
+    """How an error names what a YAML document held instead of a mapping."""
+    names = {list: "a list", str: "text", int: "a number", float: "a number", bool: "true/false"}
+    return names.get(type(value), type(value).__name__)
 
 
 def builtin_recipes() -> list[str]:
@@ -204,16 +258,31 @@ def load_train_config(name_or_path: str | Path, overrides: list[str] = ()) -> Tr
                                    f"({', '.join(builtin_recipes())})")
         path = Path(str(resources.files("vlm3r") / "data" / "configs" / "train" / f"{name_or_path}.yaml"))
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise TrainConfigError(f"{path}: not a text (UTF-8) file: {exc}") from exc
     except yaml.YAMLError as exc:
         raise TrainConfigError(f"{path}: not valid YAML ({exc})") from exc
+    raw = {} if raw is None else raw
+    if not isinstance(raw, dict):  # a list, text or a number at the top level
+        raise TrainConfigError(f"{path}: expected a mapping of sections ({', '.join(SECTIONS)}) at the top "
+                               f"level, got {_kind(raw)}")
+    origins = Origins(str(path))
     for item in overrides:
+        origin = override_origin(item)
         key, sep, value = item.partition("=")
         section, dot, name = key.partition(".")
-        if not sep or not dot:
-            raise TrainConfigError(f"--set {item!r}: expected section.field=value")
-        raw.setdefault(section, {})
+        if not sep or not dot or not section or not name:
+            raise TrainConfigError(f"{origin}: expected section.field=value")
+        if section not in raw or raw[section] is None:
+            raw[section] = {}
+            origins.fields[section + "."] = origin  # the section exists because of this option
         if not isinstance(raw[section], dict):
-            raise TrainConfigError(f"{path}: {section}: expected a mapping")
-        raw[section][name] = yaml.safe_load(value)
-    return config_from_dict(raw, str(path)).validate(str(path))
+            raise TrainConfigError(f"{path}: {section}: expected a mapping of fields, got {_kind(raw[section])}")
+        try:
+            raw[section][name] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise TrainConfigError(f"{origin}: {key}: not a valid YAML value ({' '.join(str(exc).split())})") \
+                from exc
+        origins.fields[key] = origin
+    return config_from_dict(raw, origins).validate(origins)
