@@ -237,15 +237,15 @@ def test_save_pretrained_is_read_as_the_official_code_reads_it(tmp_path, origina
 
     saved = json.loads((folder / "config.json").read_text())
     tower = saved["mm_vision_tower"]
-    tower_config = json.loads((tmp_path / "saved" / "vision_tower" / "config.json").read_text())
-    assert tower == str((folder / "vision_tower").resolve())
+    tower_config = json.loads((tmp_path / "saved" / "siglip_vision_tower" / "config.json").read_text())
+    assert tower == "siglip_vision_tower"  # relative to the folder: it can be moved
     assert {k: tower_config[k] for k in TOWER_CONFIG["vision_config"] if k != "model_type"} == \
         {k: v for k, v in TOWER_CONFIG["vision_config"].items() if k != "model_type"}
     assert (saved["hidden_size"], saved["num_key_value_heads"], saved["mm_hidden_size"],
             saved["spatial_feature_dim"]) == (40, 1, 72, 32)
     from safetensors import safe_open
 
-    with safe_open(str(folder / "vision_tower" / "model.safetensors"), framework="pt") as f:
+    with safe_open(str(folder / "siglip_vision_tower" / "model.safetensors"), framework="pt") as f:
         assert "vision_model.encoder.layers.1.mlp.fc1.weight" in f.keys()
     del saved["vlm3r"]
     (folder / "config.json").write_text(json.dumps(saved))

@@ -138,7 +138,10 @@ def resolve_vision_config(name: str | None, tensors: dict[str, torch.Tensor], wh
             raise Vlm3rCheckpointError(f"{override}: no config.json of a vision tower in this folder")
         return VisionConfig.from_tower_config(read_json(path, Vlm3rCheckpointError), str(path))
     if name:
-        candidates = [Path(name)] + [folder / name for folder in search if not Path(name).is_absolute()]
+        # a relative name is looked up in the model's own folders first, the working directory (where the
+        # official code looks) last: a folder of that name where vlm3r runs does not replace the model's
+        relative = not Path(name).is_absolute()
+        candidates = [folder / name for folder in search if relative] + [Path(name)]
         for folder in candidates:
             path = _tower_folder_config(folder)
             if path is not None:

@@ -7,8 +7,14 @@ Every name comes from ``keys``.
 - ``write_finetuned``: config.json, the peft LoRA adapter and ``non_lora_trainables.bin`` (every trained
   parameter that is not LoRA), as the official training writes them;
 - ``write_cut3r``: a CUT3R ``.pth`` with ``args.model`` and ``model``;
-- a vision tower that is not so400m gets a ``vision_tower/`` folder (its config.json and weights) that
+- a vision tower that is not so400m gets a ``siglip_vision_tower/`` folder (its config.json and weights) that
   config.json's ``mm_vision_tower`` names, so that the official code builds SigLIP at the right size.
+
+Every path a written config.json holds points inside the folder, relative to it (``mm_vision_tower``, and
+``model_base`` / ``cut3r_weights`` given inside it): a folder stays whole when moved or copied. The official code
+opens ``mm_vision_tower`` relative to its working directory (``SigLipVisionModel.from_pretrained(name)``), so it
+reads a vlm3r folder when run from that folder; its builder takes a name with ``siglip`` in it for a SigLIP
+tower, hence the folder's name. vlm3r resolves the names against the folder itself.
 """
 
 from __future__ import annotations
@@ -27,13 +33,15 @@ from vlm3r.model.keys import (NON_LORA_FILE, SPATIAL_PREFIX, cut3r_file_key, str
                               to_vision_file)
 from vlm3r.utils.fileio import atomic_save_safetensors, atomic_torch_save, atomic_write_text
 
-VISION_TOWER_DIR = "vision_tower"
+VISION_TOWER_DIR = "siglip_vision_tower"  # "siglip" in it: the official builder picks its SigLIP class by name
+PATH_FIELDS = ("model_base", "cut3r_weights")  # config.json fields that name files, besides mm_vision_tower
 CUT3R_FILE = "cut3r.pth"
 
 
 def write_vision_tower(folder: Path, config: Vlm3rConfig, state: dict[str, torch.Tensor]) -> str:
-    """``mm_vision_tower`` for config.json: the hub id for so400m, otherwise a ``vision_tower/`` folder written
-    here with the tower's config.json and its weights (the dropped last layer has none)."""
+    """``mm_vision_tower`` for config.json: the hub id for so400m, otherwise the name of a ``siglip_vision_tower/``
+    folder written here with the tower's config.json and its weights (the dropped last layer has none), relative
+    to ``folder``."""
     if config.vision == VisionConfig():
         return SO400M_ID
     tower = folder / VISION_TOWER_DIR
@@ -41,14 +49,24 @@ def write_vision_tower(folder: Path, config: Vlm3rConfig, state: dict[str, torch
     atomic_write_text(tower / "config.json", json.dumps(config.vision.tower_config(), indent=2))
     atomic_save_safetensors({to_vision_file(k): v for k, v in state.items() if k.startswith("vision_tower.")},
                       tower / "model.safetensors")
-    return str(tower.resolve())
+    return VISION_TOWER_DIR
 
 
 def write_config(folder: Path, config: Vlm3rConfig, vision_tower: str, **extra) -> None:
     """config.json: the LLaVA/Qwen2 fields the official loader reads and a ``vlm3r`` section with our whole config,
-    which vlm3r reads first; ``extra`` (e.g. ``model_base``, ``cut3r_weights``) is added as given."""
+    which vlm3r reads first; ``extra`` (e.g. ``model_base``, ``cut3r_weights``) is added as given, except that a
+    path inside ``folder`` is stored relative to it."""
+    extra = {k: relative_inside(v, folder) if k in PATH_FIELDS else v for k, v in extra.items()}
     fields = {**config.released_fields(vision_tower), "vlm3r": config.to_dict(), **extra}
     atomic_write_text(folder / "config.json", json.dumps(fields, indent=2))
+
+
+def relative_inside(value: str | Path | None, folder: Path) -> str | None:
+    """``value`` relative to ``folder`` when it is an absolute path inside it; otherwise as given."""
+    if value is None or not Path(value).is_absolute():
+        return None if value is None else str(value)
+    path, root = Path(value).resolve(), Path(folder).resolve()
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(value)
 
 
 def write_cut3r(config: Cut3rConfig, state: dict[str, torch.Tensor], path: Path | str) -> Path:

@@ -28,7 +28,7 @@ from vlm3r.model.config import Vlm3rConfig
 from vlm3r.model.loading import load_tokenizer
 from vlm3r.model.modeling_vlm3r import Vlm3rModel
 from vlm3r.model.prompt import bundled_tokenizer_dir
-from vlm3r.model.saving import CUT3R_FILE, spatial_state, write_cut3r
+from vlm3r.model.saving import CUT3R_FILE, VISION_TOWER_DIR, spatial_state, write_cut3r
 from vlm3r.training.config import TrainConfig
 from vlm3r.training.data import (ConversationDataset, DataOptions, TrainingDataError, check_sample_files, collate,
                                  read_training_samples)
@@ -44,8 +44,9 @@ LOG_FILE = "log.jsonl"
 LOSS_PLOT = "loss.png"
 LOSS_PLOT_SIZE = (6, 3.5)  # inches
 LOSS_PLOT_DPI = 120  # pixels per inch: a 720 x 420 image
-# What a run writes into its folder: removed by --overwrite (nothing else is).
-RUN_OUTPUTS = ("checkpoint-*", "base", "vision_tower", LOG_FILE, LOSS_PLOT, STATE_FILE, "config.json",
+# What a run writes into its folder: removed by --overwrite (nothing else is); "vision_tower" is the name runs
+# before 2026-12 gave the tower folder (saving.VISION_TOWER_DIR now).
+RUN_OUTPUTS = ("checkpoint-*", "base", VISION_TOWER_DIR, "vision_tower", LOG_FILE, LOSS_PLOT, STATE_FILE, "config.json",
                "adapter_config.json", "adapter_model.bin", "adapter_model.safetensors", "non_lora_trainables.bin",
                "README.md")
 
