@@ -4,6 +4,10 @@ A run folder holds ``checkpoint-<step>/`` folders (the released layout, ``traine
 accelerate state for resuming: optimizer, scheduler, RNG) and, at the end, the released layout at its root
 with ``log.jsonl`` (loss and learning rate per optimizer step) and ``loss.png``. Checkpoints are written to a
 ``.partial`` folder and renamed when complete.
+
+A run stops with ``NonFiniteError`` at the first micro-batch whose loss is not finite, before its backward pass
+(the weights stay those of the step before), and a checkpoint is written only of finite weights: the newest
+checkpoint of a stopped run is always a good one.
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ LOG_FILE = "log.jsonl"
 LOSS_PLOT = "loss.png"
 LOSS_PLOT_SIZE = (6, 3.5)  # inches
 LOSS_PLOT_DPI = 120  # pixels per inch: a 720 x 420 image
+# How many non-finite trained tensors an error names (the rest are counted).
+NAMED_BAD_TENSORS = 5
 # What a run writes into its folder: removed by --overwrite (nothing else is); "vision_tower" is the name runs
 # before 2026-12 gave the tower folder (saving.VISION_TOWER_DIR now).
 RUN_OUTPUTS = ("checkpoint-*", "base", VISION_TOWER_DIR, "vision_tower", LOG_FILE, LOSS_PLOT, STATE_FILE, "config.json",
@@ -58,6 +64,11 @@ def deepspeed_requested() -> bool:
 
 class RunFolderError(Vlm3rError):
     """An output folder that holds another run; the message says how to resume or replace it."""
+
+
+class NonFiniteError(Vlm3rError):
+    """A run whose loss (or trained weights) stopped being finite; the message names the run folder, the step and
+    the last good checkpoint."""
 
 
 def check_run_folder(run_dir: Path, resume: bool, overwrite: bool) -> None:
@@ -124,6 +135,11 @@ def build_model(cfg: TrainConfig, run_dir: Path, accelerator: Accelerator) -> tu
                               "cut3r_weights": str(cut3r_path.resolve()) if m.fusion else None}
 
 
+def step_epoch(step: int, steps_per_epoch: int) -> int:
+    """The epoch (counted from 0, as log.jsonl) that optimizer step ``step`` (counted from 1) belongs to."""
+    return (step - 1) // steps_per_epoch
+
+
 def latest_checkpoint(run_dir: Path) -> Path | None:
     done = [p for p in run_dir.glob("checkpoint-*") if (p / STATE_FILE).is_file() and p.name[11:].isdigit()]
     return max(done, key=lambda p: int(p.name[11:]), default=None)
@@ -154,6 +170,7 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, resume: bool = False, overwrite: bool = False):
         self.cfg, self.resuming, self.overwrite = cfg, resume, overwrite
         self.run_dir = Path(cfg.run.output_dir)
+        self._stepped = True  # whether the current step's optimizer step has run (error messages count steps)
 
     def setup(self) -> Trainer:
         cfg = self.cfg
@@ -313,12 +330,45 @@ class Trainer:
         acc, cfg = self.accelerator, self.cfg
         with acc.accumulate(self.model):
             loss = self.model(**batch, max_length=cfg.data.max_length).loss
+            self._check_loss(loss)  # before backward: a non-finite loss never reaches the weights
             acc.backward(loss)
             if acc.sync_gradients and cfg.optim.max_grad_norm > 0:
                 acc.clip_grad_norm_(self._trainable_params, cfg.optim.max_grad_norm)
             self.optimizer.step()
             self.optimizer.zero_grad()
         return loss.detach()
+
+    def _check_loss(self, loss: torch.Tensor) -> None:
+        """Stop the run (every process at once) when a micro-batch's loss is not finite on any process."""
+        acc = self.accelerator
+        losses = acc.gather(loss.detach().float().reshape(1))  # one value per process
+        if not bool(torch.isfinite(losses).all()):
+            values = ", ".join(str(v) for v in losses.tolist())
+            raise NonFiniteError(self._stopped(f"the training loss is not finite ({values}"
+                                               f"{' per process' if acc.num_processes > 1 else ''}); this step "
+                                               "did not change the weights"))
+
+    def _check_weights(self) -> None:
+        """Refuse to save trained weights that are not finite (an update that overflowed with a finite loss)."""
+        acc = self.accelerator
+        bad = [name for name, p in self.unwrapped.named_parameters()
+               if p.requires_grad and not bool(torch.isfinite(p).all())]
+        if int(acc.reduce(torch.tensor(len(bad), device=acc.device), "sum").item()):
+            more = f" and {len(bad) - NAMED_BAD_TENSORS} more" if len(bad) > NAMED_BAD_TENSORS else ""
+            raise NonFiniteError(self._stopped(f"trained weights are not finite after the optimizer step "
+                                               f"({', '.join(bad[:NAMED_BAD_TENSORS])}{more}); they are not "
+                                               "saved"))
+
+    def _stopped(self, what: str) -> str:
+        """The message of a run stopped at the current step: the step, what happened, the last good checkpoint."""
+        st = self.state
+        step = st.global_step + (0 if self._stepped else 1)
+        last = latest_checkpoint(self.run_dir)
+        kept = (f"the last good checkpoint is {last} (step {int(last.name[11:])})" if last is not None else
+                "no checkpoint was written before it")
+        return (f"{self.run_dir}: step {step} of {st.total_steps} (epoch {step_epoch(step, st.steps_per_epoch)}): "
+                f"{what}. The run stopped; {kept}. Look for what drives it there (optim.lr "
+                f"{self.cfg.optim.lr}, the samples of that step) before running again")
 
     def _log_step(self, epoch: int, window: list[torch.Tensor], lr: float) -> float:
         """The optimizer step's mean loss over the window and all processes, logged every ``log_every``."""
@@ -345,12 +395,14 @@ class Trainer:
                 done_in_epoch = st.global_step - epoch * st.steps_per_epoch
                 window = []
                 for batch in acc.skip_first_batches(self.loader, done_in_epoch * cfg.optim.grad_accum):
+                    self._stepped = False
                     window.append(self._train_step(batch))
                     if not acc.sync_gradients:
                         continue
                     lr = self.scheduler.get_last_lr()[0]
                     self.scheduler.step()
                     st.global_step += 1
+                    self._stepped = True
                     mean_loss = self._log_step(epoch, window, lr)
                     window = []
                     bar.update(task, completed=st.global_step, description=f"training  loss {mean_loss:.3f}")
@@ -358,9 +410,11 @@ class Trainer:
                     stopping = stop_after_steps is not None and st.global_step - start_step >= stop_after_steps
                     stopping = stopping and st.global_step < st.total_steps
                     if self._due(end_of_epoch) or stopping:
+                        self._check_weights()
                         self.save(self.run_dir / f"checkpoint-{st.global_step}")
                     if stopping:
                         return self.run_dir / f"checkpoint-{st.global_step}"
+        self._check_weights()
         if acc.is_main_process:
             self.unwrapped.save_pretrained(self.run_dir, **self.references_from(self.run_dir))
             st.save(self.run_dir / STATE_FILE)
