@@ -14,6 +14,10 @@ from vlm3r.errors import Vlm3rError
 from vlm3r.utils.frames import NUM_FRAMES, linspace_indices
 
 DEFAULT_FPS = 24.0  # frames/s assumed when a stream states no rate
+# FFmpeg's demuxers of still images (PNG, JPEG, WebP, BMP, TIFF, ... are "<codec>_pipe"); GIF and APNG hold
+# animations, so they are stills only with one frame
+IMAGE_FORMATS = ("image2", "image2pipe")
+ANIMATED_IMAGE_FORMATS = ("gif", "apng")
 
 
 class VideoError(Vlm3rError):
@@ -29,18 +33,30 @@ def _open_video(path: Path):
 
 
 def probe_video(path: Path | str) -> None:
-    """Raise ``VideoError`` unless ``path`` is a file whose container opens and has a video stream (reads the
-    header only: cheap enough to check every video of a dataset before work starts)."""
+    """Raise ``VideoError`` unless ``path`` is a file whose container opens and has a video stream, and is not a
+    still image (reads the header only: cheap enough to check every video of a dataset before work starts)."""
     path = Path(path)
     if not path.is_file():
         raise VideoError(f"{path}: no such file")
     try:
-        container, _ = _open_video(path)
-        container.close()
+        container, stream = _open_video(path)
+        with container:
+            name = container.format.name
+            if name in IMAGE_FORMATS or name.endswith("_pipe") or (name in ANIMATED_IMAGE_FORMATS
+                                                                   and _at_most_one_frame(container, stream)):
+                raise VideoError(f"{path}: a still image ({name}), not a video")
     except VideoError:
         raise
     except (av.FFmpegError, ValueError) as exc:
         raise VideoError(f"{path}: not a readable video ({exc})") from exc
+
+
+def _at_most_one_frame(container, stream) -> bool:
+    """Whether an image container holds one frame (its header's count, else its first two packets)."""
+    if stream.frames:
+        return stream.frames <= 1
+    packets = (p for p in container.demux(stream) if p.size)
+    return next(packets, None) is None or next(packets, None) is None
 
 
 def count_frames(path: Path | str) -> int:
