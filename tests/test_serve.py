@@ -1,10 +1,19 @@
 """``vlm3r serve`` on the tiny model, started on a free loopback port and spoken to with real clients (the openai
-package and httpx): answers equal ``vlm3r ask``, follow-ups come from the cache, streams join to the same text,
-bad inputs get their 4xx, concurrent requests all answer, the server stops cleanly."""
+package, httpx and raw sockets): answers equal ``vlm3r ask``, follow-ups come from the cache, streams join to the
+same text, bad inputs get their 4xx, a dropped stream stops its generation, stalled requests time out,
+concurrent requests all answer, the server stops cleanly, and ``vlm3r serve`` removes its uploads on SIGTERM and
+SIGINT."""
 
 import asyncio
 import base64
+import io
+import json
+import logging
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -18,9 +27,10 @@ openai = pytest.importorskip("openai")
 uvicorn = pytest.importorskip("uvicorn")
 
 from vlm3r.model.pipeline import Vlm3rPipeline  # noqa: E402
-from vlm3r.serve.server import ServeOptions, build_app  # noqa: E402
+from vlm3r.serve.server import ServeOptions, build_app, uvicorn_config  # noqa: E402
 
 KEY = "sekrit"
+TIMEOUT_S = 2  # the test server's header and body timeouts (the defaults are longer)
 QUESTIONS = ["How many chairs are in this room?", "How far is the sofa from the tv (in meters)?",
              "Which is closer to the bed, the lamp or the door?"]
 
@@ -34,8 +44,7 @@ def free_port() -> int:
 class RunningServer:
     def __init__(self, pipeline, options):
         self.app, self.engine, self.uploads = build_app(pipeline, options, "tiny")
-        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=options.port,
-                                                    log_level="warning", access_log=False))
+        self.server = uvicorn.Server(uvicorn_config(self.app, options))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         deadline = time.monotonic() + 30
@@ -52,13 +61,19 @@ class RunningServer:
 
 
 @pytest.fixture(scope="module")
-def setup(qa_synthetic, tmp_path_factory):
-    folder = save_tiny_model(tmp_path_factory.mktemp("model") / "tiny")
+def tiny_folder(tmp_path_factory) -> Path:
+    return save_tiny_model(tmp_path_factory.mktemp("model") / "tiny")
+
+
+@pytest.fixture(scope="module")
+def setup(qa_synthetic, tiny_folder):
+    folder = tiny_folder
     videos = sorted((qa_synthetic / "videos").rglob("*.mp4"))[:3]
     reference = Vlm3rPipeline.from_pretrained(folder, dtype=torch.float32)
     expected = {(v, q): reference.ask(v, q) for v in videos for q in QUESTIONS}
     served = Vlm3rPipeline.from_pretrained(folder, dtype=torch.float32)
-    options = ServeOptions(port=free_port(), video_roots=[qa_synthetic], max_upload_mb=1, cache_mb=64, api_key=KEY)
+    options = ServeOptions(port=free_port(), video_roots=[qa_synthetic], max_upload_mb=1, cache_mb=64, api_key=KEY,
+                           header_timeout_s=TIMEOUT_S, body_timeout_s=TIMEOUT_S)
     server = RunningServer(served, options)
     yield server, videos, expected, qa_synthetic
     if server.thread.is_alive():
@@ -216,6 +231,288 @@ def test_twenty_concurrent_requests_over_three_videos(setup):
     assert [r.json()["choices"][0]["message"]["content"] for r in responses] == [expected[p] for p in pairs]
 
 
+# ---------------------------------------------------------------------------------------------- faults
+AUTH = {"Authorization": f"Bearer {KEY}"}
+
+
+def chat_url(server) -> str:
+    return f"{server.url}/v1/chat/completions"
+
+
+def assert_error(response, status: int, *texts: str, param: str | None = None) -> dict:
+    """An OpenAI-shaped error with ``status`` whose message contains every one of ``texts``."""
+    assert response.status_code == status, (response.status_code, response.text[:500])
+    error = response.json()["error"]
+    assert error["code"] == status and isinstance(error["type"], str) and "Traceback" not in response.text
+    assert all(t in error["message"] for t in texts), error["message"]
+    if param is not None:
+        assert error["param"] == param
+    return error
+
+
+def raw_exchange(server, data: bytes, wait_s: float = 30) -> bytes:
+    """Send ``data`` on a fresh connection, then read what the server answers until it closes the connection
+    (an OSError if it does not close within ``wait_s``)."""
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as sock:
+        sock.settimeout(wait_s)
+        sock.sendall(data)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+        return received
+
+
+def test_prompts_longer_than_the_context_are_refused_before_any_work(setup, monkeypatch):
+    server, videos, _, _ = setup
+    pipeline = server.engine.pipeline
+    context = pipeline.model.config.llm.max_position_embeddings
+    prefix, video = len(pipeline.prefix_ids), pipeline.num_frames * pipeline.model.config.tokens_per_frame
+    url = f"file://{videos[0]}"
+    httpx.post(chat_url(server), json={"messages": message(url, "warm")}, headers=AUTH)  # encoded and prefilled
+    before = health(server)
+
+    long_question = "How far is the sofa from the tv? " * 3_000  # 99 KB: tokenized, then refused
+    suffix = len(pipeline.suffix_ids(long_question))
+    response = httpx.post(chat_url(server), json={"messages": message(url, long_question)}, headers=AUTH)
+    assert_error(response, 400, f"{prefix + video + suffix} tokens", f"prompt prefix {prefix}", f"video {video}",
+                 f"question {suffix}", "max_tokens 16", f"the model's context of {context} tokens",
+                 param="messages")
+
+    counted = []
+    monkeypatch.setattr(pipeline, "suffix_ids", lambda q: counted.append(q) or [])
+    huge = "x" * (2 << 20)  # 2 MB (this server's body limit is 2.4 MB): refused by its byte count, not tokenized
+    response = httpx.post(chat_url(server), json={"messages": message(url, huge)}, headers=AUTH, timeout=60)
+    assert_error(response, 400, f"{2 << 20} bytes", "at least", f"the model's context of {context} tokens")
+    assert counted == []
+    monkeypatch.undo()
+    after = health(server)
+    assert (after["encodings"], after["prefills"], after["requests"]) == (
+        before["encodings"], before["prefills"], before["requests"])  # nothing reached the model
+
+    # the exact limit: prompt + max_tokens == context answers, one token more is refused
+    question = "hello" + " hello" * (context - prefix - video - 40)
+    suffix = len(pipeline.suffix_ids(question))
+    room = context - prefix - video - suffix
+    assert 1 <= room <= 64
+    over = httpx.post(chat_url(server), json={"messages": message(url, question), "max_tokens": room + 1},
+                      headers=AUTH)
+    assert_error(over, 400, f"{prefix + video + suffix} tokens", f"max_tokens {room + 1}")
+    fits = httpx.post(chat_url(server), json={"messages": message(url, question), "max_tokens": room},
+                      headers=AUTH, timeout=120)
+    assert fits.status_code == 200, fits.text
+    assert fits.json()["usage"]["prompt_tokens"] == prefix + video + suffix
+
+
+def test_malformed_bodies_and_paths_get_4xx(setup):
+    server, videos, _, root = setup
+    good = {"messages": message(f"file://{videos[0]}", "q")}
+    nested = b'{"messages": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    digits = json.dumps(good)[:-1].encode() + b', "max_tokens": 1' + b"0" * 4999 + b"}"
+    loop_a, loop_b = root / "loop-a.mp4", root / "loop-b.mp4"
+    loop_a.symlink_to(loop_b)
+    loop_b.symlink_to(loop_a)
+    try:
+        cases = [
+            (httpx.post(chat_url(server), content=nested, headers=AUTH), 400, "nested too deeply"),
+            (httpx.post(chat_url(server), content=digits, headers=AUTH), 400, "an integer of 5000 digits"),
+            (httpx.post(chat_url(server), json={"messages": message(f"file://{root}/a%00b.mp4", "q")},
+                        headers=AUTH), 400, "NUL"),
+            (httpx.post(chat_url(server), json={"messages": message(f"file://{loop_a}", "q")}, headers=AUTH), 400,
+             "symbolic link loop"),
+        ]
+    finally:
+        loop_a.unlink()
+        loop_b.unlink()
+    for response, status, *texts in cases:
+        assert_error(response, status, *texts)
+    assert health(server)["status"] == "ok"
+
+
+class Records(logging.Handler):
+    """Every record of the loggers it is attached to (uvicorn's do not propagate to the root logger)."""
+
+    def __init__(self, *names: str):
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+        self.loggers = [logging.getLogger(n) for n in names]
+
+    def emit(self, record):
+        self.records.append(record)
+
+    def __enter__(self):
+        self.levels = [lg.level for lg in self.loggers]
+        for lg in self.loggers:
+            lg.addHandler(self)
+            lg.setLevel(logging.DEBUG)
+        return self
+
+    def __exit__(self, *exc):
+        for lg, level in zip(self.loggers, self.levels):
+            lg.removeHandler(self)
+            lg.setLevel(level)
+
+
+def test_a_client_that_goes_away_is_not_an_error(setup):
+    server, _, _, _ = setup
+    host, port = server.url.removeprefix("http://").split(":")
+    with Records("uvicorn", "vlm3r") as logs:
+        with socket.create_connection((host, int(port))) as sock:  # an upload cut off after 1 KB of 100 KB
+            sock.sendall(f"POST /v1/videos HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\n"
+                         "Content-Type: video/mp4\r\nContent-Length: 100000\r\n\r\n".encode() + b"\0" * 1000)
+            time.sleep(0.5)
+        deadline = time.monotonic() + 20
+        while not any("went away" in r.getMessage() for r in logs.records):
+            assert time.monotonic() < deadline, [r.getMessage() for r in logs.records]
+            time.sleep(0.05)
+    assert [r.getMessage() for r in logs.records if r.levelno >= logging.WARNING] == []
+    assert health(server)["status"] == "ok"
+
+
+def test_a_dropped_stream_stops_its_generation(setup, monkeypatch):
+    server, videos, expected, _ = setup
+    model = server.engine.pipeline.model
+    original = model.stream_from_prefix
+
+    def slow(*args, **kwargs):  # each token as slow as a big model's: 1024 of them take 30 s and more
+        for token in original(*args, **kwargs):
+            time.sleep(0.03)
+            yield token
+
+    monkeypatch.setattr(model, "stream_from_prefix", slow)
+    url = f"file://{videos[1]}"
+    httpx.post(chat_url(server), json={"messages": message(url, "warm")}, headers=AUTH)  # encoded and prefilled
+    before = health(server)
+    body = {"messages": message(url, QUESTIONS[0]), "max_tokens": 1024, "stream": True}
+    with httpx.stream("POST", chat_url(server), json=body, headers=AUTH) as response:
+        lines = response.iter_lines()
+        assert next(lines).startswith("data: ")  # the stream runs; then the client goes away
+    start = time.monotonic()
+    follow_up = httpx.post(chat_url(server), json={"messages": message(url, QUESTIONS[1])}, headers=AUTH,
+                           timeout=120)
+    took = time.monotonic() - start
+    assert follow_up.json()["choices"][0]["message"]["content"] == expected[(videos[1], QUESTIONS[1])]
+    assert took < 10, took  # not behind the dropped answer's 30 s
+    after = health(server)
+    assert after["cancelled"] == before["cancelled"] + 1
+
+
+def test_stalled_requests_are_timed_out(setup):
+    server, videos, _, _ = setup
+    body = json.dumps({"messages": message(f"file://{videos[0]}", "q")}).encode()
+    head = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    stalled_body = raw_exchange(server, head + body[:10])  # then nothing: 408 and the connection closed
+    assert stalled_body.startswith(b"HTTP/1.1 408 "), stalled_body[:200]
+    assert f"no bytes for {TIMEOUT_S} s".encode() in stalled_body
+    assert raw_exchange(server, head[:30]) == b""  # headers never completed: the connection closed
+    assert raw_exchange(server, b"") == b""  # nothing sent at all: closed too
+
+
+def png_bytes(kind: str = "PNG") -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 24), (200, 30, 30)).save(buffer, format=kind)
+    return buffer.getvalue()
+
+
+def test_still_images_are_refused_however_they_come(setup):
+    server, _, _, root = setup
+    for kind in ("PNG", "JPEG"):
+        data = png_bytes(kind)
+        still = root / f"still-{kind}.mp4"
+        still.write_bytes(data)
+        try:
+            responses = [
+                httpx.post(f"{server.url}/v1/videos", content=data, headers={**AUTH, "Content-Type": "video/mp4"}),
+                httpx.post(chat_url(server), headers=AUTH, json={"messages": message(
+                    "data:video/mp4;base64," + base64.b64encode(data).decode(), "q")}),
+                httpx.post(chat_url(server), headers=AUTH, json={"messages": message(f"file://{still}", "q")}),
+            ]
+        finally:
+            still.unlink()
+        for response in responses:
+            assert_error(response, 400, "a still image", "not a video")
+    assert [p for p in server.uploads.iterdir() if p.name.startswith(".")] == []  # no temporary file left
+
+
+UNSUPPORTED = [("tools", [{"type": "function", "function": {"name": "f"}}]), ("tool_choice", "auto"),
+               ("stop", ["\n"]), ("response_format", {"type": "json_object"}), ("logprobs", True),
+               ("top_logprobs", 2), ("seed", 7), ("n", 2), ("top_p", 0.5), ("presence_penalty", 1.0),
+               ("logit_bias", {"42": 5}), ("functions", [{"name": "f"}]), ("best_of", 2)]
+
+
+def test_fields_the_server_does_not_implement_are_refused(setup):
+    server, videos, expected, _ = setup
+    good = {"messages": message(f"file://{videos[0]}", QUESTIONS[0])}
+    for field, value in UNSUPPORTED:
+        response = httpx.post(chat_url(server), json={**good, field: value}, headers=AUTH)
+        assert_error(response, 400, field, "not supported", param=field)
+    defaults = {"n": 1, "logprobs": False, "top_logprobs": None, "stop": None, "tools": None, "tool_choice": "none",
+                "temperature": 0, "top_p": 1, "presence_penalty": 0, "frequency_penalty": 0.0, "seed": None,
+                "response_format": {"type": "text"}, "user": "tester", "stream": False, "max_tokens": None}
+    answer = httpx.post(chat_url(server), json={**good, **defaults}, headers=AUTH)
+    assert answer.json()["choices"][0]["message"]["content"] == expected[(videos[0], QUESTIONS[0])]
+    client = openai.OpenAI(base_url=f"{server.url}/v1", api_key=KEY)
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(model="tiny", messages=good["messages"], seed=3)
+    assert refused.value.body["param"] == "seed"
+
+
+def corrupt_copy(video: Path) -> bytes:
+    """The video with the middle third of its bytes zeroed: its header opens, its frames do not decode."""
+    data = bytearray(video.read_bytes())
+    data[len(data) // 3:2 * len(data) // 3] = bytes(2 * len(data) // 3 - len(data) // 3)
+    return bytes(data)
+
+
+def test_errors_name_no_server_path_and_have_openai_s_shape(setup):
+    server, videos, expected, root = setup
+    broken = corrupt_copy(videos[0])
+    uploaded = httpx.post(f"{server.url}/v1/videos", content=broken, headers={**AUTH, "Content-Type": "video/mp4"})
+    video_id = uploaded.json()["id"]
+    by_id = httpx.post(chat_url(server), json={"messages": message(video_id, "q")}, headers=AUTH)
+    error = assert_error(by_id, 422, "cannot be decoded", video_id)
+    assert str(server.uploads) not in error["message"] and ".video" not in error["message"]
+    inline = httpx.post(chat_url(server), headers=AUTH, json={"messages": message(
+        "data:video/mp4;base64," + base64.b64encode(broken).decode(), "q")})
+    error = assert_error(inline, 422, "cannot be decoded", video_id)
+    assert str(server.uploads) not in error["message"]
+    assert not any(video_id in p.name for p in server.uploads.iterdir())  # the failed upload is not kept
+    assert_error(httpx.post(chat_url(server), json={"messages": message(video_id, "q")}, headers=AUTH), 404,
+                 "no such uploaded video")
+
+    assert_error(httpx.get(f"{server.url}/v1/nothing-here", headers=AUTH), 404, "/v1/nothing-here")
+    wrong_method = httpx.get(chat_url(server), headers=AUTH)
+    assert_error(wrong_method, 405, "GET", "POST")
+    assert wrong_method.headers["allow"] == "POST"
+
+    other_host = httpx.post(chat_url(server), headers=AUTH,
+                            json={"messages": message(f"file://example.com{videos[0]}", "q")})
+    assert_error(other_host, 400, "example.com", "file:///")
+    local = httpx.post(chat_url(server), headers=AUTH,
+                       json={"messages": message(f"file://localhost{videos[0]}", QUESTIONS[0])})
+    assert local.json()["choices"][0]["message"]["content"] == expected[(videos[0], QUESTIONS[0])]
+
+
+def test_a_utf8_api_key_works(setup, tmp_path):
+    server, _, _, _ = setup
+    key = "clé-ßecret-鍵"
+    options = ServeOptions(port=free_port(), api_key=key, upload_dir=tmp_path / "uploads")
+    keyed = RunningServer(server.engine.pipeline, options)  # only /health is asked: the model is not used
+    try:
+        def status(value: bytes) -> int:
+            return httpx.get(f"{keyed.url}/health", headers=[(b"Authorization", value)]).status_code
+
+        assert status(b"Bearer " + key.encode("utf-8")) == 200
+        assert status(b"Bearer " + "clé-ßecret-鍵x".encode("utf-8")) == 401
+        assert status(b"Bearer " + key.encode("utf-8")[:-1]) == 401
+        assert status(b"Bearer sekrit") == 401
+    finally:
+        keyed.stop()
+
+
 def test_the_server_stops_cleanly(setup):
     server, _, _, _ = setup
     took = server.stop()
@@ -224,3 +521,43 @@ def test_the_server_stops_cleanly(setup):
     assert not server.engine._thread.is_alive()
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{server.url}/health", timeout=2)
+
+
+# ---------------------------------------------------------------------------------------------- signals
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_vlm3r_serve_removes_its_uploads_on_a_signal(tiny_folder, qa_synthetic, tmp_path, sig):
+    """A real ``vlm3r serve`` process: an upload, then SIGTERM (what process managers send) or SIGINT (Ctrl-C)."""
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    port = free_port()
+    vlm3r = Path(sys.executable).parent / "vlm3r"  # the virtual environment's entry point
+    log = (tmp_path / "serve.log").open("w")
+    process = subprocess.Popen([str(vlm3r), "serve", "--model", str(tiny_folder), "--port", str(port),
+                                "--dtype", "fp32"], env={**os.environ, "TMPDIR": str(temporary)},
+                               stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, (tmp_path / "serve.log").read_text()
+            assert time.monotonic() < deadline, "vlm3r serve did not start"
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        video = sorted((qa_synthetic / "videos").rglob("*.mp4"))[0]
+        uploaded = httpx.post(f"http://127.0.0.1:{port}/v1/videos", content=video.read_bytes(),
+                              headers={"Content-Type": "video/mp4"})
+        assert uploaded.status_code == 200
+        (folder,) = temporary.glob("vlm3r-uploads-*")
+        assert [p.name for p in folder.iterdir()] == [f"{uploaded.json()['id']}.video"]
+        process.send_signal(sig)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        log.close()
+    assert not folder.exists(), (tmp_path / "serve.log").read_text()
+    # SIGTERM: uvicorn re-raises it after the shutdown, so the process ends by it; SIGINT: 128 + 2, as shells do
+    assert process.returncode == (-signal.SIGTERM if sig == signal.SIGTERM else 130)

@@ -26,7 +26,7 @@ def serve(
     cache_mb: int = typer.Option(4096, "--cache-mb", min=0, help="Memory for encoded videos and their prefilled "
                                                                  "prompts, in MB (least recently used go first)."),
     upload_dir: Path = typer.Option(None, "--upload-dir", help="Where uploads are kept (default: a temporary "
-                                                               "folder, removed at exit)."),
+                                                               "folder, removed when the server stops)."),
     api_key: str = typer.Option(None, "--api-key", envvar="VLM3R_API_KEY", help="Refuse requests without "
                                                                                 "'Authorization: Bearer KEY' "
                                                                                 "(or set VLM3R_API_KEY)."),

@@ -2,12 +2,15 @@
 one ``video_url`` part; greedy; ``stream`` as server-sent events), ``POST /v1/videos`` (upload once, ask many
 times), ``GET /v1/models``, ``GET /health``.
 
-Every refusal is a 4xx JSON error in OpenAI's shape (``{"error": {"message", "type", "code"}}``) with a message
-that says what is wrong; an unexpected failure is a 500 with no traceback, logged, and the server goes on.
+Every refusal is a 4xx JSON error in OpenAI's shape (``{"error": {"message", "type", "param", "code"}}``) with a
+message that says what is wrong, unknown routes and methods included; an unexpected failure is a 500 with no
+traceback, logged, and the server goes on. A client that goes away is no error (logged at info level); its
+stream's generation stops.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -19,11 +22,14 @@ from dataclasses import dataclass
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
-from vlm3r.errors import Vlm3rError
 from vlm3r.model.pipeline import Answer
 from vlm3r.model.prompt import MAX_NEW_TOKENS
-from vlm3r.serve.engine import Engine
+from vlm3r.serve.engine import Engine, EngineStopped, Job
+from vlm3r.serve.errors import RequestError
+from vlm3r.serve.limits import PromptBudget
 from vlm3r.serve.videos import VideoSourceError, VideoStore
 from vlm3r.utils.video import VideoError
 
@@ -32,12 +38,41 @@ log = logging.getLogger(__name__)
 MAX_TOKENS_LIMIT = 1024
 JSON_OVERHEAD_BYTES = 1 << 20  # what a chat request may carry besides its base64 video
 VIDEO_TYPES = ("video/", "application/octet-stream")
+CHAT_PATH = "/v1/chat/completions"
+BODY_TIMEOUT_S = 30.0  # seconds a request's body may send nothing before it gets a 408 and the connection closes
+MAX_INT_DIGITS = 100  # digits of an integer in a request's JSON (no field needs more; int() of huge ones is slow)
 
-
-class RequestError(Vlm3rError):
-    def __init__(self, status: int, message: str, kind: str = "invalid_request_error"):
-        super().__init__(message)
-        self.status, self.kind = status, kind
+# Fields of a chat request that parse_chat reads and checks itself, or that change nothing here (ids for logs).
+CHECKED_FIELDS = frozenset({"model", "messages", "max_tokens", "max_completion_tokens", "stream", "stream_options",
+                            "user", "safety_identifier", "prompt_cache_key"})
+# OpenAI's other fields: the values this server serves (each the field's default, or one meaning the same here)
+# and why others are not. A field in neither table is refused too.
+SERVED_VALUES: dict[str, tuple[tuple, str]] = {
+    "temperature": ((None, 0), "only greedy decoding is served, as the benchmarks answer"),
+    "top_p": ((None, 1), "only greedy decoding is served"),
+    "n": ((None, 1), "one answer per request"),
+    "presence_penalty": ((None, 0), "greedy decoding without penalties"),
+    "frequency_penalty": ((None, 0), "greedy decoding without penalties"),
+    "logit_bias": ((None, {}), "greedy decoding without logit bias"),
+    "logprobs": ((None, False), "no log probabilities are returned"),
+    "top_logprobs": ((None, 0), "no log probabilities are returned"),
+    "stop": ((None, []), "answers end at the end of the turn or at max_tokens"),
+    "seed": ((None,), "greedy answers do not sample"),
+    "tools": ((None, []), "no tool calls"),
+    "tool_choice": ((None, "none"), "no tool calls"),
+    "parallel_tool_calls": ((None,), "no tool calls"),
+    "functions": ((None, []), "no tool calls"),
+    "function_call": ((None, "none"), "no tool calls"),
+    "response_format": ((None, {"type": "text"}), "answers are plain text"),
+    "modalities": ((None, ["text"]), "answers are text"),
+    "audio": ((None,), "answers are text"),
+    "prediction": ((None,), "no predicted outputs"),
+    "reasoning_effort": ((None,), "no reasoning model"),
+    "web_search_options": ((None,), "no web search"),
+    "store": ((None, False), "nothing is stored"),
+    "metadata": ((None, {}), "nothing is stored"),
+    "service_tier": ((None, "auto", "default"), "one service tier"),
+}
 
 
 @dataclass(frozen=True)
@@ -45,6 +80,7 @@ class ServeSettings:
     model_id: str
     api_key: str | None = None
     max_upload_bytes: int = 512 << 20
+    body_timeout_s: float = BODY_TIMEOUT_S
 
     @property
     def max_body_bytes(self) -> int:
@@ -52,22 +88,32 @@ class ServeSettings:
         return self.max_upload_bytes * 4 // 3 + JSON_OVERHEAD_BYTES
 
 
-def error_response(status: int, message: str, kind: str = "invalid_request_error") -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "type": kind, "code": status}}, status_code=status)
+def error_response(status: int, message: str, kind: str = "invalid_request_error", param: str | None = None,
+                   headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": kind, "param": param, "code": status}},
+                        status_code=status, headers=headers)
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request's body, refused (413) once it passes ``limit`` bytes, declared or streamed."""
+async def read_body(request: Request, limit: int, timeout_s: float = BODY_TIMEOUT_S) -> bytes:
+    """The request's body, refused once it passes ``limit`` bytes, declared or streamed (413), or when
+    ``timeout_s`` seconds pass without a byte of it (408)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise RequestError(413, f"the request is {declared} bytes, more than this server accepts ({limit}; "
                                 "--max-upload-mb)")
     body = bytearray()
-    async for chunk in request.stream():
+    chunks = request.stream()
+    while True:
+        try:
+            chunk = await asyncio.wait_for(anext(chunks), timeout_s)
+        except StopAsyncIteration:
+            return bytes(body)
+        except TimeoutError:
+            raise RequestError(408, f"the request's body stalled: no bytes for {timeout_s:g} s "
+                                    f"({len(body)} received)", "timeout_error") from None
         body += chunk
         if len(body) > limit:
             raise RequestError(413, f"the request is more than this server accepts ({limit} bytes; --max-upload-mb)")
-    return bytes(body)
 
 
 @dataclass(frozen=True)
@@ -79,36 +125,88 @@ class ChatRequest:
     include_usage: bool
 
 
+def _int(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_INT_DIGITS:
+        raise RequestError(400, f"the body is not JSON this server reads: an integer of {len(digits.lstrip('-'))} "
+                                f"digits (at most {MAX_INT_DIGITS})")
+    return int(digits)
+
+
+def load_json(raw: bytes):
+    """The body's JSON; ``RequestError`` (400) for bytes that are not JSON, nesting deeper than the interpreter
+    recurses and integers longer than ``MAX_INT_DIGITS``."""
+    try:
+        return json.loads(raw, parse_int=_int)
+    except RecursionError:
+        raise RequestError(400, "the body is not JSON this server reads: it is nested too deeply") from None
+    except RequestError:
+        raise
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise RequestError(400, f"the body is not valid JSON ({exc})") from exc
+
+
+def _json(value) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _served(value, accepted: tuple) -> bool:
+    """``value`` is one of ``accepted`` (0 is 0.0, but not false)."""
+    return any(value == a and isinstance(value, bool) == isinstance(a, bool) for a in accepted)
+
+
+def check_fields(body: dict) -> None:
+    """Refuse (400, ``param`` the field) every field this server does not implement, unless it has a value
+    served here (``SERVED_VALUES``)."""
+    for field, value in body.items():
+        if field in CHECKED_FIELDS:
+            continue
+        if field not in SERVED_VALUES:
+            raise RequestError(400, f"{field}: not supported by this server (it answers one question about one "
+                                    "video)", param=field)
+        accepted, why = SERVED_VALUES[field]
+        if not _served(value, accepted):
+            raise RequestError(400, f"{field}: {_json(value)} is not supported: {why} (accepted: "
+                                    f"{' or '.join(_json(a) for a in accepted)})", param=field)
+
+
 def parse_chat(raw: bytes, model_id: str) -> ChatRequest:
     """A chat completion request, checked field by field (VLM-3R answers one question about one video)."""
-    try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RequestError(400, f"the body is not valid JSON ({exc})") from exc
+    body = load_json(raw)
     if not isinstance(body, dict):
         raise RequestError(400, "the body must be a JSON object")
+    check_fields(body)
     if body.get("model") not in (None, model_id):
-        raise RequestError(404, f"model {body['model']!r}: this server serves {model_id!r}", "not_found_error")
+        raise RequestError(404, f"model {_json(body['model'])}: this server serves {model_id!r}", "not_found_error",
+                           "model")
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
-        raise RequestError(400, "messages: expected a non-empty list")
+        raise RequestError(400, "messages: expected a non-empty list", param="messages")
     roles = [m.get("role") if isinstance(m, dict) else None for m in messages]
     if roles != ["user"]:
         raise RequestError(400, f"messages: VLM-3R answers one user turn (its own system prompt, no history); got "
-                                f"roles {roles}")
+                                f"roles {_json(roles)}", param="messages")
     text, videos = _content(messages[0].get("content"))
     if len(videos) != 1:
-        raise RequestError(400, f"messages[0].content: needs exactly one video_url part, got {len(videos)}")
+        raise RequestError(400, f"messages[0].content: needs exactly one video_url part, got {len(videos)}",
+                           param="messages")
     if not text.strip():
-        raise RequestError(400, "messages[0].content: needs a text part with the question")
-    max_tokens = body.get("max_completion_tokens", body.get("max_tokens", MAX_NEW_TOKENS))
+        raise RequestError(400, "messages[0].content: needs a text part with the question", param="messages")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RequestError(400, "messages[0].content: the text is not valid Unicode (a lone surrogate)",
+                           param="messages") from None
+    max_tokens = body.get("max_completion_tokens")
+    field = "max_completion_tokens" if max_tokens is not None else "max_tokens"
+    max_tokens = body.get("max_tokens") if max_tokens is None else max_tokens
+    max_tokens = MAX_NEW_TOKENS if max_tokens is None else max_tokens
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or not 1 <= max_tokens <= MAX_TOKENS_LIMIT:
-        raise RequestError(400, f"max_tokens: expected an integer in 1..{MAX_TOKENS_LIMIT}, got {max_tokens!r}")
-    if body.get("temperature") not in (None, 0, 0.0) or body.get("n") not in (None, 1):
-        raise RequestError(400, "only greedy decoding is served (temperature 0, n 1), as the benchmarks answer")
-    stream = body.get("stream", False)
+        raise RequestError(400, f"{field}: expected an integer in 1..{MAX_TOKENS_LIMIT}, got {_json(max_tokens)}",
+                           param=field)
+    stream = False if body.get("stream") is None else body["stream"]
     if not isinstance(stream, bool):
-        raise RequestError(400, f"stream: expected true or false, got {stream!r}")
+        raise RequestError(400, f"stream: expected true or false, got {_json(stream)}", param="stream")
     options = body.get("stream_options") or {}
     return ChatRequest(videos[0], text, max_tokens, stream, bool(isinstance(options, dict)
                                                                  and options.get("include_usage")))
@@ -118,7 +216,7 @@ def _content(content) -> tuple[str, list[str]]:
     if isinstance(content, str):
         return content, []
     if not isinstance(content, list):
-        raise RequestError(400, "messages[0].content: expected text or a list of parts")
+        raise RequestError(400, "messages[0].content: expected text or a list of parts", param="messages")
     texts, videos = [], []
     for k, part in enumerate(content):
         kind = part.get("type") if isinstance(part, dict) else None
@@ -128,7 +226,8 @@ def _content(content) -> tuple[str, list[str]]:
             videos.append(part["video_url"].get("url"))
         else:
             raise RequestError(400, f"messages[0].content[{k}]: expected a text part or a video_url part "
-                                    "({\"type\": \"video_url\", \"video_url\": {\"url\": ...}})")
+                                    "({\"type\": \"video_url\", \"video_url\": {\"url\": ...}})",
+                               param="messages")
     return "\n".join(texts), videos
 
 
@@ -144,35 +243,88 @@ def usage(answer: Answer) -> dict:
             "total_tokens": answer.prompt_tokens + len(answer.tokens)}
 
 
-def create_app(engine: Engine, store: VideoStore, settings: ServeSettings) -> FastAPI:
+class RequireKey:
+    """ASGI middleware: every HTTP request without ``Authorization: Bearer <key>`` gets a 401. The header's bytes
+    are compared, in constant time, with the key's UTF-8 bytes (so a non-ASCII key sent as UTF-8 works)."""
+
+    def __init__(self, app, key: str):
+        self.app, self.expected = app, b"Bearer " + key.encode("utf-8")
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            given = next((value for name, value in scope["headers"] if name == b"authorization"), b"")
+            if not hmac.compare_digest(given, self.expected):
+                response = error_response(401, "missing or wrong API key (Authorization: Bearer <key>)",
+                                          "authentication_error")
+                return await response(scope, receive, send)
+        return await self.app(scope, receive, send)
+
+
+class CancellingStream(StreamingResponse):
+    """A streamed answer whose generation stops when the response ends for any reason: its client gone, the
+    server shutting down, or its end (then there is nothing left to stop)."""
+
+    def __init__(self, content, job: Job, **kwargs):
+        super().__init__(content, **kwargs)
+        self.job = job
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.job.cancel()
+
+
+def create_app(engine: Engine, store: VideoStore, settings: ServeSettings, budget: PromptBudget | None = None
+               ) -> FastAPI:
+    """The ASGI app; its shutdown (lifespan, run on SIGTERM and SIGINT alike) stops the engine and removes a
+    temporary upload folder."""
+    budget = budget or PromptBudget(engine.pipeline)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
+        store.close()  # first: the engine may take a while to stop, and a process manager may not wait
         engine.close()
 
     app = FastAPI(title="vlm3r", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
-
-    @app.middleware("http")
-    async def require_key(request: Request, call_next):
-        if settings.api_key is not None:
-            given = request.headers.get("authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {settings.api_key}".encode()):
-                return error_response(401, "missing or wrong API key (Authorization: Bearer <key>)",
-                                      "authentication_error")
-        return await call_next(request)
+    if settings.api_key is not None:
+        app.add_middleware(RequireKey, key=settings.api_key)
 
     @app.exception_handler(RequestError)
     async def request_error(request: Request, exc: RequestError):
-        return error_response(exc.status, str(exc), exc.kind)
+        return error_response(exc.status, str(exc), exc.kind, exc.param,
+                              {"Connection": "close"} if exc.status == 408 else None)
 
     @app.exception_handler(VideoSourceError)
     async def video_source_error(request: Request, exc: VideoSourceError):
         return error_response(exc.status, str(exc), "not_found_error" if exc.status == 404 else
-                              "invalid_request_error")
+                              "invalid_request_error", "messages" if request.url.path == CHAT_PATH else None)
+
+    @app.exception_handler(EngineStopped)
+    async def engine_stopped(request: Request, exc: EngineStopped):
+        return error_response(503, str(exc), "service_unavailable_error")
 
     @app.exception_handler(VideoError)
     async def video_error(request: Request, exc: VideoError):
         return error_response(422, f"the video cannot be decoded: {exc}")
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException):  # no such route (404), wrong method (405)
+        where = f"{request.method} {request.url.path}"
+        if exc.status_code == 404:
+            return error_response(404, f"{where}: no such endpoint (POST /v1/chat/completions, POST /v1/videos, "
+                                       "GET /v1/models, GET /health)", "not_found_error", headers=exc.headers)
+        if exc.status_code == 405:
+            allowed = (exc.headers or {}).get("Allow", "")
+            return error_response(405, f"{where}: method not allowed here (allowed: {allowed})",
+                                  headers=exc.headers)
+        return error_response(exc.status_code, f"{where}: {exc.detail}", headers=exc.headers)
+
+    @app.exception_handler(ClientDisconnect)
+    async def went_away(request: Request, exc: ClientDisconnect):  # nobody to answer: no error
+        log.info("client went away before its request was read: %s %s", request.method, request.url.path)
+        return error_response(400, "the client closed the connection before its request was read")
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):  # logged; no traceback to the client
@@ -194,30 +346,46 @@ def create_app(engine: Engine, store: VideoStore, settings: ServeSettings) -> Fa
         if not kind.startswith(VIDEO_TYPES):
             raise RequestError(415, f"content-type {kind or 'none'!r}: send the video's bytes as video/* (or "
                                     "application/octet-stream)")
-        data = await read_body(request, settings.max_upload_bytes)
+        data = await read_body(request, settings.max_upload_bytes, settings.body_timeout_s)
         video_id = await run_in_threadpool(store.add, data)  # hashing, writing and probing: off the event loop
         return {"id": video_id, "object": "video", "bytes": len(data)}
 
-    @app.post("/v1/chat/completions")
+    def checked(raw: bytes) -> ChatRequest:
+        chat_request = parse_chat(raw, settings.model_id)
+        budget.check(chat_request.question, chat_request.max_tokens)
+        return chat_request
+
+    @app.post(CHAT_PATH)
     async def chat(request: Request):
-        chat_request = parse_chat(await read_body(request, settings.max_body_bytes), settings.model_id)
+        raw = await read_body(request, settings.max_body_bytes, settings.body_timeout_s)
+        chat_request = await run_in_threadpool(checked, raw)  # parsing and counting tokens: off the event loop
         video = await run_in_threadpool(store.resolve, chat_request.video_url)
         request_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         if not chat_request.stream:
-            answer = await engine.answer(video, chat_request.question, chat_request.max_tokens)
+            try:
+                answer = await engine.answer(video, chat_request.question, chat_request.max_tokens)
+            except VideoError as exc:
+                raise store.undecodable(video, exc) from exc
             return completion(settings, answer, request_id, created)
-        pieces = engine.stream(video, chat_request.question, chat_request.max_tokens)
-        first = await pieces.get()
-        if isinstance(first, BaseException):  # failed before any token: a plain error answer
+        job = engine.stream(video, chat_request.question, chat_request.max_tokens)
+        try:
+            first = await job.pieces.get()
+        except asyncio.CancelledError:
+            job.cancel()
+            raise
+        if isinstance(first, VideoError):  # failed before any token (the video is decoded first): an error answer
+            raise store.undecodable(video, first)
+        if isinstance(first, BaseException):
             raise first
-        return StreamingResponse(events(settings, pieces, first, chat_request, request_id, created),
-                                 media_type="text/event-stream")
+        return CancellingStream(events(settings, job, first, chat_request, request_id, created), job,
+                                media_type="text/event-stream")
 
     return app
 
 
-async def events(settings: ServeSettings, pieces, first, chat_request: ChatRequest, request_id: str, created: int):
-    """Server-sent events in OpenAI's chunk format: the role, the text pieces, the finish reason, [DONE]."""
+async def events(settings: ServeSettings, job: Job, first, chat_request: ChatRequest, request_id: str, created: int):
+    """Server-sent events in OpenAI's chunk format: the role, the text pieces, the finish reason, [DONE] (an error
+    that ends the stream early is an ``error`` event)."""
     def chunk(delta: dict, finish: str | None = None, extra: dict | None = None) -> str:
         data = {"id": request_id, "object": "chat.completion.chunk", "created": created, "model": settings.model_id,
                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}], **(extra or {})}
@@ -231,8 +399,9 @@ async def events(settings: ServeSettings, pieces, first, chat_request: ChatReque
                         {"usage": usage(item)} if chat_request.include_usage else None)
             break
         if isinstance(item, BaseException):
-            yield f"data: {json.dumps({'error': {'message': str(item), 'type': 'server_error', 'code': 500}})}\n\n"
+            error = {"message": str(item), "type": "server_error", "param": None, "code": 500}
+            yield f"data: {json.dumps({'error': error})}\n\n"
             break
         yield chunk({"content": item})
-        item = await pieces.get()
+        item = await job.pieces.get()
     yield "data: [DONE]\n\n"

@@ -1,7 +1,8 @@
 """The model behind the server: one worker thread owns the pipeline (one model, used by one thread at a time),
 and requests wait in a queue. Each time the worker takes work it drains the queue and answers questions that
 share a video and a token limit in one batch, continuing from the video's cached prefix; streamed answers run
-one at a time. A request that fails (a video that does not decode) fails alone: nothing of it is cached.
+one at a time. A request that fails (a video that does not decode) fails alone: nothing of it is cached. A
+cancelled request (its client gone) is skipped if it is still waiting, and a stream stops at its next token.
 """
 
 from __future__ import annotations
@@ -11,15 +12,21 @@ import logging
 import queue
 import threading
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from vlm3r.errors import Vlm3rError
 from vlm3r.model.pipeline import Answer, Vlm3rPipeline
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 16  # questions of one video answered together
+CLOSE_WAIT_S = 30.0  # seconds close() waits for the worker to finish what it is doing
 STOP = object()
+
+
+class EngineStopped(Vlm3rError):
+    """An answer stopped before its end (its client went away, or the server is stopping)."""
 
 
 @dataclass
@@ -30,15 +37,26 @@ class Job:
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future | None = None  # an answer
     pieces: asyncio.Queue | None = None  # a stream: text pieces, then the Answer (or an exception)
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+    def cancel(self) -> None:
+        """Nobody waits for this answer any more: the worker skips it or stops generating it."""
+        self.cancelled.set()
 
     def finish(self, result=None, error: BaseException | None = None) -> None:
         def done():
             if self.future is not None and not self.future.done():
                 self.future.set_exception(error) if error else self.future.set_result(result)
-        self.loop.call_soon_threadsafe(done)
+        self._call(done)
 
     def send(self, item) -> None:
-        self.loop.call_soon_threadsafe(self.pieces.put_nowait, item)
+        self._call(self.pieces.put_nowait, item)
+
+    def _call(self, function, *args) -> None:
+        try:
+            self.loop.call_soon_threadsafe(function, *args)
+        except RuntimeError:  # the server's loop has closed: nobody waits for this any more
+            pass
 
 
 @dataclass
@@ -48,12 +66,14 @@ class EngineStats:
     batched_questions: int = 0
     failures: int = 0
     largest_batch: int = 0
+    cancelled: int = 0  # requests skipped or streams stopped because their client went away
 
 
 class Engine:
     def __init__(self, pipeline: Vlm3rPipeline, max_batch: int = MAX_BATCH):
         self.pipeline, self.max_batch = pipeline, max_batch
         self.stats = EngineStats()
+        self._closing = threading.Event()
         self._queue: queue.Queue = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="vlm3r-engine", daemon=True)
         self._thread.start()
@@ -63,25 +83,33 @@ class Engine:
         loop = asyncio.get_running_loop()
         job = Job(video, question, max_tokens, loop, future=loop.create_future())
         self._queue.put(job)
-        return await job.future
+        try:
+            return await job.future
+        except asyncio.CancelledError:
+            job.cancel()
+            raise
 
-    def stream(self, video: Path, question: str, max_tokens: int) -> asyncio.Queue:
-        """A queue that receives the answer's text pieces, then its ``Answer`` (or the exception that ended it)."""
+    def stream(self, video: Path, question: str, max_tokens: int) -> Job:
+        """A job whose ``pieces`` queue receives the answer's text pieces, then its ``Answer`` (or the exception
+        that ended it); ``cancel()`` it when nobody reads them any more."""
         loop = asyncio.get_running_loop()
         job = Job(video, question, max_tokens, loop, pieces=asyncio.Queue())
         self._queue.put(job)
-        return job.pieces
+        return job
 
     def close(self) -> None:
+        """Stop the worker: a stream in progress stops at its next token; waits ``CLOSE_WAIT_S`` at most."""
+        self._closing.set()
         self._queue.put(STOP)
-        self._thread.join(timeout=30)
+        self._thread.join(timeout=CLOSE_WAIT_S)
 
     def snapshot(self) -> dict:
         p = self.pipeline
         return {"encodings": p.encodings, "prefills": p.prefills, "cached_bytes": p.caches.nbytes,
                 "cached_embeddings": p.caches.videos("embeddings"), "cached_prefixes": p.caches.videos("prefixes"),
                 "queued": self._queue.qsize(), "requests": self.stats.requests, "batches": self.stats.batches,
-                "largest_batch": self.stats.largest_batch, "failures": self.stats.failures}
+                "largest_batch": self.stats.largest_batch, "failures": self.stats.failures,
+                "cancelled": self.stats.cancelled}
 
     # ------------------------------------------------------------------ the worker thread
     def _run(self) -> None:
@@ -102,7 +130,12 @@ class Engine:
             groups: dict[tuple, list[Job]] = defaultdict(list)
             for job in jobs:
                 self.stats.requests += 1
-                if job.pieces is not None:
+                if job.cancelled.is_set():
+                    self.stats.cancelled += 1
+                elif self._closing.is_set():  # still waiting when the server began to stop
+                    stopped = EngineStopped("the server is stopping")
+                    job.send(stopped) if job.pieces is not None else job.finish(error=stopped)
+                elif job.pieces is not None:
                     self._stream(job)
                 else:
                     groups[(job.video, job.max_tokens)].append(job)
@@ -111,6 +144,11 @@ class Engine:
                     self._answer(video, max_tokens, members[start:start + self.max_batch])
 
     def _answer(self, video: Path, max_tokens: int, jobs: list[Job]) -> None:
+        waiting = [j for j in jobs if not j.cancelled.is_set()]  # cancelled while earlier work ran
+        self.stats.cancelled += len(jobs) - len(waiting)
+        jobs = waiting
+        if not jobs:
+            return
         try:
             answers = self.pipeline.answer_video(video, [j.question for j in jobs], max_tokens, len(jobs))
         except Exception as exc:  # each waiting request gets the error; the worker goes on
@@ -128,6 +166,13 @@ class Engine:
         pieces = self.pipeline.stream_video(job.video, job.question, job.max_tokens)
         try:
             while True:
+                if job.cancelled.is_set() or self._closing.is_set():
+                    pieces.close()
+                    self.stats.cancelled += 1
+                    why = "its client went away" if job.cancelled.is_set() else "the server is stopping"
+                    log.info("%s: a streamed answer stopped: %s", job.video, why)
+                    job.send(EngineStopped(f"the answer was stopped: {why}"))
+                    return
                 job.send(next(pieces))
         except StopIteration as end:
             job.send(end.value)

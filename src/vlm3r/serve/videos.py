@@ -1,12 +1,13 @@
 """Where a served request's video comes from, checked before any model work:
 
-- ``file://PATH``: only below one of the allowed roots (``--video-root``), after resolving ``..`` and symbolic
-  links, so that neither can reach outside them;
+- ``file://PATH`` (or ``file://localhost/PATH``; no other host): only below one of the allowed roots
+  (``--video-root``), after resolving ``..`` and symbolic links, so that neither can reach outside them;
 - ``data:video/...;base64,...``: decoded into the upload store;
 - an id returned by ``POST /v1/videos``: a video already in the upload store.
 
 Uploads are kept by content (their SHA-256), so the same video uploaded twice is one file and one cache entry;
-each must fit ``max_upload_bytes`` and open as a video, or it is refused and not kept.
+each must fit ``max_upload_bytes`` and open as a video (not a still image), or it is refused and not kept; one
+that opens but then does not decode is removed. Errors name an upload by its id, never by its path here.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import base64
 import binascii
 import hashlib
 import re
+import shutil
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -25,6 +27,7 @@ from vlm3r.utils.video import VideoError, probe_video
 ID_PATTERN = re.compile(r"^video-[0-9a-f]{32}$")
 DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w.+-]+=[\w.+-]+)*);base64,", re.ASCII)
 UPLOAD_SUFFIX = ".video"  # uploads are opened by content, not by name
+LOCAL_HOSTS = ("", "localhost")  # the hosts a file:// URL may name (RFC 8089)
 
 
 class VideoSourceError(Vlm3rError):
@@ -36,11 +39,18 @@ class VideoSourceError(Vlm3rError):
 
 
 class VideoStore:
-    def __init__(self, roots: list[Path], upload_dir: Path, max_upload_bytes: int):
+    def __init__(self, roots: list[Path], upload_dir: Path, max_upload_bytes: int, temporary: bool = False):
+        """``temporary``: ``upload_dir`` is this server's own, removed by ``close()``."""
         self.roots = [Path(r).resolve() for r in roots]
-        self.upload_dir = Path(upload_dir)
-        self.upload_dir.mkdir(parents=True, exist_ok=True)
+        Path(upload_dir).mkdir(parents=True, exist_ok=True)
+        self.upload_dir = Path(upload_dir).resolve()  # as the pipeline names the files it reads
         self.max_upload_bytes = max_upload_bytes
+        self.temporary = temporary
+
+    def close(self) -> None:
+        """Remove the upload folder if it is temporary (the server is stopping)."""
+        if self.temporary:
+            shutil.rmtree(self.upload_dir, ignore_errors=True)
 
     # ------------------------------------------------------------------ uploads
     def add(self, data: bytes) -> str:
@@ -58,11 +68,29 @@ class VideoStore:
                 try:
                     probe_video(tmp)
                 except VideoError as exc:  # the temporary file goes with the error
-                    raise VideoSourceError(400, "the upload is not a readable video") from exc
+                    raise VideoSourceError(400, f"the upload is not a readable video: "
+                                                f"{self._reason(exc, tmp, 'the upload')}") from exc
         return video_id
 
     def path_of(self, video_id: str) -> Path:
         return self.upload_dir / f"{video_id}{UPLOAD_SUFFIX}"
+
+    def undecodable(self, path: Path, exc: Exception) -> VideoSourceError:
+        """The 422 for a video that opened but did not decode. An upload is removed (it cannot be answered) and
+        named by its id."""
+        name = str(path)
+        if Path(path).parent == self.upload_dir:
+            name = Path(path).name.removesuffix(UPLOAD_SUFFIX)
+            Path(path).unlink(missing_ok=True)
+        return VideoSourceError(422, f"the video cannot be decoded: {self._hidden(str(exc), path, name)}")
+
+    def _reason(self, exc: Exception, path: Path, name: str) -> str:
+        """What ``exc`` says about the file at ``path``, without naming it."""
+        return self._hidden(str(exc).removeprefix(f"{path}: "), path, name)
+
+    def _hidden(self, message: str, path: Path, name: str) -> str:
+        """``message`` with ``path`` (and the upload folder) replaced: no server path reaches a client."""
+        return message.replace(str(path), name).replace(str(self.upload_dir), "<uploads>")
 
     # ------------------------------------------------------------------ requests
     def resolve(self, url: str) -> Path:
@@ -81,7 +109,20 @@ class VideoStore:
         if parsed.scheme != "file":
             raise VideoSourceError(400, f"video_url.url: the {parsed.scheme or 'plain'!s} scheme is not served "
                                         "(file://, data: or a video id)")
-        return self._local(Path(unquote(parsed.path)))
+        if parsed.netloc.lower() not in LOCAL_HOSTS:
+            raise VideoSourceError(400, f"video_url.url: a file:// URL of host {parsed.netloc!r}: only this "
+                                        "machine's files are served (file:///path or file://localhost/path)")
+        path = unquote(parsed.path)
+        if "\0" in path:
+            raise VideoSourceError(400, f"video_url.url: a file:// path with a NUL byte ({path!r})")
+        try:
+            return self._local(Path(path))
+        except VideoSourceError:
+            raise
+        except RuntimeError as exc:  # Path.resolve on a loop of symbolic links
+            raise VideoSourceError(400, f"{path}: a symbolic link loop ({exc})") from exc
+        except (OSError, ValueError) as exc:  # a name too long, characters the file system cannot take
+            raise VideoSourceError(400, f"{path!r}: not a usable file path ({exc.__class__.__name__}: {exc})") from exc
 
     def _local(self, path: Path) -> Path:
         if not self.roots:
@@ -96,7 +137,8 @@ class VideoStore:
         try:
             probe_video(resolved)
         except VideoError as exc:
-            raise VideoSourceError(400, f"{path}: not a readable video") from exc
+            raise VideoSourceError(400, f"{path}: not a readable video ({self._reason(exc, resolved, 'it')})"
+                                   ) from exc
         return resolved
 
 
