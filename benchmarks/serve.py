@@ -31,7 +31,7 @@ from vlm3r.model.prompt import bundled_tokenizer_dir
 from vlm3r.qa.generate import generate, load_scenes
 from vlm3r.qa.prompts import question_text
 from vlm3r.qa.tasks import select_tasks
-from vlm3r.serve.server import ServeOptions, build_app
+from vlm3r.serve.server import ServeOptions, build_app, uvicorn_config
 
 
 def workload(root: Path, videos: int, per_video: int) -> list[tuple[Path, str]]:
@@ -75,9 +75,9 @@ def main() -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        app, engine, _ = build_app(pipeline, ServeOptions(port=port, video_roots=[root], cache_mb=1024), "tiny")
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                               access_log=False))
+        options = ServeOptions(port=port, video_roots=[root], cache_mb=1024)
+        app, engine, _ = build_app(pipeline, options, "tiny")
+        server = uvicorn.Server(uvicorn_config(app, options))  # the settings vlm3r serve runs with
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         while not server.started:
