@@ -9,8 +9,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
 from itertools import product
 from pathlib import Path
 
@@ -251,3 +254,149 @@ def test_a_path_too_long_and_a_side_file_too_long_are_refused_before_any_work(qa
     assert result.stderr == (f"error: {skipped} (--out): cannot be created: its name is 258 bytes long, more than "
                              f"the {NAME_MAX} a name may have on this file system\n")
     assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------------------------- eval run
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    from helpers import save_tiny_model
+
+    return save_tiny_model(tmp_path_factory.mktemp("model") / "tiny")
+
+
+@pytest.fixture(scope="module")
+def questions(qa_synthetic, tmp_path_factory):
+    """VSI-Bench questions about three synthetic videos, one per task and scene."""
+    from vlm3r.qa.record import write_qa_jsonl
+    from vlm3r.qa.tasks import select_tasks
+
+    records, _ = generate(load_scenes(qa_synthetic), select_tasks("vsi"), seed=0, per_scene=1)
+    videos = sorted({r.video_path for r in records})[:3]
+    path = tmp_path_factory.mktemp("qa") / "qa.jsonl"
+    write_qa_jsonl(path, [r for r in records if r.video_path in videos])
+    return path
+
+
+def eval_args(model, qa, videos, out, *extra):
+    return ["eval", "run", "--model", model, "--bench", "vsibench", "--qa", qa, "--videos", videos, "--out", out,
+            "--dtype", "fp32", *extra]
+
+
+@pytest.fixture(scope="module")
+def plain_run(tiny_model, questions, qa_synthetic, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "plain"
+    result = run_cli(*eval_args(tiny_model, questions, qa_synthetic, out))
+    assert result.exit_code == 0, result.output
+    return out
+
+
+# A real ``vlm3r eval run`` that answers its first video, then waits for the file argv[1] to appear before the
+# next: a run caught in the middle, holding its folder.
+GATED_RUN = """
+import sys, time
+from pathlib import Path
+from vlm3r.model import pipeline
+gate, answered = Path(sys.argv[1]), [0]
+original = pipeline.Vlm3rPipeline.ask_video
+def gated(self, *args, **kwargs):
+    while answered[0] and not gate.exists():
+        time.sleep(0.02)
+    answered[0] += 1
+    return original(self, *args, **kwargs)
+pipeline.Vlm3rPipeline.ask_video = gated
+from vlm3r.cli.main import app
+app(sys.argv[2:], prog_name="vlm3r")
+"""
+WIDE = {**os.environ, "COLUMNS": "100000"}  # error lines unwrapped
+RUN_TIMEOUT_S = 300
+
+
+def start_gated_run(args: list, gate: Path, out: Path) -> subprocess.Popen:
+    """The gated run, returned once its first video's answers are on disk."""
+    from vlm3r.eval.run import read_predictions
+
+    process = subprocess.Popen([sys.executable, "-c", GATED_RUN, str(gate), *map(str, args)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=WIDE)
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while not read_predictions(out / "predictions.jsonl"):
+        assert process.poll() is None, process.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, "the first video was never answered"
+        time.sleep(0.05)
+    return process
+
+
+def test_a_second_run_into_the_same_folder_is_refused_at_once(plain_run, tiny_model, questions, qa_synthetic,
+                                                              tmp_path):
+    out, gate = tmp_path / "run", tmp_path / "go"
+    args = eval_args(tiny_model, questions, qa_synthetic, out)
+    first = start_gated_run(args, gate, out)
+    try:
+        before = (out / "predictions.jsonl").read_bytes()
+        second = subprocess.run([sys.executable, "-m", "vlm3r", *map(str, args)], capture_output=True, text=True,
+                                timeout=RUN_TIMEOUT_S, env=WIDE)
+        assert first.poll() is None  # refused while the first still runs: it did not wait for it
+        assert second.returncode == 1
+        assert second.stderr == (f"error: {out} (--out): another vlm3r eval run is writing into this folder (process "
+                                 f"{first.pid}); wait for it to finish (then run again to resume or score it), or "
+                                 "give another --out\n")
+        assert (out / "predictions.jsonl").read_bytes() == before
+        gate.touch()
+        assert first.wait(timeout=RUN_TIMEOUT_S) == 0, first.communicate()[1][-3000:]
+    finally:
+        first.kill()
+    assert (out / "predictions.jsonl").read_bytes() == (plain_run / "predictions.jsonl").read_bytes()
+
+
+def test_a_data_parallel_run_into_a_taken_folder_stops_in_every_process(tiny_model, questions, qa_synthetic,
+                                                                       tmp_path):
+    """Under torchrun, process 0 alone takes the folder's lock (a 2-process run into a free folder works:
+    test_eval_run.py); into a taken folder, it is refused and its other process stops with it."""
+    from vlm3r.eval.run import run_lock
+
+    out = tmp_path / "run"
+    out.mkdir()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with run_lock(out):  # held by this process, as a run of its own would hold it
+        parallel = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                                   "--master_port", str(port), "-m", "vlm3r",
+                                   *map(str, eval_args(tiny_model, questions, qa_synthetic, out))],
+                                  capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
+                                  env={**WIDE, "OMP_NUM_THREADS": "1"})
+    message = (f"error: {out} (--out): another vlm3r eval run is writing into this folder (process {os.getpid()}); "
+               "wait for it to finish (then run again to resume or score it), or give another --out\n")
+    assert parallel.returncode == 1 and parallel.stderr.count(message) == 2  # from both processes
+    assert sorted(p.name for p in out.iterdir()) == [".run.lock"]
+
+
+def test_a_killed_runs_lock_does_not_stop_the_rerun(plain_run, tiny_model, questions, qa_synthetic, tmp_path):
+    out = tmp_path / "run"
+    args = eval_args(tiny_model, questions, qa_synthetic, out)
+    first = start_gated_run(args, tmp_path / "never", out)
+    first.send_signal(signal.SIGKILL)
+    assert first.wait(timeout=30) == -signal.SIGKILL
+    assert (out / ".run.lock").read_text() == f"{first.pid}\n"  # the file stays; its lock went with the process
+    rerun = run_cli(*args)
+    assert rerun.exit_code == 0, rerun.output
+    assert (out / "predictions.jsonl").read_bytes() == (plain_run / "predictions.jsonl").read_bytes()
+
+
+def test_a_smaller_limit_keeps_every_answer(plain_run, tiny_model, questions, qa_synthetic, tmp_path):
+    out = tmp_path / "run"
+    total = len(read_qa_jsonl(questions))
+    plain = (plain_run / "predictions.jsonl").read_bytes().splitlines(keepends=True)
+    assert run_cli(*eval_args(tiny_model, questions, qa_synthetic, out, "--limit", 4)).exit_code == 0
+    assert (out / "predictions.jsonl").read_bytes() == b"".join(plain[:4])
+    result = run_cli(*eval_args(tiny_model, questions, qa_synthetic, out, "--limit", 2))
+    assert result.exit_code == 0, result.output
+    assert (out / "predictions.jsonl").read_bytes() == b"".join(plain[:4])  # the 4 answers kept
+    assert json.loads((out / "scores.json").read_text())["n"] == 2
+    note = (f"Scored the first 2 of the file's {total} vsibench questions (--limit 2); predictions.jsonl holds 4 "
+            "answers, all kept.")
+    assert (out / "report.md").read_text().endswith(f"\n{note}\n") and note in result.stdout
+    result = run_cli(*eval_args(tiny_model, questions, qa_synthetic, out, "--limit", 5))
+    assert result.exit_code == 0, result.output
+    assert (out / "predictions.jsonl").read_bytes() == b"".join(plain[:5])  # the missing one answered
+    assert json.loads((out / "scores.json").read_text())["n"] == 5
+    assert f"Scored the first 5 of the file's {total} vsibench questions (--limit 5)." in result.stdout

@@ -118,6 +118,8 @@ def run_command(
     for question, reason in sorted(result.failures.items()):
         report_failure("no answer", f"question {question}", reason)
     _show(result.report, f"{bench}: {out}", [out / name for name in ("predictions.jsonl", "scores.json", "report.md")])
+    if result.scope:
+        Console().print(result.scope)
 
 
 @app.command("lmms-tasks")

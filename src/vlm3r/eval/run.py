@@ -9,7 +9,11 @@ Layout of a run folder:
 - ``run.json``: what ran: the model's files with their checksums, dtype, device, frames, the config fields that
   change the answers, versions; a rerun with other settings into the same folder is refused;
 - ``scores.json``, ``report.md`` (with the paper's VLM-3R row and the chance baselines), ``tasks.png``,
-  ``mra.png``.
+  ``mra.png``: the questions of this run (the first ``--limit`` of the file); answers the folder holds beyond them
+  (from an earlier run with a larger limit) are kept, never deleted, and the report says what it scored;
+- ``.run.lock``: an exclusive ``flock`` held by the run (by process 0 under a launcher) while it writes: a second
+  run into the folder is refused at once. The system releases it when the process ends, however it ends, so a
+  killed run leaves only the file (holding its process id), which locks nothing.
 
 Data parallel under ``torchrun`` or ``accelerate launch``: videos are dealt to the processes in turn; process 0
 merges the predictions and scores them.
@@ -17,13 +21,16 @@ merges the predictions and scores them.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import json
 import logging
 import os
 import platform
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +50,8 @@ log = logging.getLogger(__name__)
 
 PREDICTIONS = "predictions.jsonl"
 RUN_FILE = "run.json"
+LOCK_FILE = ".run.lock"
+RANK_VARIABLE, WORLD_VARIABLE = "RANK", "WORLD_SIZE"  # a process's rank and the process count, as launchers set them
 SHOWN_MISSING = 20  # missing videos listed by name in one error
 # Settings that change the answers: a run folder holds predictions of one setting only.
 IDENTITY_FIELDS = ("bench", "qa_sha256", "model_files", "dtype", "frames", "max_new_tokens", "config")
@@ -93,6 +102,32 @@ def check_videos(groups: list[VideoQuestions]) -> None:
 
 def shard(groups: list[VideoQuestions], rank: int, world: int) -> list[VideoQuestions]:
     return groups[rank::world]
+
+
+# ---------------------------------------------------------------------- one run per folder
+@contextlib.contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold ``run_dir``'s lock while the block runs: an exclusive ``flock`` on ``LOCK_FILE``, which the system
+    releases when the process ends however it ends (the file stays, holding the last holder's process id, and
+    locks nothing by itself). Raises ``EvalRunError`` naming the folder at once when another process holds it."""
+    path = run_dir / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            holder = os.read(fd, 32).decode("ascii", "replace").strip()
+            by = f" (process {holder})" if holder.isdigit() else ""
+            raise EvalRunError(f"{run_dir} (--out): another vlm3r eval run is writing into this folder{by}; wait "
+                               "for it to finish (then run again to resume or score it), or give another --out") \
+                from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        yield
+    finally:
+        os.close(fd)
 
 
 # ---------------------------------------------------------------------- predictions on disk
@@ -149,9 +184,13 @@ class PredictionWriter:
 
 
 def merge_predictions(run_dir: Path, records: list[QARecord]) -> dict[str, dict]:
-    """All answers in one ``predictions.jsonl`` in the question file's order; the per-process files removed."""
+    """Every answer of the folder in one ``predictions.jsonl``, in the order of ``records`` (the benchmark's
+    questions of the file; answers to other ids, if any, after them in the order read): none is ever dropped.
+    The per-process files are removed once merged."""
     done = done_predictions(run_dir)
     order = [str(r.id) for r in records if str(r.id) in done]
+    known = set(order)
+    order += [k for k in done if k not in known]
     atomic_write_text(run_dir / PREDICTIONS, "".join(json.dumps(done[k], ensure_ascii=False) + "\n" for k in order))
     for path in run_dir.glob("predictions.rank*.jsonl"):
         path.unlink()
@@ -252,18 +291,32 @@ class RunResult:
     report: ScoreReport | None  # None on the processes other than 0
     answered: int  # questions answered by this run (this process)
     failures: dict[str, str] = field(default_factory=dict)  # question id -> why it has no answer
+    held: int = 0  # answers in predictions.jsonl (process 0): the scored ones and any kept beyond --limit
+    scope: str | None = None  # what the report scored, when not every question of the file or answer of the folder
 
 
-def select_questions(options: RunOptions, benchmark: Benchmark) -> tuple[list[QARecord], str]:
+def select_questions(options: RunOptions, benchmark: Benchmark) -> tuple[list[QARecord], list[QARecord], str]:
+    """(the questions to answer and score: the benchmark's first ``--limit`` of the file, all of the file's
+    benchmark questions: the order of predictions.jsonl, the file's SHA-256)."""
     records = load_questions(options.qa)
-    chosen, _ = split_questions(benchmark, records)
-    if not chosen:
+    every, _ = split_questions(benchmark, records)
+    if not every:
         raise EvalRunError(f"{options.qa}: no {benchmark.name} questions in it")
+    chosen = every
     if options.limit is not None:
         if options.limit < 1:
             raise EvalRunError(f"--limit: at least 1, got {options.limit}")
-        chosen = chosen[:options.limit]
-    return chosen, sha256_of(options.qa)
+        chosen = every[:options.limit]
+    return chosen, every, sha256_of(options.qa)
+
+
+def scope_note(scored: int, total: int, held: int, limit: int | None, benchmark: str) -> str | None:
+    """What a report scored, when it is not every question of the file or not every answer of the folder."""
+    if scored == total and held == scored:
+        return None
+    limited = f" (--limit {limit})" if limit is not None else ""
+    kept = f"; {PREDICTIONS} holds {held} answers, all kept" if held != scored else ""
+    return f"Scored the first {scored} of the file's {total} {benchmark} questions{limited}{kept}."
 
 
 def answer_videos(pipeline, groups: list[VideoQuestions], done: dict, writer: PredictionWriter,
@@ -289,14 +342,20 @@ def answer_videos(pipeline, groups: list[VideoQuestions], done: dict, writer: Pr
 
 
 def write_results(run_dir: Path, benchmark: Benchmark, records: list[QARecord], predictions: dict[str, dict],
-                  title: str) -> ScoreReport:
-    """scores.json and report.md: the run beside the paper's VLM-3R row and the chance baselines."""
+                  title: str, note: str | None = None) -> ScoreReport:
+    """scores.json and report.md of ``records`` (answers in ``predictions`` to other questions are not scored):
+    the run beside the paper's VLM-3R row and the chance baselines; ``note`` (what was scored) ends the report."""
+    scored = {str(r.id) for r in records}
+    predictions = {k: row for k, row in predictions.items() if k in scored}
     texts = {k: row["prediction"] for k, row in predictions.items()}
     report = score(benchmark, records, texts)
     write_scores(run_dir, report)
     failed = {k: row["error"] for k, row in predictions.items() if row.get("error")}
     baselines = {"paper VLM-3R": paper_report(benchmark), **chance_rows(benchmark, records)}
     path = write_report(run_dir, report, baselines, title, label="this run")
+    if note:
+        with path.open("a", encoding="utf-8") as f:
+            f.write(f"\n{note}\n")
     if failed:
         lines = [f"\n## {len(failed)} questions without an answer (scored as wrong)\n"]
         lines += [f"- question {k}: {reason}" for k, reason in sorted(failed.items())[:100]]
@@ -326,61 +385,74 @@ def run_benchmark(options: RunOptions, model: Path | str, cut3r: Path | str | No
         progress_factory: called once on process 0 with (videos, questions, questions already answered); the
             callable it returns gets (videos, questions) after each video.
     """
-    from accelerate import PartialState
-
-    from vlm3r.eval.benchmarks import get_benchmark
-    from vlm3r.model.pipeline import Vlm3rPipeline
-    from vlm3r.utils.devices import check_device, torch_dtype
-
-    benchmark = get_benchmark(options.bench)
-    dtype = torch_dtype(options.dtype)
-    check_device(options.device)
-    state = PartialState(cpu=options.device == "cpu")
-    rank, world = state.process_index, state.num_processes
-    device = str(state.device) if world > 1 and options.device != "cpu" else options.device
-    records, qa_sha256 = select_questions(options, benchmark)
-    groups = group_by_video(records, options.videos)
-    check_videos(groups)
     run_dir = options.out
-    run_dir.mkdir(parents=True, exist_ok=True)
-    pipeline = Vlm3rPipeline.from_pretrained(model, cut3r, base, dtype, device, options.frames, vision_tower)
-    options.frames = pipeline.num_frames
-    verdict = None
-    if state.is_main_process:
-        previous = (read_json(run_dir / RUN_FILE, EvalRunError, dict, "the earlier run's record")
-                    if (run_dir / RUN_FILE).is_file() else None)
-        record = run_record(options, pipeline.model, qa_sha256, world, previous)
+    with contextlib.ExitStack() as lock:
+        # One lock per run: process 0 (RANK 0 under a launcher) holds it for all the run's processes, taken before
+        # torch is imported, so that a second run is refused at once (its other processes learn of it below).
+        verdict = None
+        if int(os.environ.get(RANK_VARIABLE, "0")) == 0:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                lock.enter_context(run_lock(run_dir))
+            except EvalRunError as exc:
+                if int(os.environ.get(WORLD_VARIABLE, "1")) == 1:
+                    raise
+                verdict = str(exc)
+        from accelerate import PartialState
+
+        from vlm3r.eval.benchmarks import get_benchmark
+        from vlm3r.model.pipeline import Vlm3rPipeline
+        from vlm3r.utils.devices import check_device, torch_dtype
+
+        state = PartialState(cpu=options.device == "cpu")
+        rank, world = state.process_index, state.num_processes
+        _broadcast_error(verdict, world)
+        benchmark = get_benchmark(options.bench)
+        dtype = torch_dtype(options.dtype)
+        check_device(options.device)
+        device = str(state.device) if world > 1 and options.device != "cpu" else options.device
+        records, every, qa_sha256 = select_questions(options, benchmark)
+        groups = group_by_video(records, options.videos)
+        check_videos(groups)
+        pipeline = Vlm3rPipeline.from_pretrained(model, cut3r, base, dtype, device, options.frames, vision_tower)
+        options.frames = pipeline.num_frames
+        if state.is_main_process:
+            previous = (read_json(run_dir / RUN_FILE, EvalRunError, dict, "the earlier run's record")
+                        if (run_dir / RUN_FILE).is_file() else None)
+            record = run_record(options, pipeline.model, qa_sha256, world, previous)
+            try:
+                if previous is not None:
+                    check_same_run(previous, record, run_dir / RUN_FILE)
+                atomic_write_text(run_dir / RUN_FILE, json.dumps(record, indent=1))
+            except EvalRunError as exc:
+                verdict = str(exc)
+        _broadcast_error(verdict, world)
+        done = done_predictions(run_dir)
+        state.wait_for_everyone()  # every process has read what is done before any appends
+        mine = shard(groups, rank, world)
+        progress = None
+        if progress_factory is not None and state.is_main_process:
+            progress = progress_factory(len(mine), sum(len(g.questions) for g in mine),
+                                        sum(1 for g in mine for q in g.questions if str(q.id) in done))
+        writer = PredictionWriter(run_dir / (PREDICTIONS if world == 1 else f"predictions.rank{rank}.jsonl"))
         try:
-            if previous is not None:
-                check_same_run(previous, record, run_dir / RUN_FILE)
-            atomic_write_text(run_dir / RUN_FILE, json.dumps(record, indent=1))
-        except EvalRunError as exc:
-            verdict = str(exc)
-    _broadcast_error(verdict, world)
-    done = done_predictions(run_dir)
-    state.wait_for_everyone()  # every process has read what is done before any appends
-    mine = shard(groups, rank, world)
-    progress = None
-    if progress_factory is not None and state.is_main_process:
-        progress = progress_factory(len(mine), sum(len(g.questions) for g in mine),
-                                    sum(1 for g in mine for q in g.questions if str(q.id) in done))
-    writer = PredictionWriter(run_dir / (PREDICTIONS if world == 1 else f"predictions.rank{rank}.jsonl"))
-    try:
-        answered, failures = answer_videos(pipeline, mine, done, writer, options, progress)
-    finally:
-        writer.close()
-    state.wait_for_everyone()
-    if not state.is_main_process:
-        return RunResult(run_dir, None, answered, failures)
-    predictions = merge_predictions(run_dir, records)
-    missing = [str(r.id) for r in records if str(r.id) not in predictions]
-    if missing:
-        raise EvalRunError(f"{run_dir}: {len(missing)} questions have no prediction, e.g. ids {missing[:5]}")
-    report = write_results(run_dir, benchmark, records, predictions, f"{benchmark.name}: {Path(model).name}")
-    return RunResult(run_dir, report, answered, failures)
+            answered, failures = answer_videos(pipeline, mine, done, writer, options, progress)
+        finally:
+            writer.close()
+        state.wait_for_everyone()
+        if not state.is_main_process:
+            return RunResult(run_dir, None, answered, failures)
+        predictions = merge_predictions(run_dir, every)  # every answer of the folder kept, the file's order
+        missing = [str(r.id) for r in records if str(r.id) not in predictions]
+        if missing:
+            raise EvalRunError(f"{run_dir}: {len(missing)} questions have no prediction, e.g. ids {missing[:5]}")
+        note = scope_note(len(records), len(every), len(predictions), options.limit, benchmark.name)
+        report = write_results(run_dir, benchmark, records, predictions, f"{benchmark.name}: {Path(model).name}",
+                               note)
+        return RunResult(run_dir, report, answered, failures, len(predictions), note)
 
 
 __all__ = ["EvalRunError", "PredictionWriter", "RunOptions", "RunResult", "answer_videos", "check_same_run",
            "check_videos", "done_predictions", "file_checksums", "group_by_video", "merge_predictions",
-           "read_predictions", "run_benchmark", "run_record", "select_questions", "shard", "video_of",
-           "write_results"]
+           "read_predictions", "run_benchmark", "run_lock", "run_record", "scope_note", "select_questions",
+           "shard", "video_of", "write_results"]
