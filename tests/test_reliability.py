@@ -325,6 +325,30 @@ def test_devices_and_frame_counts_are_checked(tmp_path):
     assert bad.exit_code == 1 and "--device 'gpu0': not a device name" in bad.stderr
 
 
+def test_ask_refuses_a_prompt_longer_than_the_context(tmp_path, qa_synthetic):
+    """A 3 MB question (the server's 500 once) is refused by its byte count, before the video is decoded; one just
+    over the context is refused by its exact count; both name the counts."""
+    from helpers import save_tiny_model
+
+    from vlm3r.model.pipeline import PromptTooLongError, Vlm3rPipeline
+
+    folder = save_tiny_model(tmp_path / "tiny")
+    video = sorted((qa_synthetic / "videos").rglob("*.mp4"))[0]
+    huge = "x" * (3 << 20)
+    result = run_cli("ask", "--model", folder, "--frames", "4", video, huge)
+    assert result.exit_code == 1
+    assert f"the question is {3 << 20} bytes, so at least" in result.stderr
+    pipeline = Vlm3rPipeline.from_pretrained(folder, num_frames=4)
+    context = pipeline.model.config.llm.max_position_embeddings
+    fixed = len(pipeline.prefix_ids) + 4 * pipeline.model.config.tokens_per_frame
+    template = len(pipeline.suffix_ids(""))  # "\n", then <|im_end|>\n<|im_start|>assistant\n
+    question = "hello" + " hello" * (context - fixed - template - 16)  # one token a word
+    assert fixed + len(pipeline.suffix_ids(question)) == context - 15  # with a 16-token answer: one too many
+    with pytest.raises(PromptTooLongError, match=rf"{context - 15} tokens .* max_tokens 16 are more than the model's "
+                                                 rf"context of {context} tokens"):
+        pipeline.ask(video, question)
+    assert pipeline.encodings == 0  # refused before any model work
+
 def test_lmms_task_paths_survive_yaml(tmp_path, qa_synthetic):
     import yaml
 

@@ -12,6 +12,8 @@ frames, least recently used evicted first:
 
 from __future__ import annotations
 
+import math
+import unicodedata
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cached_property
@@ -22,11 +24,14 @@ import torch
 from vlm3r.errors import InputError
 from vlm3r.model.loading import load_tokenizer
 from vlm3r.model.modeling_vlm3r import PrefixCache, Vlm3rModel
-from vlm3r.model.prompt import IMAGE, MAX_NEW_TOKENS, chat_prompt, encode, video_question
+from vlm3r.model.prompt import IMAGE, MAX_NEW_TOKENS, chat_prompt, encode, longest_token_bytes, video_question
 from vlm3r.model.video import siglip_pixels
 from vlm3r.utils.fileio import FileDigests
 from vlm3r.utils.video import VideoError, read_video_frames
 
+# Unicode normalization, which the tokenizer applies before splitting (Qwen2: NFC), can shorten text: at most 4x in
+# UTF-8 bytes (a 4-byte character with a 1-byte compatibility form); text already in NFKC is left as it is.
+MAX_NORMALIZED_SHRINK = 4
 EMBEDDING_CACHE_VIDEOS = 8
 PREFIX_CACHE_VIDEOS = 2  # a 7B prefix is about 0.4 GB in bf16
 
@@ -71,6 +76,10 @@ class VideoCaches:
 
     def videos(self, kind: str) -> int:
         return self._counts[kind]
+
+
+class PromptTooLongError(InputError):
+    """A prompt and its answer that do not fit the LLM's context; the message gives the counts."""
 
 
 @dataclass
@@ -159,6 +168,37 @@ class Vlm3rPipeline:
         pieces = chat_prompt(*video_question(question))
         return encode(self.tokenizer, pieces[pieces.index(IMAGE) + 1:])
 
+    @property
+    def video_tokens(self) -> int:
+        """LLM positions of one video: ``num_frames`` frames (a shorter video's frames are sampled repeatedly)."""
+        return self.num_frames * self.model.config.tokens_per_frame
+
+    @cached_property
+    def longest_token_bytes(self) -> int:
+        return longest_token_bytes(self.tokenizer)
+
+    def checked_suffix_ids(self, question: str, max_new_tokens: int) -> list[int]:
+        """``suffix_ids``, refused (``PromptTooLongError``) when the prompt and ``max_new_tokens`` exceed the LLM's
+        context. Tokenizing a huge question is itself work, so a question too long by its UTF-8 bytes alone (no
+        token stands for more than ``longest_token_bytes``) is refused without being tokenized."""
+        context = self.model.config.llm.max_position_embeddings
+        fixed = len(self.prefix_ids) + self.video_tokens
+        parts = f"prompt prefix {len(self.prefix_ids)}, video {self.video_tokens}"
+        size = len(question.encode("utf-8"))
+        if fixed + size + max_new_tokens > context:  # a token has at least one byte: this may not fit
+            shrink = 1 if unicodedata.is_normalized("NFKC", question) else MAX_NORMALIZED_SHRINK
+            least = math.ceil(size / (self.longest_token_bytes * shrink))
+            if fixed + least + max_new_tokens > context:
+                raise PromptTooLongError(f"the prompt is too long: the question is {size} bytes, so at least {least} "
+                                         f"tokens; with the {parts} and max_tokens {max_new_tokens} that is more "
+                                         f"than the model's context of {context} tokens")
+        suffix = self.suffix_ids(question)
+        if fixed + len(suffix) + max_new_tokens > context:
+            raise PromptTooLongError(f"the prompt is too long: {fixed + len(suffix)} tokens ({parts}, question "
+                                     f"{len(suffix)}) and max_tokens {max_new_tokens} are more than the model's "
+                                     f"context of {context} tokens")
+        return suffix
+
     def _text(self, tokens: list[int]) -> str:
         return self.tokenizer.decode(tokens, skip_special_tokens=True).strip()
 
@@ -169,6 +209,8 @@ class Vlm3rPipeline:
 
     def ask_many(self, videos: list, questions: list[str], max_new_tokens: int = MAX_NEW_TOKENS) -> list[str]:
         """Answers for (video, question) pairs, generated as one batch (each video keeps its own CUT3R state)."""
+        for question in questions:
+            self.checked_suffix_ids(question, max_new_tokens)
         ids = [self.prompt_ids(q) for q in questions]
         visuals = [self.video_embeddings(v) for v in videos]
         outputs = self.model.generate(ids, visuals, max_new_tokens=max_new_tokens, eos_token_id=self.eos,
@@ -186,8 +228,8 @@ class Vlm3rPipeline:
         """``ask_video`` with each answer's tokens and prompt length."""
         if batch_size < 1:
             raise InputError(f"batch_size: at least 1, got {batch_size}")
+        suffixes = [self.checked_suffix_ids(q, max_new_tokens) for q in questions]  # before any model work
         prefix = self.video_prefix(video)
-        suffixes = [self.suffix_ids(q) for q in questions]
         answers = []
         for start in range(0, len(suffixes), batch_size):
             batch = suffixes[start:start + batch_size]
@@ -200,8 +242,8 @@ class Vlm3rPipeline:
         """The answer to one question as text pieces while it is generated; joined, they are ``ask_video``'s
         answer exactly (leading and trailing whitespace held back, as the whole answer is stripped). Returns
         (by ``StopIteration.value``) the ``Answer``."""
+        suffix = self.checked_suffix_ids(question, max_new_tokens)
         prefix = self.video_prefix(video)
-        suffix = self.suffix_ids(question)
         tokens, sent = [], ""
         for token in self.model.stream_from_prefix(prefix, suffix, max_new_tokens, self.eos, self.pad):
             tokens.append(token)

@@ -66,7 +66,8 @@ def render(pieces: list[Piece]) -> str:
 
 def encode(tokenizer, pieces: list[Piece], image_token_index: int = -200) -> list[int]:
     """Token ids: each marker's id (``image_token_index`` for ``IMAGE``), and the text between two markers
-    tokenized as one literal string (``split_special_tokens``: strings that spell special tokens stay text)."""
+    tokenized as one literal string (``split_special_tokens``: strings that spell special tokens stay text; the
+    flag is the tokenizer's own state, set by each call, so every call here passes it)."""
     ids: list[int] = []
     text = ""
 
@@ -83,6 +84,15 @@ def encode(tokenizer, pieces: list[Piece], image_token_index: int = -200) -> lis
             text += piece
     flush()
     return ids
+
+
+def longest_token_bytes(tokenizer) -> int:
+    """The most UTF-8 bytes any one token decodes to (128 for Qwen2: a run of spaces)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    ids = [[i] for i in range(len(tokenizer))]
+    texts = (backend.decode_batch(ids, skip_special_tokens=False) if backend is not None else
+             [tokenizer.decode(i) for i in ids])
+    return max(len(t.encode("utf-8")) for t in texts)
 
 
 def marker_id(tokenizer, marker: Marker) -> int:

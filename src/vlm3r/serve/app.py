@@ -25,11 +25,10 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
-from vlm3r.model.pipeline import Answer
+from vlm3r.model.pipeline import Answer, PromptTooLongError
 from vlm3r.model.prompt import MAX_NEW_TOKENS
 from vlm3r.serve.engine import Engine, EngineStopped, Job
 from vlm3r.serve.errors import RequestError
-from vlm3r.serve.limits import PromptBudget
 from vlm3r.serve.videos import VideoSourceError, VideoStore
 from vlm3r.utils.video import VideoError
 
@@ -275,11 +274,10 @@ class CancellingStream(StreamingResponse):
             self.job.cancel()
 
 
-def create_app(engine: Engine, store: VideoStore, settings: ServeSettings, budget: PromptBudget | None = None
-               ) -> FastAPI:
+def create_app(engine: Engine, store: VideoStore, settings: ServeSettings) -> FastAPI:
     """The ASGI app; its shutdown (lifespan, run on SIGTERM and SIGINT alike) stops the engine and removes a
     temporary upload folder."""
-    budget = budget or PromptBudget(engine.pipeline)
+    engine.pipeline.prefix_ids  # tokenized here, once: requests are checked in several threads at once
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -351,8 +349,12 @@ def create_app(engine: Engine, store: VideoStore, settings: ServeSettings, budge
         return {"id": video_id, "object": "video", "bytes": len(data)}
 
     def checked(raw: bytes) -> ChatRequest:
+        """The parsed request whose prompt fits the model's context (refused before any model work)."""
         chat_request = parse_chat(raw, settings.model_id)
-        budget.check(chat_request.question, chat_request.max_tokens)
+        try:
+            engine.pipeline.checked_suffix_ids(chat_request.question, chat_request.max_tokens)
+        except PromptTooLongError as exc:
+            raise RequestError(400, str(exc), param="messages") from exc
         return chat_request
 
     @app.post(CHAT_PATH)
