@@ -68,6 +68,36 @@ def test_file_digests_follow_the_content(tmp_path):
     assert digests.digest(path) == sha(b"c" * 100) and digests.hashed == 5
 
 
+def test_run_provenance_reads_a_replaced_model_file_again(tmp_path, monkeypatch):
+    """run.json's model checksums (reused on resume, so a 7B model is not read twice) are read again for a file
+    replaced by another of the same size and modification time; a settled, untouched file is not read again."""
+    import hashlib
+
+    from vlm3r.eval import run as eval_run
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    weights = folder / "model.safetensors"
+    weights.write_bytes(b"a" * 64)
+    old = time.time() - 60
+    os.utime(weights, (old, old))
+    reads = []
+    monkeypatch.setattr(eval_run, "sha256_of", lambda p: reads.append(p) or hashlib.sha256(Path(p).read_bytes())
+                        .hexdigest())
+    first = eval_run.file_checksums(folder)
+    assert first["model.safetensors"]["sha256"] == hashlib.sha256(b"a" * 64).hexdigest()
+    assert first["model.safetensors"]["settled"] is False and len(reads) == 1  # its ctime is now
+    assert eval_run.file_checksums(folder, first) == eval_run.file_checksums(folder) and len(reads) == 3
+    settled = eval_run.file_checksums(folder, clock=lambda: time.time() + 3600)  # as a resumed run, an hour on
+    assert settled["model.safetensors"]["settled"] is True and len(reads) == 4
+    assert eval_run.file_checksums(folder, settled) == settled and len(reads) == 4  # trusted: not read
+    time.sleep(0.05)  # past the file system's timestamp granularity
+    weights.write_bytes(b"b" * 64)
+    os.utime(weights, (old, old))
+    replaced = eval_run.file_checksums(folder, settled)["model.safetensors"]
+    assert replaced["sha256"] == hashlib.sha256(b"b" * 64).hexdigest() and len(reads) == 5
+
+
 # ---------------------------------------------------------------------------------------------- interruptions
 def children(pid: int) -> set[int]:
     found = set()

@@ -40,6 +40,7 @@ def reconstruct(
 
     console = Console()
     check_output(out)
+    check_output(out.with_suffix(".cameras.json"))
     model = load_cut3r(cut3r, config=read_architecture_file(config), device=check_device(device),
                        dtype=torch_dtype(dtype), with_heads=True)
     with console.status(f"reconstructing {frames} frames"):

@@ -43,7 +43,7 @@ from vlm3r.eval.scoring import ScoreReport, paper_report, score, split_questions
 from vlm3r.model.prompt import MAX_NEW_TOKENS
 from vlm3r.qa.prompts import question_text
 from vlm3r.qa.record import QARecord
-from vlm3r.utils.fileio import atomic_write_text, parse_jsonl_objects, read_json, sha256_of
+from vlm3r.utils.fileio import atomic_write_text, parse_jsonl_objects, read_json, settled, sha256_of
 from vlm3r.utils.video import VideoError, probe_video
 
 log = logging.getLogger(__name__)
@@ -198,10 +198,11 @@ def merge_predictions(run_dir: Path, records: list[QARecord]) -> dict[str, dict]
 
 
 # ---------------------------------------------------------------------- what ran
-def file_checksums(path: Path | None, known: dict | None = None) -> dict[str, dict]:
-    """``{relative path: {size, mtime_ns, sha256}}`` of a file or every file under a folder; checksums in
-    ``known`` are reused for files whose size and modification time are unchanged (a resumed run of a 7B
-    model does not read 15 GB again)."""
+def file_checksums(path: Path | None, known: dict | None = None, clock=time.time) -> dict[str, dict]:
+    """``{relative path: {size, mtime_ns, ctime_ns, inode, sha256, settled}}`` of a file or every file under a
+    folder. A checksum in ``known`` is reused for a file whose signature is unchanged and whose times were settled
+    when it was read (``utils.fileio.settled``: a resumed run of a 7B model does not read 15 GB again, and a file
+    replaced by another of the same size and modification time is read anew); ``clock``: the wall clock."""
     if path is None:
         return {}
     path = Path(path)
@@ -210,11 +211,14 @@ def file_checksums(path: Path | None, known: dict | None = None) -> dict[str, di
     for file in files:
         name = file.name if file == path else str(file.relative_to(path))
         stat = file.stat()
-        previous = (known or {}).get(name)
-        if previous and previous.get("size") == stat.st_size and previous.get("mtime_ns") == stat.st_mtime_ns:
+        signature = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "ctime_ns": stat.st_ctime_ns,
+                     "inode": stat.st_ino}
+        previous = (known or {}).get(name) or {}
+        if previous.get("settled") and all(previous.get(k) == v for k, v in signature.items()):
             out[name] = previous
             continue
-        out[name] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": sha256_of(file)}
+        read_at = clock()
+        out[name] = {**signature, "sha256": sha256_of(file), "settled": settled(stat, read_at)}
     return out
 
 

@@ -147,15 +147,24 @@ RACY_SECONDS = 2.0  # s: file timestamps can be this coarse, so a change this re
 REMEMBERED_FILES = 1 << 16  # digests remembered by file signature, least recently used forgotten first
 
 
+def stat_signature(st: os.stat_result) -> tuple[int, int, int, int, int]:
+    """What any change of a file's content changes: device, inode, size, mtime and ctime (a write, a rename onto
+    it or ``utime`` sets the ctime) - once its times are settled (``settled``)."""
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def settled(st: os.stat_result, at: float) -> bool:
+    """Whether the file's times were at least ``RACY_SECONDS`` old at wall-clock time ``at``: a change after
+    ``at`` is then sure to show in them (a change within a timestamp's granularity can leave them equal). Git
+    trusts its index on the same rule."""
+    return max(st.st_mtime_ns, st.st_ctime_ns) / 1e9 < at - RACY_SECONDS
+
+
 class FileDigests:
     """What a file holds, as the SHA-256 of its bytes, for caches that must never serve one file's results for
-    another: a file replaced by one of the same size and modification time is a different key.
-
-    Hashing is remembered by the file's signature (device, inode, size, mtime, ctime: any write, rename onto it or
-    ``utime`` changes the ctime), as git trusts its index: only when the file's times were at least
-    ``RACY_SECONDS`` old when it was hashed, since a change within a timestamp's granularity can leave them equal.
-    A file that recent is hashed again at each call. ``clock`` is the wall clock the file times are read against.
-    """
+    another: a file replaced by one of the same size and modification time is a different key. A digest is
+    remembered by the file's ``stat_signature`` when its times were ``settled`` as it was read; a file that
+    recent is read again at each call. ``clock`` is the wall clock the file times are read against."""
 
     def __init__(self, clock=time.time):
         self.clock = clock
@@ -164,7 +173,7 @@ class FileDigests:
 
     def digest(self, path: Path | str) -> str:
         st = os.stat(path)
-        signature = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        signature = stat_signature(st)
         known = self._known.get(signature)
         if known is not None:
             self._known.move_to_end(signature)
@@ -172,7 +181,7 @@ class FileDigests:
         hashed_at = self.clock()
         digest = sha256_of(path)
         self.hashed += 1
-        if max(st.st_mtime_ns, st.st_ctime_ns) / 1e9 < hashed_at - RACY_SECONDS:
+        if settled(st, hashed_at):
             self._known[signature] = digest
             if len(self._known) > REMEMBERED_FILES:
                 self._known.popitem(last=False)
