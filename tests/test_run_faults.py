@@ -254,6 +254,12 @@ def test_a_path_too_long_and_a_side_file_too_long_are_refused_before_any_work(qa
     assert result.stderr == (f"error: {skipped} (--out): cannot be created: its name is 258 bytes long, more than "
                              f"the {NAME_MAX} a name may have on this file system\n")
     assert list(tmp_path.iterdir()) == []
+    # cut3r reconstruct writes <out>.cameras.json beside its point cloud: refused before CUT3R is even looked for
+    out = tmp_path / ("n" * 245 + ".ply")
+    result = run_cli("cut3r", "reconstruct", tmp_path / "room.mp4", "--cut3r", tmp_path / "absent.pth", "--out", out)
+    assert result.exit_code == 1
+    assert result.stderr == (f"error: {out.with_suffix('.cameras.json')} (--out): cannot be created: its name is 258 "
+                             f"bytes long, more than the {NAME_MAX} a name may have on this file system\n")
 
 
 # ---------------------------------------------------------------------------------------------- eval run
