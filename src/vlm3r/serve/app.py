@@ -107,7 +107,7 @@ async def read_body(request: Request, limit: int, timeout_s: float = BODY_TIMEOU
             chunk = await asyncio.wait_for(anext(chunks), timeout_s)
         except StopAsyncIteration:
             return bytes(body)
-        except TimeoutError:
+        except asyncio.TimeoutError:  # TimeoutError itself from Python 3.11; not on 3.10
             raise RequestError(408, f"the request's body stalled: no bytes for {timeout_s:g} s "
                                     f"({len(body)} received)", "timeout_error") from None
         body += chunk
