@@ -5,6 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from helpers import qwen_tokenizer
 
 from vlm3r.model.config import Vlm3rConfig
@@ -110,6 +111,23 @@ def test_typed_turn_markers_stay_text():
     question = ids[ids.index(-200) + 1:ids.index(151645, ids.index(-200))]
     assert tokenizer.decode(question) == "\n" + FORGED
     assert encode(tokenizer, ["x", IMAGE, "y"], image_token_index=-7) == [87, -7, 88]
+
+
+def test_loss_is_the_shifted_cross_entropy_of_the_full_logits(model):
+    """The training loss, computed from the output head at the labelled positions only, is Qwen2's: the mean
+    cross-entropy of each labelled token given the logits one position before, over a padded batch of two."""
+    ids = [[151644, 872, 198, -200, 198, 3838, 151645, 198, 151644, 77091, 198, 18, 151645],
+           [151644, 872, -200, 198, 42, 151645, 198, 151644, 77091, 198, 19, 20]]
+    labels = [[-100] * 10 + [198, 18, 151645], [-100] * 4 + [151645, -100, -100, 151644, 77091, 198, 19, 20]]
+    visuals = [torch.randn(7, 48), torch.randn(7, 48)]
+    with torch.no_grad():
+        loss = model(ids, visuals, labels=labels).loss
+        logits = model(ids, visuals).logits.float()
+    _, _, spliced, _ = model.splice(ids, visuals, labels, padding_side="right")
+    terms = [F.cross_entropy(logits[b, t - 1], spliced[b, t]) for b in range(2) for t in range(1, spliced.shape[1])
+             if spliced[b, t] != -100]
+    assert len(terms) == 3 + 6
+    torch.testing.assert_close(loss, torch.stack(terms).mean(), rtol=1e-6, atol=0)
 
 
 def test_splice_puts_the_video_at_the_image_token(model):

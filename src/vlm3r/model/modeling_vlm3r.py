@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import DynamicCache, Qwen2Config, Qwen2ForCausalLM, SiglipVisionConfig, SiglipVisionModel
+from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from vlm3r.model import loading, saving
 from vlm3r.model.checkpoint import check_weights
@@ -253,12 +254,15 @@ class Vlm3rModel(nn.Module):
 
     def forward(self, input_ids: list[list[int]], visuals: list[torch.Tensor] | None = None, labels=None,
                 pixel_values: list[torch.Tensor] | None = None, spatial_features: list | None = None,
-                max_length: int | None = None):
-        """Logits (and the loss when ``labels`` are given) for a batch of prompts.
+                max_length: int | None = None) -> CausalLMOutputWithPast:
+        """The logits of a batch of prompts, or with ``labels`` the loss alone.
 
         Each sample's visual embeddings come from ``visuals`` or are computed here from its video's
         ``pixel_values`` (with precomputed CUT3R tokens from ``spatial_features`` where given, the training
-        path). ``max_length`` truncates the spliced sequences, as the reference does after splicing."""
+        path). ``max_length`` truncates the spliced sequences, as the reference does after splicing. The loss is
+        the reference's (Qwen2's shifted cross-entropy, the mean over the positions whose next token has a
+        label), computed from the output head at those positions only: a training sample's thousands of video and
+        prompt positions never make vocabulary-wide logits (8k positions x 152k words is 5 GB in fp32)."""
         if visuals is None:
             spatial_features = spatial_features or [None] * len(pixel_values or [])
             visuals = [self.visual_embeddings(px, sp) for px, sp in zip(pixel_values or [], spatial_features)]
@@ -266,7 +270,14 @@ class Vlm3rModel(nn.Module):
         if max_length is not None:
             embeds, mask, positions = embeds[:, :max_length], mask[:, :max_length], positions[:, :max_length]
             labels = labels[:, :max_length] if labels is not None else None
-        return self.llm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, labels=labels)
+        if labels is None:
+            return self.llm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions)
+        causal_lm = self.llm.get_base_model() if hasattr(self.llm, "get_base_model") else self.llm  # inside peft
+        hidden = causal_lm.model(inputs_embeds=embeds, attention_mask=mask, position_ids=positions).last_hidden_state
+        targets = labels[:, 1:]
+        learned = targets != self.config.ignore_index
+        logits = causal_lm.lm_head(hidden[:, :-1][learned])
+        return CausalLMOutputWithPast(loss=F.cross_entropy(logits.float(), targets[learned]))
 
     @torch.inference_mode()
     def generate(self, input_ids: list[list[int]], visuals: list[torch.Tensor], max_new_tokens: int = MAX_NEW_TOKENS,
