@@ -21,6 +21,7 @@ Usage: python benchmarks/device_check.py [--tiny] [--device cuda] [--dtype bf16]
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import resource
@@ -73,6 +74,7 @@ def timed(device: torch.device, fn):
 
 
 DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32}
+TINY_DPT = {"dpt_feature_dim": 32, "dpt_last_dim": 16, "dpt_layer_dims": (8, 16, 32, 64)}
 
 
 def default_dtype(device: torch.device) -> str:
@@ -128,7 +130,8 @@ def section_parity(device: torch.device, dtype: torch.dtype) -> dict:
 
 
 def section_cut3r(device: torch.device, tiny: bool, dtype: torch.dtype) -> dict:
-    config = Vlm3rConfig.tiny().cut3r if tiny else Cut3rConfig.full()
+    # tiny: the tiny encoder with a DPT head of its size too (the tiny config's heads are full width: 57M weights)
+    config = dataclasses.replace(Vlm3rConfig.tiny().cut3r, **TINY_DPT) if tiny else Cut3rConfig.full()
     size = 96 if tiny else 432
     torch.manual_seed(0)
     with torch.device("meta"):
