@@ -33,10 +33,11 @@ def train(
     Example: vlm3r train --config tiny --set data.train=demo_out/train_llava.json --set run.output_dir=runs/tiny
     """
     from vlm3r.training.config import load_train_config
-    from vlm3r.training.trainer import train as run_training
 
     cfg = load_train_config(config, set_)
     check_output(Path(cfg.run.output_dir), folder=True, option="run.output_dir")
+    from vlm3r.training.trainer import train as run_training  # seconds of imports: after the config is checked
+
     out = run_training(cfg, resume, stop_after_steps, overwrite)
     Console().print(f"wrote {out}")
 
