@@ -562,40 +562,62 @@ def test_the_server_stops_cleanly(setup):
 
 
 # ---------------------------------------------------------------------------------------------- signals
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_vlm3r_serve_removes_its_uploads_on_a_signal(tiny_folder, qa_synthetic, tmp_path, sig):
-    """A real ``vlm3r serve`` process: an upload, then SIGTERM (what process managers send) or SIGINT (Ctrl-C)."""
-    temporary = tmp_path / "tmp"
-    temporary.mkdir()
-    port = free_port()
-    vlm3r = Path(sys.executable).parent / "vlm3r"  # the virtual environment's entry point
-    log = (tmp_path / "serve.log").open("w")
-    process = subprocess.Popen([str(vlm3r), "serve", "--model", str(tiny_folder), "--port", str(port),
-                                "--dtype", "fp32"], env={**os.environ, "TMPDIR": str(temporary)},
-                               stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
+class ServeProcess:
+    """A real ``vlm3r serve`` process on a free port, with its own temporary folder (where it keeps uploads)."""
+
+    def __init__(self, model: Path, folder: Path):
+        self.folder, self.port = folder, free_port()
+        self.temporary = folder / "tmp"
+        self.temporary.mkdir(parents=True)
+        self.log = folder / "serve.log"
+        vlm3r = Path(sys.executable).parent / "vlm3r"  # the virtual environment's entry point
+        with self.log.open("w") as log:
+            self.process = subprocess.Popen([str(vlm3r), "serve", "--model", str(model), "--port", str(self.port),
+                                             "--dtype", "fp32"], env={**os.environ, "TMPDIR": str(self.temporary)},
+                                            stdout=log, stderr=subprocess.STDOUT)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def wait_until_serving(self, timeout_s: float = 60) -> None:
+        deadline = time.monotonic() + timeout_s
         while True:
-            assert process.poll() is None, (tmp_path / "serve.log").read_text()
+            assert self.process.poll() is None, self.log.read_text()
             assert time.monotonic() < deadline, "vlm3r serve did not start"
             try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                    break
+                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    return
             except httpx.TransportError:
                 time.sleep(0.2)
-        video = sorted((qa_synthetic / "videos").rglob("*.mp4"))[0]
-        uploaded = httpx.post(f"http://127.0.0.1:{port}/v1/videos", content=video.read_bytes(),
-                              headers={"Content-Type": "video/mp4"})
-        assert uploaded.status_code == 200
-        (folder,) = temporary.glob("vlm3r-uploads-*")
-        assert [p.name for p in folder.iterdir()] == [f"{uploaded.json()['id']}.video"]
-        process.send_signal(sig)
-        process.wait(timeout=30)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def test_vlm3r_serve_removes_its_uploads_on_a_signal(tiny_folder, qa_synthetic, tmp_path):
+    """Two real ``vlm3r serve`` processes (started together), each with an upload: one gets SIGTERM (what process
+    managers send), the other SIGINT (Ctrl-C); both remove their uploads."""
+    signals = {"SIGTERM": signal.SIGTERM, "SIGINT": signal.SIGINT}
+    servers = {name: ServeProcess(tiny_folder, tmp_path / name) for name in signals}
+    video = sorted((qa_synthetic / "videos").rglob("*.mp4"))[0]
+    try:
+        folders = {}
+        for name, server in servers.items():
+            server.wait_until_serving()
+            uploaded = httpx.post(f"{server.url}/v1/videos", content=video.read_bytes(),
+                                  headers={"Content-Type": "video/mp4"})
+            assert uploaded.status_code == 200
+            (folders[name],) = server.temporary.glob("vlm3r-uploads-*")
+            assert [p.name for p in folders[name].iterdir()] == [f"{uploaded.json()['id']}.video"]
+        for name, server in servers.items():
+            server.process.send_signal(signals[name])
+        for server in servers.values():
+            server.process.wait(timeout=30)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        log.close()
-    assert not folder.exists(), (tmp_path / "serve.log").read_text()
+        for server in servers.values():
+            server.kill()
+    for name, server in servers.items():
+        assert not folders[name].exists(), server.log.read_text()
     # SIGTERM: uvicorn re-raises it after the shutdown, so the process ends by it; SIGINT: 128 + 2, as shells do
-    assert process.returncode == (-signal.SIGTERM if sig == signal.SIGTERM else 130)
+    assert servers["SIGTERM"].process.returncode == -signal.SIGTERM
+    assert servers["SIGINT"].process.returncode == 130
