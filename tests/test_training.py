@@ -366,7 +366,37 @@ def test_data_errors_name_the_file_and_sample(tmp_path):
         text_only[0]
 
 
-def test_two_gloo_processes_train_as_one_with_accumulation(questions, tmp_path):
+# Adam with a large eps is close to SGD: the weights then follow the gradients linearly, not their signs (a first
+# Adam step turns last-bit differences of near-zero gradients into whole lr-sized steps); a warm-up, then cosine
+PARALLEL_SETTINGS = ("optim.epochs=4", "model.fusion_dropout=0", "lora.dropout=0", "run.save_every=1000",
+                     "optim.adam_eps=1.0", "optim.warmup_ratio=0.3", "optim.lr=1.0")
+
+
+@pytest.fixture(scope="module")
+def accumulated(questions, tmp_path_factory):
+    """One process accumulating both samples in each step: what 2 processes of one sample each must give."""
+    return train(tiny_config(questions, tmp_path_factory.mktemp("accumulated") / "run", "optim.grad_accum=2",
+                             *PARALLEL_SETTINGS))
+
+
+def log_of(run: Path) -> list[dict]:
+    return [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
+
+
+def assert_same_run(got: Path, want: Path, loss_rel: float) -> None:
+    """The same steps, learning rates and losses (to ``loss_rel``) and the same saved weights."""
+    a, b = log_of(want), log_of(got)
+    assert [e["step"] for e in b] == [e["step"] for e in a] == [1, 2, 3, 4]  # 2 samples a step, 4 epochs
+    assert [e["lr"] for e in b] == [e["lr"] for e in a]
+    assert [e["loss"] for e in b] == pytest.approx([e["loss"] for e in a], rel=loss_rel)
+    for name in ("non_lora_trainables.bin", "adapter_model.bin"):
+        expected = torch.load(want / name, weights_only=True)
+        saved = torch.load(got / name, weights_only=True)
+        for key in expected:
+            torch.testing.assert_close(saved[key], expected[key], rtol=1e-4, atol=1e-5, msg=key)
+
+
+def test_two_gloo_processes_train_as_one_with_accumulation(questions, accumulated, tmp_path):
     """Data parallel over 2 CPU processes (torchrun, gloo), one sample each per step, gives the weights of one
     process accumulating the same two samples: gradients are averaged across processes."""
     import os
@@ -374,36 +404,25 @@ def test_two_gloo_processes_train_as_one_with_accumulation(questions, tmp_path):
     import subprocess
     import sys
 
-    # Adam with a large eps is close to SGD: the weights then follow the gradients linearly, not their signs
-    # (a first Adam step turns last-bit differences of near-zero gradients into whole lr-sized steps)
-    settings = ["optim.epochs=2", "model.fusion_dropout=0", "lora.dropout=0", "run.save_every=1000",
-                "optim.adam_eps=1.0", "optim.warmup_ratio=0", "optim.lr=1.0"]
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
                "-m", "vlm3r", "train", "--config", "tiny"]
-    for item in [f"data.train={questions}", f"run.output_dir={tmp_path / 'ddp'}", "optim.grad_accum=1", *settings]:
+    for item in [f"data.train={questions}", f"run.output_dir={tmp_path / 'ddp'}", "optim.grad_accum=1",
+                 *PARALLEL_SETTINGS]:
         command += ["--set", item]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    single = train(tiny_config(questions, tmp_path / "single", "optim.grad_accum=2", *settings))
-    ddp_log = [json.loads(x) for x in (tmp_path / "ddp" / "log.jsonl").read_text().splitlines()]
-    assert [e["step"] for e in ddp_log] == [1, 2]  # one optimizer step per epoch: 2 samples over 2 processes
-    single_log = [json.loads(x) for x in (single / "log.jsonl").read_text().splitlines()]
-    assert [e["loss"] for e in ddp_log] == pytest.approx([e["loss"] for e in single_log], rel=1e-5)
-    assert ddp_log[1]["loss"] < ddp_log[0]["loss"]
-    for name in ("non_lora_trainables.bin", "adapter_model.bin"):
-        want = torch.load(single / name, weights_only=True)
-        got = torch.load(tmp_path / "ddp" / name, weights_only=True)
-        for key in want:
-            torch.testing.assert_close(got[key], want[key], rtol=1e-4, atol=1e-5, msg=key)
+    assert_same_run(tmp_path / "ddp", accumulated, loss_rel=1e-5)
+    ddp_log = log_of(tmp_path / "ddp")
+    assert ddp_log[-1]["loss"] < ddp_log[0]["loss"]
 
 
 @pytest.mark.skipif(importlib.util.find_spec("deepspeed") is None,
                     reason="DeepSpeed is an optional extra (make test installs it)")
-def test_deepspeed_zero2_trains_as_the_plain_run_and_resumes(questions, tmp_path):
+def test_deepspeed_zero2_trains_as_the_plain_run_and_resumes(questions, accumulated, tmp_path):
     """The tiny recipe under accelerate launch with configs/accelerate/zero2.yaml, 2 CPU processes over gloo:
     the engine is DeepSpeed's (ZeRO stage 2: optimizer state and gradients partitioned), the loss curve is the
     plain run's, checkpoints are the released layout, and a stopped run resumes onto the same curve."""
@@ -412,9 +431,6 @@ def test_deepspeed_zero2_trains_as_the_plain_run_and_resumes(questions, tmp_path
     import subprocess
     import sys
 
-    settings = ["optim.epochs=4", "model.fusion_dropout=0", "lora.dropout=0", "run.save_every=1000",
-                "optim.warmup_ratio=0.3"]
-    plain = train(tiny_config(questions, tmp_path / "plain", "optim.grad_accum=2", *settings))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -425,7 +441,7 @@ def test_deepspeed_zero2_trains_as_the_plain_run_and_resumes(questions, tmp_path
         command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
                    str(root / "configs" / "accelerate" / "zero2.yaml"), "--num_processes", "2",
                    "--main_process_port", str(port), "-m", "vlm3r", "train", "--config", "tiny", *extra]
-        for item in [f"data.train={questions}", f"run.output_dir={run}", "optim.grad_accum=1", *settings]:
+        for item in [f"data.train={questions}", f"run.output_dir={run}", "optim.grad_accum=1", *PARALLEL_SETTINGS]:
             command += ["--set", item]
         result = subprocess.run(command, capture_output=True, text=True, timeout=600,
                                 env={**os.environ, "OMP_NUM_THREADS": "1"})
@@ -439,15 +455,7 @@ def test_deepspeed_zero2_trains_as_the_plain_run_and_resumes(questions, tmp_path
     for name in ("adapter_model.bin", "adapter_config.json", "non_lora_trainables.bin", "config.json"):
         assert (run / "checkpoint-2" / name).is_file()
     launch("--resume", "latest")
-    zero2 = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
-    single = [json.loads(x) for x in (plain / "log.jsonl").read_text().splitlines()]
-    assert [e["step"] for e in zero2] == [1, 2, 3, 4] and [e["lr"] for e in zero2] == [e["lr"] for e in single]
-    assert [e["loss"] for e in zero2] == pytest.approx([e["loss"] for e in single], rel=1e-4)
-    for name in ("non_lora_trainables.bin", "adapter_model.bin"):
-        want = torch.load(plain / name, weights_only=True)
-        got = torch.load(run / name, weights_only=True)
-        for key in want:
-            torch.testing.assert_close(got[key], want[key], rtol=1e-4, atol=1e-5, msg=key)
+    assert_same_run(run, accumulated, loss_rel=1e-4)
 
 
 # ---------------------------------------------------------------------------------------------- CUT3R features
