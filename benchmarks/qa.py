@@ -23,13 +23,12 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import numpy as np  # noqa: E402
 from _common import report  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from vlm3r.datasets.synthetic.generate import SynthConfig, generate_dataset  # noqa: E402
-from vlm3r.geometry import box_aabb  # noqa: E402
+from vlm3r.datasets.synthetic.crowd import crowd_scene  # noqa: E402
 from vlm3r.qa.generate import generate, load_scenes  # noqa: E402
 from vlm3r.qa.tasks import select_tasks  # noqa: E402
 
@@ -49,34 +48,6 @@ sys.exit(code)
 """.replace("import resource,", "import json, resource,")
 
 
-def with_boxes(root: Path, folder: Path, count: int, seed: int = 0) -> Path:
-    """A metadata folder with the first scene of ``root`` (and its frames) plus ``count`` boxes of CATEGORY, 5-15 cm
-    sides, scattered over the scene's boxes at random headings."""
-    path = next((root / "metadata").rglob("synthetic_metadata_*.json"))
-    frames = path.with_name(path.name.replace("_metadata", "_frame_metadata", 1))
-    raw = json.loads(path.read_text())
-    name = sorted(raw)[0]
-    scene = raw[name]
-    if count:
-        rng = np.random.default_rng(seed)
-        centers = np.array([b["centroid"] for boxes in scene["object_bboxes"].values() for b in boxes])
-        new_centers = rng.uniform(centers.min(axis=0), centers.max(axis=0), (count, 3))
-        lengths = rng.uniform(0.05, 0.15, (count, 3))
-        yaw = rng.uniform(0, np.pi, count)
-        c, s, zero, one = np.cos(yaw), np.sin(yaw), np.zeros(count), np.ones(count)
-        axes = np.stack([c, s, zero, -s, c, zero, zero, zero, one], axis=1).reshape(count, 3, 3)
-        lo, hi = box_aabb(new_centers, lengths, axes)
-        scene["object_bboxes"][CATEGORY] = [
-            {"centroid": new_centers[k].tolist(), "axesLengths": lengths[k].tolist(),
-             "normalizedAxes": axes[k].reshape(9).tolist(), "min": lo[k].tolist(), "max": hi[k].tolist(),
-             "instance_id": 100_000 + k} for k in range(count)]
-        scene["object_counts"][CATEGORY] = count
-    folder.mkdir(parents=True)
-    (folder / path.name).write_text(json.dumps({name: scene}, indent=4))
-    (folder / frames.name).write_bytes(frames.read_bytes())
-    return folder / path.name
-
-
 def measure_generate(metadata: Path, out: Path) -> dict:
     """Seconds of the ``qa generate`` command (after its imports) and its process's peak resident memory."""
     result = subprocess.run([sys.executable, "-c", MEASURED, "qa", "generate", "--metadata", str(metadata), "--out",
@@ -88,10 +59,10 @@ def measure_generate(metadata: Path, out: Path) -> dict:
 
 
 def one_category_rows(root: Path, counts: list[int], tmp: Path) -> list[dict]:
-    base = measure_generate(with_boxes(root, tmp / "boxes0", 0).parent, tmp / "boxes0.jsonl")
+    base = measure_generate(crowd_scene(root, tmp / "boxes0", CATEGORY, 0).parent, tmp / "boxes0.jsonl")
     rows = []
     for count in counts:
-        metadata = with_boxes(root, tmp / f"boxes{count}", count)
+        metadata = crowd_scene(root, tmp / f"boxes{count}", CATEGORY, count)
         run = measure_generate(metadata.parent, tmp / f"boxes{count}.jsonl")
         rows.append({"boxes of one category": count, "metadata MB": metadata.stat().st_size / 1e6,
                      "questions": run["questions"], "seconds": run["seconds"],

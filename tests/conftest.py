@@ -29,3 +29,39 @@ def qa_synthetic(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("qa_synthetic")
     generate_dataset(root, QA_SCENES, 4, FULL_LENGTH_TINY)
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """The tiny model written by ``save_pretrained`` (with the bundled tokenizer)."""
+    from helpers import save_tiny_model
+
+    return save_tiny_model(tmp_path_factory.mktemp("model") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def vsi_questions(qa_synthetic, tmp_path_factory) -> Path:
+    """VSI-Bench questions about three of the QA scenes' videos, one per task and scene."""
+    from vlm3r.qa.generate import generate, load_scenes
+    from vlm3r.qa.record import write_qa_jsonl
+    from vlm3r.qa.tasks import select_tasks
+
+    records, _ = generate(load_scenes(qa_synthetic), select_tasks("vsi"), seed=0, per_scene=1)
+    videos = sorted({r.video_path for r in records})[:3]
+    path = tmp_path_factory.mktemp("qa") / "qa.jsonl"
+    write_qa_jsonl(path, [r for r in records if r.video_path in videos])
+    return path
+
+
+@pytest.fixture(scope="session")
+def plain_eval_run(tiny_model, vsi_questions, qa_synthetic, tmp_path_factory) -> Path:
+    """An uninterrupted ``vlm3r eval run`` of the tiny model on those questions: what every other run must equal."""
+    from helpers import eval_args
+    from typer.testing import CliRunner
+
+    from vlm3r.cli.main import app
+
+    out = tmp_path_factory.mktemp("runs") / "plain"
+    result = CliRunner().invoke(app, [str(a) for a in eval_args(tiny_model, vsi_questions, qa_synthetic, out)])
+    assert result.exit_code == 0, result.output
+    return out

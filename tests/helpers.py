@@ -270,3 +270,9 @@ def write_release(root: Path, original: Vlm3rModel, tower: str = "folder", base_
                root / "cut3r_512_dpt_4_64.pth")
     original.load_state_dict({**state, **updated})
     return Release(base, release, root / "cut3r_512_dpt_4_64.pth", tower_dir)
+
+
+def eval_args(model, qa, videos, out, *extra) -> list:
+    """``vlm3r eval run`` of the tiny model on VSI-Bench questions, in fp32."""
+    return ["eval", "run", "--model", model, "--bench", "vsibench", "--qa", qa, "--videos", videos, "--out", out,
+            "--dtype", "fp32", *extra]

@@ -15,63 +15,32 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import save_tiny_model
+from helpers import eval_args
 from typer.testing import CliRunner
 
 from vlm3r.cli.main import app
 from vlm3r.eval.run import EvalRunError, read_predictions
 from vlm3r.model.pipeline import Vlm3rPipeline
-from vlm3r.qa.generate import generate, load_scenes
 from vlm3r.qa.prompts import question_text
-from vlm3r.qa.record import read_qa_jsonl, write_qa_jsonl
-from vlm3r.qa.tasks import select_tasks
+from vlm3r.qa.record import read_qa_jsonl
 
 
 def run_cli(*args):
     return CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "200"})
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    folder = save_tiny_model(tmp_path_factory.mktemp("model") / "tiny")
-    return folder
-
-
-@pytest.fixture(scope="module")
-def questions(qa_synthetic, tmp_path_factory):
-    """VSI-Bench questions about three synthetic videos, a few per task."""
-    records, _ = generate(load_scenes(qa_synthetic), select_tasks("vsi"), seed=0, per_scene=1)
-    videos = sorted({r.video_path for r in records})[:3]
-    records = [r for r in records if r.video_path in videos]
-    path = tmp_path_factory.mktemp("qa") / "qa.jsonl"
-    write_qa_jsonl(path, records)
-    return path
-
-
-def eval_args(model, qa, videos, out, *extra):
-    return ["eval", "run", "--model", model, "--bench", "vsibench", "--qa", qa, "--videos", videos, "--out", out,
-            "--dtype", "fp32", *extra]
-
-
-@pytest.fixture(scope="module")
-def plain_run(tiny_model, questions, qa_synthetic, tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "plain"
-    result = run_cli(*eval_args(tiny_model, questions, qa_synthetic, out))
-    assert result.exit_code == 0, result.output
-    return out
-
-
-def test_prefix_cached_answers_equal_full_prompts_and_ask(plain_run, tiny_model, questions, qa_synthetic, tmp_path):
-    records = read_qa_jsonl(questions)
-    predictions = [json.loads(x) for x in (plain_run / "predictions.jsonl").read_text().splitlines()]
+def test_prefix_cached_answers_equal_full_prompts_and_ask(plain_eval_run, tiny_model, vsi_questions, qa_synthetic,
+                                                          tmp_path):
+    records = read_qa_jsonl(vsi_questions)
+    predictions = [json.loads(x) for x in (plain_eval_run / "predictions.jsonl").read_text().splitlines()]
     assert [p["id"] for p in predictions] == [r.id for r in records]  # every question once, in file order
     pipeline = Vlm3rPipeline.from_pretrained(tiny_model, dtype=torch.float32)
     full = {r.id: pipeline.ask(qa_synthetic / r.video_path, question_text(r)) for r in records}
     assert {p["id"]: p["prediction"] for p in predictions} == full
     assert pipeline.encodings == 3  # ask encodes each video once too (the embedding cache)
     batched = tmp_path / "batched"
-    assert run_cli(*eval_args(tiny_model, questions, qa_synthetic, batched, "--batch-size", 3)).exit_code == 0
-    assert (batched / "predictions.jsonl").read_bytes() == (plain_run / "predictions.jsonl").read_bytes()
+    assert run_cli(*eval_args(tiny_model, vsi_questions, qa_synthetic, batched, "--batch-size", 3)).exit_code == 0
+    assert (batched / "predictions.jsonl").read_bytes() == (plain_eval_run / "predictions.jsonl").read_bytes()
     one = records[0]
     asked = run_cli("ask", "--model", tiny_model, "--dtype", "fp32", qa_synthetic / one.video_path,
                     question_text(one))
@@ -79,30 +48,30 @@ def test_prefix_cached_answers_equal_full_prompts_and_ask(plain_run, tiny_model,
     # output turns \r\n into \n
 
 
-def test_report_run_json_and_reruns(plain_run, tiny_model, questions, qa_synthetic):
-    report = (plain_run / "report.md").read_text()
+def test_report_run_json_and_reruns(plain_eval_run, tiny_model, vsi_questions, qa_synthetic):
+    report = (plain_eval_run / "report.md").read_text()
     assert "| this run |" in report and "| paper VLM-3R | 60.9 | 70.2 | 49.4 | 69.2 | 67.1 | 65.3 | 80.5 |" in report
-    scores = json.loads((plain_run / "scores.json").read_text())
-    assert scores["n"] == len(read_qa_jsonl(questions))
-    run = json.loads((plain_run / "run.json").read_text())
+    scores = json.loads((plain_eval_run / "scores.json").read_text())
+    assert scores["n"] == len(read_qa_jsonl(vsi_questions))
+    run = json.loads((plain_eval_run / "run.json").read_text())
     safetensors = tiny_model / "model.safetensors"
     assert run["model_files"]["model"]["files"]["model.safetensors"]["sha256"] == \
         hashlib.sha256(safetensors.read_bytes()).hexdigest()
     assert run["config"]["spatial_tower_select_feature"] == "all" and run["frames"] == 4
     assert run["dtype"] == "fp32" and run["versions"]["torch"] == torch.__version__
-    assert run["qa_sha256"] == hashlib.sha256(questions.read_bytes()).hexdigest()
-    before = (plain_run / "predictions.jsonl").read_bytes()
-    again = run_cli(*eval_args(tiny_model, questions, qa_synthetic, plain_run))  # complete: nothing to answer
-    assert again.exit_code == 0 and (plain_run / "predictions.jsonl").read_bytes() == before
-    other = run_cli(*eval_args(tiny_model, questions, qa_synthetic, plain_run, "--frames", 2))
+    assert run["qa_sha256"] == hashlib.sha256(vsi_questions.read_bytes()).hexdigest()
+    before = (plain_eval_run / "predictions.jsonl").read_bytes()
+    again = run_cli(*eval_args(tiny_model, vsi_questions, qa_synthetic, plain_eval_run))  # complete: nothing to answer
+    assert again.exit_code == 0 and (plain_eval_run / "predictions.jsonl").read_bytes() == before
+    other = run_cli(*eval_args(tiny_model, vsi_questions, qa_synthetic, plain_eval_run, "--frames", 2))
     assert other.exit_code == 1 and "holds predictions made with other settings (frames differ)" in other.stderr
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
-def test_a_killed_run_resumes_without_losing_or_repeating(sig, plain_run, tiny_model, questions, qa_synthetic,
+def test_a_killed_run_resumes_without_losing_or_repeating(sig, plain_eval_run, tiny_model, vsi_questions, qa_synthetic,
                                                           tmp_path):
     out = tmp_path / "killed"
-    command = [sys.executable, "-m", "vlm3r", *map(str, eval_args(tiny_model, questions, qa_synthetic, out))]
+    command = [sys.executable, "-m", "vlm3r", *map(str, eval_args(tiny_model, vsi_questions, qa_synthetic, out))]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while len(read_predictions(out / "predictions.jsonl")) < 3:  # some answers, not all
@@ -112,34 +81,34 @@ def test_a_killed_run_resumes_without_losing_or_repeating(sig, plain_run, tiny_m
     process.send_signal(sig)
     process.wait(timeout=30)
     partial = read_predictions(out / "predictions.jsonl")
-    assert 3 <= len(partial) < len(read_qa_jsonl(questions))
-    resumed = run_cli(*eval_args(tiny_model, questions, qa_synthetic, out))
+    assert 3 <= len(partial) < len(read_qa_jsonl(vsi_questions))
+    resumed = run_cli(*eval_args(tiny_model, vsi_questions, qa_synthetic, out))
     assert resumed.exit_code == 0, resumed.output
-    assert (out / "predictions.jsonl").read_bytes() == (plain_run / "predictions.jsonl").read_bytes()
+    assert (out / "predictions.jsonl").read_bytes() == (plain_eval_run / "predictions.jsonl").read_bytes()
 
 
-def test_two_processes_write_what_one_writes(plain_run, tiny_model, questions, qa_synthetic, tmp_path):
+def test_two_processes_write_what_one_writes(plain_eval_run, tiny_model, vsi_questions, qa_synthetic, tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     out = tmp_path / "ddp"
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
-               "-m", "vlm3r", *map(str, eval_args(tiny_model, questions, qa_synthetic, out))]
+               "-m", "vlm3r", *map(str, eval_args(tiny_model, vsi_questions, qa_synthetic, out))]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr[-3000:]
-    assert (out / "predictions.jsonl").read_bytes() == (plain_run / "predictions.jsonl").read_bytes()
+    assert (out / "predictions.jsonl").read_bytes() == (plain_eval_run / "predictions.jsonl").read_bytes()
     assert not list(out.glob("predictions.rank*.jsonl"))
     assert json.loads((out / "run.json").read_text())["processes"] == 2
 
 
-def test_public_layouts(plain_run, tiny_model, questions, qa_synthetic, tmp_path):
+def test_public_layouts(plain_eval_run, tiny_model, vsi_questions, qa_synthetic, tmp_path):
     """VSI-Bench's test.jsonl and parquet (videos at ROOT/<dataset>/<scene_name>.mp4, the letter as ground truth,
     no video_path) and VSTI-style records (video_path relative to ROOT) give the same predictions."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    records = read_qa_jsonl(questions)
+    records = read_qa_jsonl(vsi_questions)
     root = tmp_path / "VSI-Bench"
     rows = []
     for r in records:
@@ -153,17 +122,17 @@ def test_public_layouts(plain_run, tiny_model, questions, qa_synthetic, tmp_path
                      "ground_truth": r.mc_answer if mca else str(r.ground_truth)})
     (root / "test.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     pq.write_table(pa.Table.from_pylist(rows), root / "test-00000-of-00001.parquet")
-    expected = (plain_run / "predictions.jsonl").read_bytes()
+    expected = (plain_eval_run / "predictions.jsonl").read_bytes()
     for name in ("test.jsonl", "test-00000-of-00001.parquet"):
         out = tmp_path / name
         result = run_cli(*eval_args(tiny_model, root / name, root, out))
         assert result.exit_code == 0, result.output
         assert (out / "predictions.jsonl").read_bytes() == expected
-        assert json.loads((out / "scores.json").read_text()) == json.loads((plain_run / "scores.json").read_text())
+        assert json.loads((out / "scores.json").read_text()) == json.loads((plain_eval_run / "scores.json").read_text())
 
 
-def test_bad_videos_and_ids_are_named_before_any_model_work(tiny_model, questions, qa_synthetic, tmp_path):
-    records = read_qa_jsonl(questions)
+def test_bad_videos_and_ids_are_named_before_any_model_work(tiny_model, vsi_questions, qa_synthetic, tmp_path):
+    records = read_qa_jsonl(vsi_questions)
     root = tmp_path / "videos"
     shutil.copytree(qa_synthetic / "videos", root / "videos")
     gone = root / records[0].video_path
@@ -171,26 +140,26 @@ def test_bad_videos_and_ids_are_named_before_any_model_work(tiny_model, question
     broken = next(root / r.video_path for r in records if root / r.video_path != gone)
     broken.write_bytes(b"\x00" * 100)
     out = tmp_path / "run"
-    result = run_cli(*eval_args(tiny_model, questions, root, out))
+    result = run_cli(*eval_args(tiny_model, vsi_questions, root, out))
     message = " ".join(result.stderr.split())
     assert result.exit_code == 1 and "2 of 3 videos cannot be read" in message
     assert f"{gone}: no such file" in message and f"{broken}: not a readable video" in message
     assert not (out / "run.json").exists()  # refused before the model was loaded
     duplicate = tmp_path / "dup.jsonl"
-    lines = questions.read_text().splitlines()
+    lines = vsi_questions.read_text().splitlines()
     duplicate.write_text("\n".join(lines + lines[:1]) + "\n")
     result = run_cli(*eval_args(tiny_model, duplicate, qa_synthetic, tmp_path / "dup"))
     assert result.exit_code == 1 and "question ids repeat" in result.stderr
 
 
-def test_a_video_that_fails_mid_decoding_is_reported_not_silent(tiny_model, questions, qa_synthetic, tmp_path,
+def test_a_video_that_fails_mid_decoding_is_reported_not_silent(tiny_model, vsi_questions, qa_synthetic, tmp_path,
                                                                 monkeypatch):
     """A video whose header reads but whose frames do not decode: its questions are answered '' with the error,
     scored as wrong and listed in the report and on stderr."""
     from vlm3r.model import pipeline as pipeline_module
     from vlm3r.utils.video import VideoError
 
-    records = read_qa_jsonl(questions)
+    records = read_qa_jsonl(vsi_questions)
     bad = (qa_synthetic / records[0].video_path).resolve()
     original = pipeline_module.read_video_frames
 
@@ -201,7 +170,7 @@ def test_a_video_that_fails_mid_decoding_is_reported_not_silent(tiny_model, ques
 
     monkeypatch.setattr(pipeline_module, "read_video_frames", failing)
     out = tmp_path / "run"
-    result = run_cli(*eval_args(tiny_model, questions, qa_synthetic, out))
+    result = run_cli(*eval_args(tiny_model, vsi_questions, qa_synthetic, out))
     assert result.exit_code == 0, result.output
     failed = [r.id for r in records if (qa_synthetic / r.video_path).resolve() == bad]
     rows = read_predictions(out / "predictions.jsonl")

@@ -355,14 +355,12 @@ def test_devices_and_frame_counts_are_checked(tmp_path):
     assert bad.exit_code == 1 and "--device 'gpu0': not a device name" in bad.stderr
 
 
-def test_ask_refuses_a_prompt_longer_than_the_context(tmp_path, qa_synthetic):
+def test_ask_refuses_a_prompt_longer_than_the_context(tiny_model, qa_synthetic):
     """A 3 MB question (the server's 500 once) is refused by its byte count, before the video is decoded; one just
     over the context is refused by its exact count; both name the counts."""
-    from helpers import save_tiny_model
-
     from vlm3r.model.pipeline import PromptTooLongError, Vlm3rPipeline
 
-    folder = save_tiny_model(tmp_path / "tiny")
+    folder = tiny_model
     video = sorted((qa_synthetic / "videos").rglob("*.mp4"))[0]
     huge = "x" * (3 << 20)
     result = run_cli("ask", "--model", folder, "--frames", "4", video, huge)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -19,8 +18,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import eval_args
 
-from vlm3r.geometry import box_aabb, box_box_distance
+from vlm3r.datasets.synthetic.crowd import crowd_scene
+from vlm3r.geometry import box_box_distance
 from vlm3r.qa import generate as generate_module
 from vlm3r.qa.generate import generate, load_scenes
 from vlm3r.qa.geometry import SceneGeometry
@@ -37,32 +38,8 @@ GENERATE_TIMEOUT_S = 120  # the all-pairs algorithm needs hours at 20,000 boxes,
 
 
 def with_cups(qa_synthetic: Path, folder: Path, count: int, seed: int = 0) -> Path:
-    """A metadata folder holding the first synthetic scene (and its frames) plus ``count`` small boxes of a new
-    category "cup" scattered over the scene's boxes at random headings, written as the metadata builder writes
-    boxes."""
-    path = next((qa_synthetic / "metadata").rglob("synthetic_metadata_*.json"))
-    frames = path.with_name(path.name.replace("_metadata", "_frame_metadata", 1))
-    raw = json.loads(path.read_text())
-    name = sorted(raw)[0]
-    scene = raw[name]
-    if count:
-        rng = np.random.default_rng(seed)
-        centers = np.array([b["centroid"] for boxes in scene["object_bboxes"].values() for b in boxes])
-        cup_centers = rng.uniform(centers.min(axis=0), centers.max(axis=0), (count, 3))
-        lengths = rng.uniform(0.05, 0.15, (count, 3))
-        yaw = rng.uniform(0, np.pi, count)
-        c, s, zero, one = np.cos(yaw), np.sin(yaw), np.zeros(count), np.ones(count)
-        axes = np.stack([c, s, zero, -s, c, zero, zero, zero, one], axis=1).reshape(count, 3, 3)
-        lo, hi = box_aabb(cup_centers, lengths, axes)
-        scene["object_bboxes"]["cup"] = [
-            {"centroid": cup_centers[k].tolist(), "axesLengths": lengths[k].tolist(),
-             "normalizedAxes": axes[k].reshape(9).tolist(), "min": lo[k].tolist(), "max": hi[k].tolist(),
-             "instance_id": 100_000 + k} for k in range(count)]
-        scene["object_counts"]["cup"] = count
-    folder.mkdir(parents=True)
-    (folder / path.name).write_text(json.dumps({name: scene}))
-    shutil.copy(frames, folder / frames.name)
-    return folder / path.name
+    """The first synthetic scene plus ``count`` small boxes of a new category "cup"."""
+    return crowd_scene(qa_synthetic, folder, "cup", count, seed)
 
 
 PEAK_MEMORY = """
@@ -263,39 +240,6 @@ def test_a_path_too_long_and_a_side_file_too_long_are_refused_before_any_work(qa
 
 
 # ---------------------------------------------------------------------------------------------- eval run
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    from helpers import save_tiny_model
-
-    return save_tiny_model(tmp_path_factory.mktemp("model") / "tiny")
-
-
-@pytest.fixture(scope="module")
-def questions(qa_synthetic, tmp_path_factory):
-    """VSI-Bench questions about three synthetic videos, one per task and scene."""
-    from vlm3r.qa.record import write_qa_jsonl
-    from vlm3r.qa.tasks import select_tasks
-
-    records, _ = generate(load_scenes(qa_synthetic), select_tasks("vsi"), seed=0, per_scene=1)
-    videos = sorted({r.video_path for r in records})[:3]
-    path = tmp_path_factory.mktemp("qa") / "qa.jsonl"
-    write_qa_jsonl(path, [r for r in records if r.video_path in videos])
-    return path
-
-
-def eval_args(model, qa, videos, out, *extra):
-    return ["eval", "run", "--model", model, "--bench", "vsibench", "--qa", qa, "--videos", videos, "--out", out,
-            "--dtype", "fp32", *extra]
-
-
-@pytest.fixture(scope="module")
-def plain_run(tiny_model, questions, qa_synthetic, tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "plain"
-    result = run_cli(*eval_args(tiny_model, questions, qa_synthetic, out))
-    assert result.exit_code == 0, result.output
-    return out
-
-
 # A real ``vlm3r eval run`` that answers its first video, then waits for the file argv[1] to appear before the
 # next: a run caught in the middle, holding its folder.
 GATED_RUN = """
@@ -331,10 +275,10 @@ def start_gated_run(args: list, gate: Path, out: Path) -> subprocess.Popen:
     return process
 
 
-def test_a_second_run_into_the_same_folder_is_refused_at_once(plain_run, tiny_model, questions, qa_synthetic,
+def test_a_second_run_into_the_same_folder_is_refused_at_once(plain_eval_run, tiny_model, vsi_questions, qa_synthetic,
                                                               tmp_path):
     out, gate = tmp_path / "run", tmp_path / "go"
-    args = eval_args(tiny_model, questions, qa_synthetic, out)
+    args = eval_args(tiny_model, vsi_questions, qa_synthetic, out)
     first = start_gated_run(args, gate, out)
     try:
         before = (out / "predictions.jsonl").read_bytes()
@@ -350,10 +294,10 @@ def test_a_second_run_into_the_same_folder_is_refused_at_once(plain_run, tiny_mo
         assert first.wait(timeout=RUN_TIMEOUT_S) == 0, first.communicate()[1][-3000:]
     finally:
         first.kill()
-    assert (out / "predictions.jsonl").read_bytes() == (plain_run / "predictions.jsonl").read_bytes()
+    assert (out / "predictions.jsonl").read_bytes() == (plain_eval_run / "predictions.jsonl").read_bytes()
 
 
-def test_a_data_parallel_run_into_a_taken_folder_stops_in_every_process(tiny_model, questions, qa_synthetic,
+def test_a_data_parallel_run_into_a_taken_folder_stops_in_every_process(tiny_model, vsi_questions, qa_synthetic,
                                                                        tmp_path):
     """Under torchrun, process 0 alone takes the folder's lock (a 2-process run into a free folder works:
     test_eval_run.py); into a taken folder, it is refused and its other process stops with it."""
@@ -367,7 +311,7 @@ def test_a_data_parallel_run_into_a_taken_folder_stops_in_every_process(tiny_mod
     with run_lock(out):  # held by this process, as a run of its own would hold it
         parallel = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
                                    "--master_port", str(port), "-m", "vlm3r",
-                                   *map(str, eval_args(tiny_model, questions, qa_synthetic, out))],
+                                   *map(str, eval_args(tiny_model, vsi_questions, qa_synthetic, out))],
                                   capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
                                   env={**WIDE, "OMP_NUM_THREADS": "1"})
     message = (f"error: {out} (--out): another vlm3r eval run is writing into this folder (process {os.getpid()}); "
@@ -376,32 +320,32 @@ def test_a_data_parallel_run_into_a_taken_folder_stops_in_every_process(tiny_mod
     assert sorted(p.name for p in out.iterdir()) == [".run.lock"]
 
 
-def test_a_killed_runs_lock_does_not_stop_the_rerun(plain_run, tiny_model, questions, qa_synthetic, tmp_path):
+def test_a_killed_runs_lock_does_not_stop_the_rerun(plain_eval_run, tiny_model, vsi_questions, qa_synthetic, tmp_path):
     out = tmp_path / "run"
-    args = eval_args(tiny_model, questions, qa_synthetic, out)
+    args = eval_args(tiny_model, vsi_questions, qa_synthetic, out)
     first = start_gated_run(args, tmp_path / "never", out)
     first.send_signal(signal.SIGKILL)
     assert first.wait(timeout=30) == -signal.SIGKILL
     assert (out / ".run.lock").read_text() == f"{first.pid}\n"  # the file stays; its lock went with the process
     rerun = run_cli(*args)
     assert rerun.exit_code == 0, rerun.output
-    assert (out / "predictions.jsonl").read_bytes() == (plain_run / "predictions.jsonl").read_bytes()
+    assert (out / "predictions.jsonl").read_bytes() == (plain_eval_run / "predictions.jsonl").read_bytes()
 
 
-def test_a_smaller_limit_keeps_every_answer(plain_run, tiny_model, questions, qa_synthetic, tmp_path):
+def test_a_smaller_limit_keeps_every_answer(plain_eval_run, tiny_model, vsi_questions, qa_synthetic, tmp_path):
     out = tmp_path / "run"
-    total = len(read_qa_jsonl(questions))
-    plain = (plain_run / "predictions.jsonl").read_bytes().splitlines(keepends=True)
-    assert run_cli(*eval_args(tiny_model, questions, qa_synthetic, out, "--limit", 4)).exit_code == 0
+    total = len(read_qa_jsonl(vsi_questions))
+    plain = (plain_eval_run / "predictions.jsonl").read_bytes().splitlines(keepends=True)
+    assert run_cli(*eval_args(tiny_model, vsi_questions, qa_synthetic, out, "--limit", 4)).exit_code == 0
     assert (out / "predictions.jsonl").read_bytes() == b"".join(plain[:4])
-    result = run_cli(*eval_args(tiny_model, questions, qa_synthetic, out, "--limit", 2))
+    result = run_cli(*eval_args(tiny_model, vsi_questions, qa_synthetic, out, "--limit", 2))
     assert result.exit_code == 0, result.output
     assert (out / "predictions.jsonl").read_bytes() == b"".join(plain[:4])  # the 4 answers kept
     assert json.loads((out / "scores.json").read_text())["n"] == 2
     note = (f"Scored the first 2 of the file's {total} vsibench questions (--limit 2); predictions.jsonl holds 4 "
             "answers, all kept.")
     assert (out / "report.md").read_text().endswith(f"\n{note}\n") and note in result.stdout
-    result = run_cli(*eval_args(tiny_model, questions, qa_synthetic, out, "--limit", 5))
+    result = run_cli(*eval_args(tiny_model, vsi_questions, qa_synthetic, out, "--limit", 5))
     assert result.exit_code == 0, result.output
     assert (out / "predictions.jsonl").read_bytes() == b"".join(plain[:5])  # the missing one answered
     assert json.loads((out / "scores.json").read_text())["n"] == 5
