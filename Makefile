@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml requirements/constraints.txt requirements/lmms-eval.txt
 	$(PIP) -r requirements/lmms-eval.txt
 	@echo "installing DeepSpeed (optional extra, for the ZeRO-2 test) with one compiled op, its CPU shared-memory"
 	@echo "communication (otherwise compiled at its first run, inside the tests: about 30 s); the rest need CUDA"
-	DS_BUILD_OPS=0 DS_BUILD_SHM_COMM=1 $(PIP) --no-build-isolation deepspeed
+	DS_BUILD_OPS=0 DS_BUILD_SHM_COMM=1 $(PIP) --no-build-isolation --no-cache-dir deepspeed  # not a cached wheel built without it
 	@echo "installing lmms-eval without its own requirements (they pull a CUDA torch and torchvision); the"
 	@echo "ones vlm3r's plugin needs are in requirements/lmms-eval.txt, the rest are deliberately absent"
 	$(PIP) --no-deps lmms-eval
