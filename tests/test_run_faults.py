@@ -275,11 +275,14 @@ def start_gated_run(args: list, gate: Path, out: Path) -> subprocess.Popen:
     return process
 
 
-def test_a_second_run_into_the_same_folder_is_refused_at_once(plain_eval_run, tiny_model, vsi_questions, qa_synthetic,
-                                                              tmp_path):
-    out, gate = tmp_path / "run", tmp_path / "go"
+def test_a_second_run_is_refused_at_once_and_a_killed_runs_lock_goes_with_it(plain_eval_run, tiny_model,
+                                                                            vsi_questions, qa_synthetic, tmp_path):
+    """A run caught after its first video holds its folder: a second run into it is refused at once (while the
+    first still runs) and changes nothing; the first is then killed (SIGKILL): its lock goes with it (the file
+    stays), and a rerun finishes the folder to what an uninterrupted run writes."""
+    out = tmp_path / "run"
     args = eval_args(tiny_model, vsi_questions, qa_synthetic, out)
-    first = start_gated_run(args, gate, out)
+    first = start_gated_run(args, tmp_path / "never", out)
     try:
         before = (out / "predictions.jsonl").read_bytes()
         second = subprocess.run([sys.executable, "-m", "vlm3r", *map(str, args)], capture_output=True, text=True,
@@ -290,10 +293,13 @@ def test_a_second_run_into_the_same_folder_is_refused_at_once(plain_eval_run, ti
                                  f"{first.pid}); wait for it to finish (then run again to resume or score it), or "
                                  "give another --out\n")
         assert (out / "predictions.jsonl").read_bytes() == before
-        gate.touch()
-        assert first.wait(timeout=RUN_TIMEOUT_S) == 0, first.communicate()[1][-3000:]
+        first.send_signal(signal.SIGKILL)
+        assert first.wait(timeout=30) == -signal.SIGKILL
     finally:
         first.kill()
+    assert (out / ".run.lock").read_text() == f"{first.pid}\n"  # the file stays; its lock went with the process
+    rerun = run_cli(*args)
+    assert rerun.exit_code == 0, rerun.output
     assert (out / "predictions.jsonl").read_bytes() == (plain_eval_run / "predictions.jsonl").read_bytes()
 
 
@@ -318,18 +324,6 @@ def test_a_data_parallel_run_into_a_taken_folder_stops_in_every_process(tiny_mod
                "wait for it to finish (then run again to resume or score it), or give another --out\n")
     assert parallel.returncode == 1 and parallel.stderr.count(message) == 2  # from both processes
     assert sorted(p.name for p in out.iterdir()) == [".run.lock"]
-
-
-def test_a_killed_runs_lock_does_not_stop_the_rerun(plain_eval_run, tiny_model, vsi_questions, qa_synthetic, tmp_path):
-    out = tmp_path / "run"
-    args = eval_args(tiny_model, vsi_questions, qa_synthetic, out)
-    first = start_gated_run(args, tmp_path / "never", out)
-    first.send_signal(signal.SIGKILL)
-    assert first.wait(timeout=30) == -signal.SIGKILL
-    assert (out / ".run.lock").read_text() == f"{first.pid}\n"  # the file stays; its lock went with the process
-    rerun = run_cli(*args)
-    assert rerun.exit_code == 0, rerun.output
-    assert (out / "predictions.jsonl").read_bytes() == (plain_eval_run / "predictions.jsonl").read_bytes()
 
 
 def test_a_smaller_limit_keeps_every_answer(plain_eval_run, tiny_model, vsi_questions, qa_synthetic, tmp_path):
