@@ -2,14 +2,18 @@
 
 import json
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from PIL import Image
 from typer.testing import CliRunner
 
 from vlm3r.cli.main import app
+from vlm3r.eval import report as report_module
 from vlm3r.eval.baselines import frequency_baseline, frequency_predictions, random_baseline
 from vlm3r.eval.benchmarks import VSIBENCH, VSTIBENCH
+from vlm3r.eval.files import chance_rows, score_files
 from vlm3r.eval.loading import PredictionError, load_predictions, load_questions
 from vlm3r.eval.metrics import exact_match, fuzzy_match, mean_relative_accuracy
 from vlm3r.eval.scoring import score
@@ -208,8 +212,18 @@ def test_cli_score_and_baseline(qa_records, tmp_path):
     directions = {f"object_rel_direction_{level}" for level in ("easy", "medium", "hard")}
     vsi_types = (multiple_choice - {"object_rel_direction"}) | directions | numeric
     assert scores["n"] == sum(1 for q in qa_records if q.question_type in vsi_types)
-    for name in ("report.md", "tasks.png", "mra.png"):
-        assert (out / name).stat().st_size > 500
+    # the plots draw exactly these scores: redrawn from them they are the written images, pixel for pixel
+    report = score_files("vsibench", qa, pred)
+    rows = {"model": report, **chance_rows(VSIBENCH, load_questions(qa))}
+    bars = report_module._plot_bars(tmp_path / "tasks.png", rows, list(report.columns))
+    assert [bar.get_height() for bar in bars.axes[0].containers[0]] == list(report.columns.values())
+    assert sorted(set(report.columns.values())) == [0.0, 100.0]
+    curves = report_module._plot_mra(tmp_path / "mra.png", report)
+    assert [list(line.get_ydata()) for line in curves.axes[0].get_lines()] == \
+        [list(curve) for curve in report.mra_curves.values()]
+    for name in ("tasks.png", "mra.png"):
+        with Image.open(out / name) as written, Image.open(tmp_path / name) as redrawn:
+            assert np.array_equal(np.asarray(written), np.asarray(redrawn))
     assert "| random |" in (out / "report.md").read_text()
     result = runner.invoke(app, ["eval", "baseline", "--bench", "vstibench", "--qa", str(qa), "--kind", "frequency",
                                  "--out", str(tmp_path / "freq")], env={"COLUMNS": "250"})
