@@ -276,3 +276,40 @@ def eval_args(model, qa, videos, out, *extra) -> list:
     """``vlm3r eval run`` of the tiny model on VSI-Bench questions, in fp32."""
     return ["eval", "run", "--model", model, "--bench", "vsibench", "--qa", qa, "--videos", videos, "--out", out,
             "--dtype", "fp32", *extra]
+
+
+# A real ``vlm3r eval run`` that answers its first video, then holds (the next video's answers never start): a run
+# caught at a known point, holding its folder, until it is signalled.
+HELD_RUN = """
+import sys, time
+from vlm3r.model import pipeline
+answered = [0]
+original = pipeline.Vlm3rPipeline.ask_video
+def held(self, *args, **kwargs):
+    while answered[0]:
+        time.sleep(0.02)
+    answered[0] += 1
+    return original(self, *args, **kwargs)
+pipeline.Vlm3rPipeline.ask_video = held
+from vlm3r.cli.main import app
+app(sys.argv[1:], prog_name="vlm3r")
+"""
+HELD_RUN_START_S = 300  # seconds the held run may take to answer its first video
+
+
+def start_held_run(args: list, out: Path, env: dict | None = None):
+    """The held run (``eval_args``), returned once its first video's answers are on disk in ``out``."""
+    import subprocess
+    import sys
+    import time
+
+    from vlm3r.eval.run import read_predictions
+
+    process = subprocess.Popen([sys.executable, "-c", HELD_RUN, *map(str, args)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + HELD_RUN_START_S
+    while not read_predictions(out / "predictions.jsonl"):
+        assert process.poll() is None, process.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, "the first video was never answered"
+        time.sleep(0.05)
+    return process

@@ -10,12 +10,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
-from helpers import eval_args
+from helpers import eval_args, start_held_run
 from typer.testing import CliRunner
 
 from vlm3r.cli.main import app
@@ -70,21 +69,20 @@ def test_report_run_json_and_reruns(plain_eval_run, tiny_model, vsi_questions, q
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
 def test_a_killed_run_resumes_without_losing_or_repeating(sig, plain_eval_run, tiny_model, vsi_questions, qa_synthetic,
                                                           tmp_path):
+    """A run held after its first video is interrupted (Ctrl-C) or killed there: the folder holds exactly that
+    video's answers, and the rerun adds the others, each once, to the uninterrupted run's file."""
     out = tmp_path / "killed"
-    command = [sys.executable, "-m", "vlm3r", *map(str, eval_args(tiny_model, vsi_questions, qa_synthetic, out))]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while len(read_predictions(out / "predictions.jsonl")) < 3:  # some answers, not all
-        assert process.poll() is None, process.communicate()[1][-2000:]
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    args = eval_args(tiny_model, vsi_questions, qa_synthetic, out)
+    process = start_held_run(args, out)
     process.send_signal(sig)
     process.wait(timeout=30)
-    partial = read_predictions(out / "predictions.jsonl")
-    assert 3 <= len(partial) < len(read_qa_jsonl(vsi_questions))
-    resumed = run_cli(*eval_args(tiny_model, vsi_questions, qa_synthetic, out))
+    first_video = read_qa_jsonl(vsi_questions)[0].video_path
+    plain = (plain_eval_run / "predictions.jsonl").read_bytes().splitlines(keepends=True)
+    firsts = sum(1 for r in read_qa_jsonl(vsi_questions) if r.video_path == first_video)
+    assert (out / "predictions.jsonl").read_bytes() == b"".join(plain[:firsts])
+    resumed = run_cli(*args)
     assert resumed.exit_code == 0, resumed.output
-    assert (out / "predictions.jsonl").read_bytes() == (plain_eval_run / "predictions.jsonl").read_bytes()
+    assert (out / "predictions.jsonl").read_bytes() == b"".join(plain)
 
 
 def test_two_processes_write_what_one_writes(plain_eval_run, tiny_model, vsi_questions, qa_synthetic, tmp_path):

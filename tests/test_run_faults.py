@@ -12,13 +12,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from itertools import product
 from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import eval_args
+from helpers import eval_args, start_held_run
 
 from vlm3r.datasets.synthetic.crowd import crowd_scene
 from vlm3r.geometry import box_box_distance
@@ -240,39 +239,8 @@ def test_a_path_too_long_and_a_side_file_too_long_are_refused_before_any_work(qa
 
 
 # ---------------------------------------------------------------------------------------------- eval run
-# A real ``vlm3r eval run`` that answers its first video, then waits for the file argv[1] to appear before the
-# next: a run caught in the middle, holding its folder.
-GATED_RUN = """
-import sys, time
-from pathlib import Path
-from vlm3r.model import pipeline
-gate, answered = Path(sys.argv[1]), [0]
-original = pipeline.Vlm3rPipeline.ask_video
-def gated(self, *args, **kwargs):
-    while answered[0] and not gate.exists():
-        time.sleep(0.02)
-    answered[0] += 1
-    return original(self, *args, **kwargs)
-pipeline.Vlm3rPipeline.ask_video = gated
-from vlm3r.cli.main import app
-app(sys.argv[2:], prog_name="vlm3r")
-"""
 WIDE = {**os.environ, "COLUMNS": "100000"}  # error lines unwrapped
 RUN_TIMEOUT_S = 300
-
-
-def start_gated_run(args: list, gate: Path, out: Path) -> subprocess.Popen:
-    """The gated run, returned once its first video's answers are on disk."""
-    from vlm3r.eval.run import read_predictions
-
-    process = subprocess.Popen([sys.executable, "-c", GATED_RUN, str(gate), *map(str, args)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=WIDE)
-    deadline = time.monotonic() + RUN_TIMEOUT_S
-    while not read_predictions(out / "predictions.jsonl"):
-        assert process.poll() is None, process.communicate()[1][-3000:]
-        assert time.monotonic() < deadline, "the first video was never answered"
-        time.sleep(0.05)
-    return process
 
 
 def test_a_second_run_is_refused_at_once_and_a_killed_runs_lock_goes_with_it(plain_eval_run, tiny_model,
@@ -282,7 +250,7 @@ def test_a_second_run_is_refused_at_once_and_a_killed_runs_lock_goes_with_it(pla
     stays), and a rerun finishes the folder to what an uninterrupted run writes."""
     out = tmp_path / "run"
     args = eval_args(tiny_model, vsi_questions, qa_synthetic, out)
-    first = start_gated_run(args, tmp_path / "never", out)
+    first = start_held_run(args, out, WIDE)
     try:
         before = (out / "predictions.jsonl").read_bytes()
         second = subprocess.run([sys.executable, "-m", "vlm3r", *map(str, args)], capture_output=True, text=True,
