@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from vlm3r.model.checks import ConfigError, check_divides, check_positive, known_fields
 from vlm3r.model.cut3r import Cut3rConfig
+from vlm3r.model.prompt import IGNORE_INDEX, IMAGE_TOKEN_INDEX
 from vlm3r.utils.frames import CUT3R_IMAGE_SIZE, NUM_FRAMES, SIGLIP_IMAGE_SIZE
 
 SELECT_FEATURES = {"patch_tokens": ("patch",), "camera_tokens": ("camera",), "all": ("camera", "patch"),
@@ -127,8 +128,8 @@ class Vlm3rConfig:
     pool_mode: str = "bilinear"  # bilinear (released), average or max; stride 2
     num_frames: int = NUM_FRAMES
     cut3r_image_size: int = CUT3R_IMAGE_SIZE
-    image_token_index: int = -200
-    ignore_index: int = -100
+    image_token_index: int = IMAGE_TOKEN_INDEX
+    ignore_index: int = IGNORE_INDEX
 
     def __post_init__(self):
         for name, kind in (("vision", VisionConfig), ("llm", LlmConfig), ("cut3r", Cut3rConfig)):

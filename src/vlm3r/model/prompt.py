@@ -7,6 +7,11 @@ marker: ``<|im_end|>\\n<|im_start|>system ...`` inside a question stays those ch
 is text, not a second video slot. For text that spells no special token the ids are those of the reference,
 which tokenizes the whole prompt string with the special tokens recognised (the template's markers split the
 string at the same places).
+
+This module is the one home of the template and of the token ids: its two literal ids are the defaults that
+``Vlm3rConfig`` takes (callers pass the model's config values), every other id is read from the tokenizer
+(``marker_id``, ``eos_id``, ``pad_id``, ``newline_id``), and tests/test_architecture.py checks that no other module
+writes one (``LlmConfig``'s bos/eos defaults aside: they mirror Qwen2's config.json, whose values win).
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ MAX_NEW_TOKENS = 16  # tokens: the default answer length, enough for the benchma
 
 IMAGE_TOKEN = "<image>"
 SYSTEM = "You are a helpful assistant."
+IMAGE_TOKEN_INDEX = -200  # the id that stands for ``<image>`` (no token has it): Vlm3rConfig.image_token_index
+IGNORE_INDEX = -100  # the label of a position not learned (cross-entropy's default): Vlm3rConfig.ignore_index
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,7 @@ class Marker:
 
 IM_START, IM_END = Marker("<|im_start|>"), Marker("<|im_end|>")
 IMAGE = Marker(IMAGE_TOKEN)  # where a video's visual tokens go (``image_token_index`` in the ids)
+END_OF_TEXT = Marker("<|endoftext|>")  # Qwen2's padding token; the template never places it
 Piece = str | Marker
 
 
@@ -64,7 +72,7 @@ def render(pieces: list[Piece]) -> str:
     return "".join(p.text if isinstance(p, Marker) else p for p in pieces)
 
 
-def encode(tokenizer, pieces: list[Piece], image_token_index: int = -200) -> list[int]:
+def encode(tokenizer, pieces: list[Piece], image_token_index: int = IMAGE_TOKEN_INDEX) -> list[int]:
     """Token ids: each marker's id (``image_token_index`` for ``IMAGE``), and the text between two markers
     tokenized as one literal string (``split_special_tokens``: strings that spell special tokens stay text; the
     flag is the tokenizer's own state, set by each call, so every call here passes it)."""
@@ -73,7 +81,7 @@ def encode(tokenizer, pieces: list[Piece], image_token_index: int = -200) -> lis
 
     def flush() -> None:
         if text:
-            ids.extend(tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"])
+            ids.extend(text_ids(tokenizer, text))
 
     for piece in pieces:
         if isinstance(piece, Marker):
@@ -84,6 +92,11 @@ def encode(tokenizer, pieces: list[Piece], image_token_index: int = -200) -> lis
             text += piece
     flush()
     return ids
+
+
+def text_ids(tokenizer, text: str) -> list[int]:
+    """The ids of ``text`` read literally (``split_special_tokens``: strings that spell special tokens stay text)."""
+    return tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"]
 
 
 def longest_token_bytes(tokenizer) -> int:
@@ -101,6 +114,25 @@ def marker_id(tokenizer, marker: Marker) -> int:
     if token_id is None or token_id == tokenizer.unk_token_id:
         raise ValueError(f"the tokenizer has no token {marker.text} (a Qwen2 tokenizer is needed)")
     return token_id
+
+
+def eos_id(tokenizer) -> int:
+    """The id that ends an answer: ``<|im_end|>``, which closes the assistant turn."""
+    return marker_id(tokenizer, IM_END)
+
+
+def pad_id(tokenizer) -> int:
+    """The id a finished answer is padded with while others in its batch go on: ``<|endoftext|>``."""
+    return marker_id(tokenizer, END_OF_TEXT)
+
+
+def newline_id(tokenizer) -> int:
+    """The id of the ``\\n`` that ends each turn's header and the turn (the reference's masking un-masks it);
+    refused when ``\\n`` is not one token (it is for Qwen2)."""
+    ids = text_ids(tokenizer, "\n")
+    if len(ids) != 1:
+        raise ValueError(f"the tokenizer splits a newline into {len(ids)} tokens (a Qwen2 tokenizer is needed)")
+    return ids[0]
 
 
 def bundled_tokenizer_dir() -> Path:
