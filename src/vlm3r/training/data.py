@@ -199,7 +199,7 @@ class ConversationDataset(Dataset):
             tokens = tokenize_conversation(self.tokenizer, conversations, opts.masking)
         except ConversationError as exc:
             raise TrainingDataError(f"{self.source}: sample {index} ({sample.get('id')}): {exc}") from exc
-        images = tokens.input_ids.count(-200)
+        images = tokens.images
         if images != (pixels is not None):
             raise TrainingDataError(f"{self.source}: sample {index} ({sample.get('id')}): {images} <image> "
                                     f"tags for {int(pixels is not None)} video")
