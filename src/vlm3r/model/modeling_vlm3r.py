@@ -281,10 +281,18 @@ class Vlm3rModel(nn.Module):
 
     @torch.inference_mode()
     def generate(self, input_ids: list[list[int]], visuals: list[torch.Tensor], max_new_tokens: int = MAX_NEW_TOKENS,
-                 eos_token_id: int = 151645, pad_token_id: int = 151643) -> list[list[int]]:
-        """Greedy decoding (the benchmarks' settings: no sampling, one beam) for a batch of prompts."""
+                 eos_token_id: int | None = None, pad_token_id: int | None = None) -> list[list[int]]:
+        """Greedy decoding (the benchmarks' settings: no sampling, one beam) for a batch of prompts; the end and
+        padding ids as ``_stop_ids`` reads them."""
         embeds, mask, _, positions = self.splice(input_ids, visuals, padding_side="left")
-        return self._decode(embeds, mask, positions, None, max_new_tokens, eos_token_id, pad_token_id)
+        return self._decode(embeds, mask, positions, None, max_new_tokens, *self._stop_ids(eos_token_id, pad_token_id))
+
+    def _stop_ids(self, eos_token_id: int | None, pad_token_id: int | None) -> tuple[int, int]:
+        """The ids that end an answer and pad a finished one: the caller's (the pipeline passes its tokenizer's,
+        ``model.prompt.eos_id``/``pad_id``), else the LLM config's ``eos_token_id`` for both (as transformers pads
+        with the end id when none is given; the padding of a finished row never changes an answer)."""
+        eos = self.config.llm.eos_token_id if eos_token_id is None else eos_token_id
+        return eos, eos if pad_token_id is None else pad_token_id
 
     @torch.inference_mode()
     def prefill(self, prefix_ids: list[int], visual: torch.Tensor) -> PrefixCache:
@@ -304,7 +312,7 @@ class Vlm3rModel(nn.Module):
 
     @torch.inference_mode()
     def generate_from_prefix(self, prefix: PrefixCache, suffixes: list[list[int]], max_new_tokens: int = MAX_NEW_TOKENS,
-                             eos_token_id: int = 151645, pad_token_id: int = 151643) -> list[list[int]]:
+                             eos_token_id: int | None = None, pad_token_id: int | None = None) -> list[list[int]]:
         """Greedy answers for a batch of prompt ends (each the ids after ``<image>``), continuing ``prefix``.
         Shorter suffixes are padded between the prefix and their tokens, masked out; positions count only real
         tokens, so each answer equals the one its whole prompt gets alone."""
@@ -312,6 +320,7 @@ class Vlm3rModel(nn.Module):
             raise ValueError("suffixes: one non-empty list of ids per question")
         if any(self.config.image_token_index in s for s in suffixes):
             raise ValueError("suffixes: a question's text after <image> cannot contain another <image>")
+        eos_token_id, pad_token_id = self._stop_ids(eos_token_id, pad_token_id)
         batch, longest = len(suffixes), max(len(s) for s in suffixes)
         embed = self.llm.get_input_embeddings()
         device = embed.weight.device
@@ -329,11 +338,12 @@ class Vlm3rModel(nn.Module):
 
     @torch.inference_mode()
     def stream_from_prefix(self, prefix: PrefixCache, suffix: list[int], max_new_tokens: int = MAX_NEW_TOKENS,
-                           eos_token_id: int = 151645, pad_token_id: int = 151643):
+                           eos_token_id: int | None = None, pad_token_id: int | None = None):
         """``generate_from_prefix`` for one question, yielding each new token id as it is chosen (the end of turn
         is not yielded)."""
         if not suffix or self.config.image_token_index in suffix:
             raise ValueError("suffix: the non-empty ids after <image>, without another <image>")
+        eos_token_id, pad_token_id = self._stop_ids(eos_token_id, pad_token_id)
         embed = self.llm.get_input_embeddings()
         ids = torch.tensor([suffix], dtype=torch.long, device=embed.weight.device)
         mask = torch.ones(1, prefix.length + len(suffix), dtype=torch.long, device=ids.device)

@@ -24,7 +24,8 @@ import torch
 from vlm3r.errors import InputError
 from vlm3r.model.loading import load_tokenizer
 from vlm3r.model.modeling_vlm3r import PrefixCache, Vlm3rModel
-from vlm3r.model.prompt import IMAGE, MAX_NEW_TOKENS, chat_prompt, encode, longest_token_bytes, video_question
+from vlm3r.model.prompt import (IMAGE, MAX_NEW_TOKENS, chat_prompt, encode, eos_id, longest_token_bytes, pad_id,
+                                video_question)
 from vlm3r.model.video import siglip_pixels
 from vlm3r.utils.fileio import FileDigests
 from vlm3r.utils.video import VideoError, read_video_frames
@@ -105,8 +106,7 @@ class Vlm3rPipeline:
         self.digests = FileDigests()
         self.encodings = 0  # videos encoded so far (embedding cache misses)
         self.prefills = 0  # prefixes prefilled so far (prefix cache misses)
-        self.eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
-        self.pad = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+        self.eos, self.pad = eos_id(tokenizer), pad_id(tokenizer)
 
     @classmethod
     def from_pretrained(cls, model_path, cut3r_path=None, base_path=None, dtype=torch.float32, device="cpu",
