@@ -39,8 +39,12 @@ from vlm3r.model.cut3r import Cut3r, Cut3rConfig  # noqa: E402
 from vlm3r.model.modeling_vlm3r import Vlm3rModel  # noqa: E402
 
 FRAMES = 32
+# The Qwen2 ids of vlm3r.model.prompt's chat_prompt(*video_question("These are frames of a video.")) before and
+# after its <image>, and of the answer "B<|im_end|>\n", kept as data so that the device machine needs no tokenizer
+# files; tests/test_architecture.py checks them against the prompt module.
 PROMPT = [151644, 8948, 198, 2610, 525, 264, 10950, 17847, 13, 151645, 198, 151644, 872, 198]  # system + user
 QUESTION = [198, 9485, 525, 14087, 315, 264, 2766, 13, 151645, 198, 151644, 77091, 198]
+ANSWER = [33, 151645, 198]
 NEW_TOKENS = 16
 TRAIN_STEPS = 3
 
@@ -107,7 +111,7 @@ def video_pixels(config: Vlm3rConfig, frames: int, device: torch.device, dtype: 
 def section_parity(device: torch.device, dtype: torch.dtype) -> dict:
     torch.manual_seed(0)
     cpu_model = Vlm3rModel(Vlm3rConfig.tiny()).eval()
-    ids = PROMPT + [-200] + QUESTION
+    ids = PROMPT + [cpu_model.config.image_token_index] + QUESTION
     pixels = video_pixels(cpu_model.config, 4, torch.device("cpu"), torch.float32)
     with torch.no_grad():
         cpu_logits = cpu_model([ids], [cpu_model.visual_embeddings(pixels)]).logits.float()
@@ -186,8 +190,8 @@ def section_training(device: torch.device, tiny: bool, dtype: torch.dtype) -> di
     model.train()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-5)
     pixels = video_pixels(config, FRAMES, device, dtype)
-    ids = PROMPT + [-200] + QUESTION + [33, 151645, 198]
-    labels = [-100] * (len(ids) - 3) + [33, 151645, 198]
+    ids = PROMPT + [config.image_token_index] + QUESTION + ANSWER
+    labels = [config.ignore_index] * (len(ids) - len(ANSWER)) + ANSWER
     times = []
     for _ in range(TRAIN_STEPS):
         def step():
