@@ -99,3 +99,66 @@ def test_make_test_lints_with_the_pinned_ruff_before_pytest():
     result = subprocess.run([ruff, "check", "--quiet", "src", "tests", "benchmarks"], cwd=root, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0, result.stdout[-3000:]
+
+
+TOKEN_IDS = {151643: "<|endoftext|>", 151644: "<|im_start|>", 151645: "<|im_end|>", 198: "\\n",
+             -200: "image_token_index", -100: "ignore_index"}
+TOKEN_TEXTS = {"<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>"}
+PROMPT_MODULE = SRC / "model" / "prompt.py"
+CONFIG_MODULE = SRC / "model" / "config.py"
+
+
+def written_token_ids(path: Path) -> list[str]:
+    """``file:line value`` for each integer literal that is a token id's value (``-200`` parsed as minus 200) and
+    each string that is exactly a special token's text (a lookup by name), except a config dataclass field's
+    default (an annotated assignment in a class body of model/config.py)."""
+    tree = ast.parse(path.read_text())
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    allowed = set()
+    if path == CONFIG_MODULE:
+        allowed = {id(n) for cls in ast.walk(tree) if isinstance(cls, ast.ClassDef) for field in cls.body
+                   if isinstance(field, ast.AnnAssign) and field.value is not None for n in ast.walk(field.value)}
+    found = []
+    for node in ast.walk(tree):
+        value = None
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant):
+            value = -node.operand.value if type(node.operand.value) is int else None
+        elif isinstance(node, ast.Constant) and not isinstance(parents.get(node), ast.UnaryOp):
+            value = node.value
+        hit = (type(value) is int and value in TOKEN_IDS) or (isinstance(value, str) and value in TOKEN_TEXTS)
+        if hit and id(node) not in allowed:
+            found.append(f"{path.relative_to(SRC.parent)}:{node.lineno} {value!r}")
+    return found
+
+
+def test_every_token_id_comes_from_the_prompt_module():
+    """One home for the chat template and its token ids: vlm3r.model.prompt. The rule: outside model/prompt.py no
+    module under src/vlm3r writes a token id, that is an integer literal with the value of Qwen2's
+    <|endoftext|>/<|im_start|>/<|im_end|>/newline ids (151643-151645, 198) or of the image and ignore sentinels
+    (-200, -100), nor looks a special token up by its text ("<|im_end|>" ...). Code reads the ids from the
+    tokenizer through the prompt module (marker_id, eos_id, pad_id, newline_id) and the sentinels from the model's
+    config (config.image_token_index, config.ignore_index), whose defaults are the prompt module's. The one
+    exception is a dataclass field default in model/config.py (LlmConfig's bos/eos mirror Qwen2's config.json,
+    whose values win). Found by walking the AST of every module, so docstrings and messages that name a token are
+    not counted, and an unrelated number with one of these values must be written otherwise (or named in
+    model/prompt.py)."""
+    found = [hit for path in sorted(SRC.rglob("*.py")) if path != PROMPT_MODULE for hit in written_token_ids(path)]
+    assert not found, "token ids written outside vlm3r.model.prompt:\n" + "\n".join(found)
+
+
+def test_device_check_prompt_ids_are_the_prompt_modules():
+    """benchmarks/device_check.py keeps its prompt's ids as data (the device machine needs no tokenizer files);
+    they are the ids the prompt module gives with the bundled Qwen2 tokenizer."""
+    from vlm3r.model.loading import load_tokenizer
+    from vlm3r.model.prompt import IMAGE, IM_END, bundled_tokenizer_dir, chat_prompt, encode, video_question
+
+    tree = ast.parse((SRC.parents[1] / "benchmarks" / "device_check.py").read_text())
+    values = {node.targets[0].id: node.value for node in tree.body
+              if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)}
+    data = {name: ast.literal_eval(values[name]) for name in ("PROMPT", "QUESTION", "ANSWER")}
+    tokenizer = load_tokenizer(bundled_tokenizer_dir())
+    pieces = chat_prompt(*video_question("These are frames of a video."))
+    image = pieces.index(IMAGE)
+    assert data["PROMPT"] == encode(tokenizer, pieces[:image])
+    assert data["QUESTION"] == encode(tokenizer, pieces[image + 1:])
+    assert data["ANSWER"] == encode(tokenizer, ["B", IM_END, "\n"])
