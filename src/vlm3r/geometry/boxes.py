@@ -16,8 +16,8 @@ import numpy as np
 
 # Corner signs in binary order: corner i has sign bit k set -> +half along axis k.
 _CORNER_SIGNS = np.array([[1 if (i >> k) & 1 else -1 for k in range(3)] for i in range(8)], dtype=np.float64)
-# The 12 edges as pairs of corner indices that differ in exactly one sign bit.
-_EDGES = np.array([(i, i | (1 << k)) for k in range(3) for i in range(8) if not (i >> k) & 1], dtype=np.intp)
+# The 12 edges as pairs of corner indices (of ``box_corners``) that differ in exactly one sign bit.
+BOX_EDGES = np.array([(i, i | (1 << k)) for k in range(3) for i in range(8) if not (i >> k) & 1], dtype=np.intp)
 
 _DEFAULT_CHUNK = 4096
 
@@ -135,8 +135,8 @@ def _box_box_distance_flat(ca, la, ra, cb, lb, rb) -> np.ndarray:
     corners_b = box_corners(cb, lb, rb)
     vertex_a_to_b = point_box_distance(corners_a, cb[:, None], lb[:, None], rb[:, None]).min(axis=1)
     vertex_b_to_a = point_box_distance(corners_b, ca[:, None], la[:, None], ra[:, None]).min(axis=1)
-    edges_a = corners_a[:, _EDGES]  # [n, 12, 2, 3]
-    edges_b = corners_b[:, _EDGES]
+    edges_a = corners_a[:, BOX_EDGES]  # [n, 12, 2, 3]
+    edges_b = corners_b[:, BOX_EDGES]
     edge_edge = segment_segment_distance(
         edges_a[:, :, None, 0], edges_a[:, :, None, 1], edges_b[:, None, :, 0], edges_b[:, None, :, 1]
     ).reshape(len(ca), -1).min(axis=1)

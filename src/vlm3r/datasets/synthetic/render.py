@@ -14,12 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from vlm3r.datasets.synthetic.furnish import FurnishedRoom
+from vlm3r.geometry import box_corners
+from vlm3r.geometry.boxes import BOX_EDGES
 
 _NEAR = 0.05
 _LIGHT = np.array([0.35, 0.25, 0.9]) / np.linalg.norm([0.35, 0.25, 0.9])
 _WALL, _FLOOR, _CEILING = 0, 1, 2
-_CORNER_SIGNS = np.array([[1 if (i >> k) & 1 else -1 for k in range(3)] for i in range(8)], dtype=np.float64)
-_EDGES = np.array([(i, i | (1 << k)) for k in range(3) for i in range(8) if not (i >> k) & 1])
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def scene_geometry(furnished: FurnishedRoom, instance_colors: dict[int, np.ndarr
     centers = np.array([p.center for _, p in parts]).reshape(-1, 3)
     lengths = np.array([p.lengths for _, p in parts]).reshape(-1, 3)
     axes = np.array([p.axes for _, p in parts]).reshape(-1, 3, 3)
-    corners = centers[:, None] + np.einsum("ck,pk,pkj->pcj", _CORNER_SIGNS, lengths / 2, axes)
+    corners = box_corners(centers, lengths, axes)
     notch = None
     if room.notch is not None:
         x0, y0, x1, y1 = room.notch
@@ -175,7 +175,7 @@ class Renderer:
         u_lo, u_hi = np.where(front, u, np.inf).min(1), np.where(front, u, -np.inf).max(1)
         v_lo, v_hi = np.where(front, v, np.inf).min(1), np.where(front, v, -np.inf).max(1)
         for p in np.flatnonzero(any_front & ~all_front):
-            a, b = camera[p, _EDGES[:, 0]], camera[p, _EDGES[:, 1]]
+            a, b = camera[p, BOX_EDGES[:, 0]], camera[p, BOX_EDGES[:, 1]]
             crossing = (a[:, 2] > _NEAR) != (b[:, 2] > _NEAR)
             a, b = a[crossing], b[crossing]
             cut = a + ((_NEAR - a[:, 2]) / (b[:, 2] - a[:, 2]))[:, None] * (b - a)
