@@ -11,7 +11,8 @@ from scipy.spatial import ConvexHull
 from vlm3r.datasets.synthetic.categories import SyntheticVocabulary
 from vlm3r.datasets.synthetic.generate import SynthConfig, design_scene
 from vlm3r.geometry import box_corners, point_box_distance
-from vlm3r.geometry.polygon import footprint, polygon_distance
+from vlm3r.geometry.grid import build_nav_grid, plan_routes
+from vlm3r.geometry.polygon import footprint, polygon_distance, signed_angle
 from vlm3r.qa import templates
 from vlm3r.qa.generate import SceneInput, generate_scene
 from vlm3r.qa.geometry import SceneGeometry
@@ -23,10 +24,7 @@ from vlm3r.qa.tasks.route_planning import (
     LEFT,
     RIGHT,
     RoutePlanning,
-    build_nav_grid,
     classify_bend,
-    plan_routes,
-    signed_bend,
     split_legs,
     turn_options,
 )
@@ -139,14 +137,14 @@ def test_l_corridor_turns_left_at_the_tv():
 def test_l_corridor_route_geometry():
     scene = l_corridor()
     geometry = SceneGeometry(scene)
-    grid = build_nav_grid(geometry)
+    grid = build_nav_grid(geometry.centers, geometry.lengths, geometry.axes)
     sofa, toilet = geometry.categories.index("sofa"), geometry.categories.index("toilet")
     route = next(r for r in plan_routes(grid, [sofa, toilet]) if r.start == sofa)
     legs = split_legs(route.waypoints)
     assert legs.turns == [LEFT]
     # The turn is at the inside corner of the L (4.8, 1.2), offset into the corridor by the clearance.
     assert np.all(np.abs(legs.turn_points[0] - [5.1, 0.9]) < 0.15)
-    assert abs(float(signed_bend(legs.heading, [1.0, 0.0]))) < 10  # first leg runs east
+    assert abs(float(signed_angle(legs.heading, [1.0, 0.0]))) < 10  # first leg runs east
     # Ends: the free cells nearest each object, on the corridor side.
     assert route.waypoints[0][0] == pytest.approx(1.0, abs=0.1)
     assert route.waypoints[-1][1] == pytest.approx(5.0, abs=0.1)
@@ -192,7 +190,7 @@ def collision_scenes() -> list[SceneMeta]:
 @pytest.mark.parametrize("scene", collision_scenes(), ids=lambda s: s.scene_name)
 def test_routes_are_collision_free(scene):
     geometry = SceneGeometry(scene)
-    grid = build_nav_grid(geometry)
+    grid = build_nav_grid(geometry.centers, geometry.lengths, geometry.axes)
     unique = [geometry.categories.index(c) for c in scene.unique_categories()]
     routes = plan_routes(grid, unique)
     assert routes
@@ -224,7 +222,7 @@ def test_high_and_flat_objects_do_not_block():
     scene = make_scene({"wall": walls(4, 4), "tv": [box(2, 2, 1.0, 1.0, 0.5, bottom=1.2)],
                         "rug": [box(2, 3, 1.0, 0.6, 0.01)], "table": [box(1, 1, 0.8, 0.8, 0.75)]})
     geometry = SceneGeometry(scene)
-    grid = build_nav_grid(geometry)
+    grid = build_nav_grid(geometry.centers, geometry.lengths, geometry.axes)
     blocking = dict(zip(geometry.categories, grid.obstacles))
     assert blocking == {"wall": True, "tv": False, "rug": False, "table": True}
     assert grid.is_free(np.array([[2.0, 2.0], [2.0, 3.0]])).all()
@@ -236,8 +234,8 @@ def test_high_and_flat_objects_do_not_block():
 
 def test_bend_sign_is_counter_clockwise_left():
     east = np.array([1.0, 0.0])
-    assert signed_bend(east, [0.0, 1.0]) == pytest.approx(90)  # east to north: left, seen from above (z up)
-    assert signed_bend(east, [0.0, -1.0]) == pytest.approx(-90)
+    assert signed_angle(east, [0.0, 1.0]) == pytest.approx(90)  # east to north: left, seen from above (z up)
+    assert signed_angle(east, [0.0, -1.0]) == pytest.approx(-90)
     assert classify_bend(90) == LEFT and classify_bend(-90) == RIGHT
 
 
@@ -248,7 +246,7 @@ def test_bend_sign_is_counter_clockwise_left():
 ])
 def test_classify_bend_threshold(angle, rule, generator):
     d = np.radians(angle)
-    bend = float(signed_bend([1.0, 0.0], [np.cos(d), np.sin(d)]))
+    bend = float(signed_angle([1.0, 0.0], [np.cos(d), np.sin(d)]))
     assert classify_bend(bend, margin=0.0) == rule  # the plain rule: more than 30 degrees is a turn
     assert classify_bend(bend) == generator  # the generator drops bends within 10 degrees of the threshold
 

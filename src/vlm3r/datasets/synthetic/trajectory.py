@@ -1,8 +1,8 @@
 """A smooth handheld walkthrough of a furnished room.
 
 The walkable floor is a grid (cells inside the room, away from walls and object footprints); the path visits
-waypoints spread around the room, in angular order, along grid shortest paths (scipy's csgraph), and is then
-smoothed (checked again against a stricter clearance). The camera holds a fixed eye height with a small bob,
+waypoints spread around the room, in angular order, along grid shortest paths (``vlm3r.geometry.grid``), and is
+then smoothed (checked again against a stricter clearance). The camera holds a fixed eye height with a small bob,
 looks across the room towards its far side, pans left and right, tilts down a little and shakes slightly.
 Poses are camera-to-world in OpenCV axes (+x right, +y down, +z forward).
 """
@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
-from scipy.sparse.csgraph import dijkstra
 
 from vlm3r.datasets.synthetic.furnish import FurnishedRoom
-from vlm3r.geometry.grid import grid_graph, path_from_predecessors
+from vlm3r.geometry.grid import cell_grid, cells_at, largest_region, path_through
+from vlm3r.geometry.polygon import rectangle_distance
 
 CELL = 0.05  # walkable-grid resolution (m)
 WALL_MARGIN = 0.45  # path keeps this far from walls ...
@@ -38,28 +38,21 @@ class Trajectory:
 def walkable_grid(furnished: FurnishedRoom, wall_margin: float, object_margin: float):
     """Boolean grid [nx, ny] of cells whose centres are walkable, and the cell centre coordinates."""
     room = furnished.room
-    xs = np.arange(CELL / 2, room.width, CELL)
-    ys = np.arange(CELL / 2, room.depth, CELL)
-    centers = np.stack(np.meshgrid(xs, ys, indexing="ij"), axis=-1)
+    centers = cell_grid(room.width, room.depth, CELL)
     free = room.contains(centers, margin=wall_margin)
     for obj in furnished.objects:
         if obj.bottom > 1.0:  # things hanging high on walls do not block walking (the wall margin covers them)
             continue
-        # Distance from each cell centre to the object's footprint rectangle, in its frame.
-        local = (centers - obj.center[:2]) @ obj.axes[:2, :2].T
-        outside = np.maximum(np.abs(local) - obj.size[:2] / 2, 0.0)
-        free &= np.linalg.norm(outside, axis=-1) > object_margin
+        free &= rectangle_distance(centers, obj.center[:2], obj.size[:2], obj.axes[:2, :2]) > object_margin
     return free, centers
 
 
 def plan_path(rng: np.random.Generator, furnished: FurnishedRoom, num_waypoints: int = 5) -> np.ndarray:
     """A smooth collision-free floor path [N, 2] through waypoints spread around the room."""
     free, centers = walkable_grid(furnished, WALL_MARGIN, OBJECT_MARGIN)
-    labels, count = ndimage.label(free)
-    if count == 0:
+    free = largest_region(free)
+    if not free.any():
         raise NoWalkableFloor("no walkable floor left between the furniture")
-    largest = 1 + int(np.argmax(ndimage.sum(free, labels, index=range(1, count + 1))))
-    free = labels == largest
     cells = centers[free]
     if len(cells) < 20:
         raise NoWalkableFloor("the walkable floor is too small for a walkthrough")
@@ -80,12 +73,7 @@ def plan_path(rng: np.random.Generator, furnished: FurnishedRoom, num_waypoints:
         waypoints.append(int(np.flatnonzero(in_sector)[np.argmax(score[in_sector])]))
     if len(waypoints) < 2:
         waypoints = [int(np.argmax(radius)), int(np.argmin(radius))]
-    graph, _ = grid_graph(free)  # nodes in the order of ``cells``
-    route = [waypoints[0]]
-    for a, b in zip(waypoints[:-1], waypoints[1:]):
-        _, predecessors = dijkstra(graph, directed=False, indices=a, return_predecessors=True)
-        route += path_from_predecessors(predecessors, a, b)[1:]
-    raw = cells[np.array(route)]
+    raw = cells[np.array(path_through(free, waypoints))]  # the grid's nodes are in the order of ``cells``
     return _smooth(raw, furnished)
 
 
@@ -101,7 +89,7 @@ def _smooth(raw: np.ndarray, furnished: FurnishedRoom) -> np.ndarray:
     for sigma_m in (0.5, 0.3, 0.15, 0.0):
         sigma = sigma_m / 0.02
         smooth = ndimage.gaussian_filter1d(resampled, sigma, axis=0, mode="nearest") if sigma > 0 else resampled
-        cell = np.clip(np.floor(smooth / CELL).astype(int), 0, np.array(strict.shape) - 1)
+        cell = cells_at(smooth, CELL, strict.shape)
         if np.all(strict[cell[:, 0], cell[:, 1]]):
             return smooth
     return resampled

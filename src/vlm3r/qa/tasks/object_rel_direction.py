@@ -14,6 +14,7 @@ from itertools import combinations
 
 import numpy as np
 
+from vlm3r.geometry.polygon import signed_angle
 from vlm3r.qa import templates
 from vlm3r.qa.task import Candidate, QATask, SceneContext, SkipScene
 
@@ -24,9 +25,7 @@ MAX_CORNERS_ELSEWHERE = 2  # box corners that may lie in another region than its
 
 def ccw_angles(origin_xy: np.ndarray, forward_xy: np.ndarray, points_xy: np.ndarray) -> np.ndarray:
     """Angles (degrees, [0, 360)) of points seen from ``origin``, counter-clockwise from ``forward``."""
-    v = points_xy - origin_xy
-    angle = np.degrees(np.arctan2(forward_xy[0] * v[:, 1] - forward_xy[1] * v[:, 0], v @ forward_xy))
-    return np.mod(angle, 360.0)
+    return np.mod(signed_angle(forward_xy, points_xy - origin_xy), 360.0)
 
 
 class _ObjectRelDirection(QATask):

@@ -1,14 +1,13 @@
 """VSI-Bench route planning: fill in the turns of a route between two unique objects (docs/route-planning.md).
 
 The reference never released its generator (docs/design.md, data §8), so vlm3r plans routes from the scene's boxes
-alone: a 2D navigation grid of the floor (inside the convex hull of all box footprints, minus the footprints of
-objects near the floor, inflated by an agent radius), shortest paths between unique objects with scipy's
-Dijkstra on the 8-connected grid, line-of-sight simplification into collision-free straight segments, and
-turns where the heading changes by more than 30 degrees (counter-clockwise seen from above, world z up, is
-left). Turn points are named after their nearest unique object. The robot starts facing the first turn's object
-(no blank before the first leg), or facing another object so that the first blank is the turn onto the first
-leg (left, right or back), or, as in the seed paper's template for routes without a turn, halfway along the
-first leg facing back to the start object ("Turn Back").
+alone, with the path planner of ``vlm3r.geometry.grid``: a navigation grid of the floor, shortest collision-free
+routes between unique objects, simplified into straight segments. This task reads a route as legs and turns
+(a heading change of more than 30 degrees, counter-clockwise seen from above is left; ``signed_angle``), names
+the turn points after their nearest unique object and writes the question: the robot starts facing the first
+turn's object (no blank before the first leg), or facing another object so that the first blank is the turn onto
+the first leg (left, right or back), or, as in the seed paper's template for routes without a turn, halfway along
+the first leg facing back to the start object ("Turn Back").
 """
 
 from __future__ import annotations
@@ -18,24 +17,14 @@ from dataclasses import dataclass
 from itertools import product
 
 import numpy as np
-from scipy.sparse.csgraph import connected_components, dijkstra
-from scipy.spatial import ConvexHull, QhullError
 
-from vlm3r.geometry import box_corners
-from vlm3r.geometry.grid import NavGrid, grid_graph, path_from_predecessors, simplify_path
-from vlm3r.geometry.polygon import footprint, inside_depth, polygon_distance
+from vlm3r.geometry.grid import NoFloorError, Route, build_nav_grid, plan_routes
+from vlm3r.geometry.polygon import point_along, polygon_distance, polyline_bends, signed_angle
 from vlm3r.qa import templates
-from vlm3r.qa.geometry import SceneGeometry
 from vlm3r.qa.task import Candidate, QATask, SceneContext, SkipScene
 
 log = logging.getLogger(__name__)
 
-RESOLUTION = 0.10  # m, grid cell side
-AGENT_RADIUS = 0.20  # m, the robot's footprint radius: paths keep at least this far from obstacles and the hull
-OBSTACLE_HEIGHT = 1.0  # m above the floor: boxes whose bottom is lower block the floor
-OBSTACLE_MIN_TOP = 0.05  # m above the floor: boxes not rising higher (rugs, mats) can be walked over
-MAX_CELLS = 400_000  # a floor region needing more cells than this is a metadata problem, not a room
-MAX_REACH = 1.0  # m, farthest a route end may lie from its object's footprint
 ANCHOR_MAX_DISTANCE = 1.5  # m, farthest a turn point (or the turn-back start) may lie from the object naming it
 MIN_LEG = 0.5  # m, shortest segment that sets a heading (and shortest half of the first leg of a turn-back route)
 TURN_THRESHOLD = 30.0  # degrees: a larger change of heading is a turn
@@ -49,97 +38,6 @@ LEFT, RIGHT, BACK = "Turn Left", "Turn Right", "Turn Back"
 AHEAD = "ahead"  # no turn: keep going forward
 TURNS = (LEFT, RIGHT, BACK)
 BLANK = "[please fill in]"
-
-
-def build_nav_grid(geometry: SceneGeometry, resolution: float = RESOLUTION, radius: float = AGENT_RADIUS,
-                   obstacle_height: float = OBSTACLE_HEIGHT) -> NavGrid:
-    """The navigation grid of a scene from its boxes alone (no room polygon or mesh in the metadata).
-
-    The floor height is the lowest box bottom; the floor region is the convex hull of every box's footprint;
-    boxes whose bottom is less than ``obstacle_height`` above the floor (and whose top rises above a mat's) block.
-    """
-    if not geometry.boxes:
-        raise SkipScene("scene has no object boxes")
-    corners = box_corners(geometry.centers, geometry.lengths, geometry.axes)  # [N, 8, 3]
-    bottoms, tops = corners[..., 2].min(axis=1), corners[..., 2].max(axis=1)
-    floor = bottoms.min()
-    obstacles = (bottoms - floor < obstacle_height) & (tops - floor > OBSTACLE_MIN_TOP)
-    footprints = np.stack([footprint(c[:, :2]) for c in corners])
-    all_xy = corners[..., :2].reshape(-1, 2)
-    try:
-        hull_polygon = all_xy[ConvexHull(all_xy).vertices]
-    except (QhullError, ValueError) as exc:
-        raise SkipScene("the box footprints span no floor area") from exc
-    lo, hi = hull_polygon.min(axis=0), hull_polygon.max(axis=0)
-    shape = tuple(np.floor((hi - lo) / resolution).astype(np.int64) + 1)
-    if shape[0] * shape[1] > MAX_CELLS:
-        raise SkipScene(f"floor region {np.round(hi - lo, 1).tolist()} m is too large for a {resolution} m grid")
-    clearance = radius + resolution * (np.sqrt(0.5) + 0.125)  # + half a cell diagonal + half a sampling step
-    cells = np.stack(np.meshgrid(np.arange(shape[0]), np.arange(shape[1]), indexing="ij"), axis=-1)
-    free = inside_depth(lo + cells.reshape(-1, 2) * resolution, hull_polygon).reshape(shape) >= clearance
-    for k in np.flatnonzero(obstacles):  # only the cells near an obstacle can be too near it
-        first = np.clip(np.ceil((footprints[k].min(axis=0) - clearance - lo) / resolution), 0, shape).astype(int)
-        stop = np.clip(np.floor((footprints[k].max(axis=0) + clearance - lo) / resolution) + 1, 0, shape).astype(int)
-        window = cells[first[0]:stop[0], first[1]:stop[1]]
-        distance = polygon_distance(lo + window.reshape(-1, 2) * resolution, footprints[k:k + 1])
-        free[first[0]:stop[0], first[1]:stop[1]] &= distance.reshape(window.shape[:2]) >= clearance
-    return NavGrid(lo, resolution, radius, free, footprints, geometry.centers[:, :2], obstacles)
-
-
-@dataclass(frozen=True, eq=False)
-class Route:
-    """A shortest collision-free route between two boxes (indices into SceneGeometry)."""
-
-    start: int
-    goal: int
-    cells: np.ndarray  # [L, 2] grid cells of the shortest path
-    waypoints: np.ndarray  # [M, 2] world x-y of its straight-line simplification
-
-
-def plan_routes(grid: NavGrid, objects: list[int]) -> list[Route]:
-    """Routes between every ordered pair of ``objects`` (box indices) that can be reached on the grid.
-
-    Only the largest connected free region is used; each object's route end is the free cell of that region
-    nearest to its footprint, within ``MAX_REACH`` (among cells at most a cell farther than the nearest, the one
-    nearest the object's centre, so that a route leaves from the middle of a side rather than a corner).
-    """
-    graph, cells = grid_graph(grid.free, grid.resolution)
-    if len(cells) == 0:
-        return []
-    _, labels = connected_components(graph, directed=False)
-    region = np.flatnonzero(labels == np.argmax(np.bincount(labels)))
-    centers = grid.cell_centers(cells[region])
-    ends: dict[int, int] = {}
-    for k in objects:
-        near = np.flatnonzero(np.all((centers >= grid.footprints[k].min(axis=0) - MAX_REACH)
-                                     & (centers <= grid.footprints[k].max(axis=0) + MAX_REACH), axis=1))
-        if len(near) == 0:
-            continue
-        distance = polygon_distance(centers[near], grid.footprints[k:k + 1])[:, 0]
-        if distance.min() > MAX_REACH:
-            continue
-        nearest = near[distance <= distance.min() + grid.resolution]
-        ends[k] = int(region[nearest[np.argmin(np.linalg.norm(centers[nearest] - grid.box_centers[k], axis=1))]])
-    reachable = [k for k in objects if k in ends]
-    if len(reachable) < 2:
-        return []
-    _, predecessors = dijkstra(graph, directed=False, indices=[ends[k] for k in reachable], return_predecessors=True)
-    routes = []
-    for row, start in enumerate(reachable):
-        for goal in reachable:
-            node = ends[goal]
-            if goal == start or node == ends[start] or predecessors[row, node] < 0:
-                continue
-            path_cells = cells[path_from_predecessors(predecessors[row], ends[start], node)]
-            routes.append(Route(start, goal, path_cells, simplify_path(grid, grid.cell_centers(path_cells))))
-    return routes
-
-
-def signed_bend(d_in: np.ndarray, d_out: np.ndarray) -> np.ndarray:
-    """Heading change in degrees from directions ``d_in`` to ``d_out`` [..., 2] (z up): positive = counter-clockwise."""
-    d_in, d_out = np.asarray(d_in, dtype=np.float64), np.asarray(d_out, dtype=np.float64)
-    cross = d_in[..., 0] * d_out[..., 1] - d_in[..., 1] * d_out[..., 0]
-    return np.degrees(np.arctan2(cross, np.sum(d_in * d_out, axis=-1)))
 
 
 def classify_bend(bend: float, margin: float = AMBIGUOUS_BAND) -> str | None:
@@ -169,38 +67,22 @@ class Legs:
 
 
 def split_legs(waypoints: np.ndarray) -> Legs | None:
-    """The legs and turns of a simplified path; None when a turn is ambiguous or as sharp as a U-turn.
-
-    Segments of at least ``MIN_LEG`` carry the headings; the shorter ones between two of them (a path wrapping
-    round the corners of a thick obstacle) form one junction whose bend is the heading change from the long
-    segment before to the long segment after. Short segments at the ends belong to the first or last leg.
-    """
-    steps = np.diff(waypoints, axis=0)
-    lengths = np.linalg.norm(steps, axis=1)
-    long = np.flatnonzero(lengths >= MIN_LEG)
-    if len(long) == 0:
+    """The legs and turns of a simplified path (the bends between its segments of at least ``MIN_LEG``,
+    ``polyline_bends``); None when a bend is ambiguous or as sharp as a U-turn. Bends that go ahead are no turns."""
+    bends = polyline_bends(waypoints, MIN_LEG)
+    if bends is None:
         return None
-    along = np.concatenate([[0.0], np.cumsum(lengths)])
-    turn_points, turns, first_length = [], [], float(along[-1])
-    for a, b, bend in zip(long[:-1], long[1:], signed_bend(steps[long[:-1]], steps[long[1:]])):
+    turn_points, turns, first_length = [], [], bends.length
+    for point, bend, along in zip(bends.points, bends.angles, bends.along):
         action = classify_bend(bend)
         if action in (None, BACK):
             return None
         if action != AHEAD:
             if not turns:
-                first_length = float(along[a + 1])
-            turn_points.append(waypoints[a + 1:b + 1].mean(axis=0))
+                first_length = float(along)
+            turn_points.append(point)
             turns.append(action)
-    return Legs(np.reshape(turn_points, (-1, 2)), turns, steps[long[0]], first_length)
-
-
-def point_along(waypoints: np.ndarray, distance: float) -> tuple[np.ndarray, np.ndarray]:
-    """The point at a path length ``distance`` along a polyline, and the direction of its segment there."""
-    steps = np.diff(waypoints, axis=0)
-    along = np.concatenate([[0.0], np.cumsum(np.linalg.norm(steps, axis=1))])
-    k = int(np.clip(np.searchsorted(along, distance, side="right") - 1, 0, len(steps) - 1))
-    fraction = (distance - along[k]) / max(along[k + 1] - along[k], 1e-12)
-    return waypoints[k] + fraction * steps[k], steps[k]
+    return Legs(np.reshape(turn_points, (-1, 2)), turns, bends.heading, first_length)
 
 
 @dataclass(frozen=True)
@@ -245,7 +127,7 @@ class Landmarks:
 
     def facing_bend(self, position: np.ndarray, heading: np.ndarray, name: str) -> float:
         """Angle in degrees between ``heading`` and the direction from ``position`` to an object's centre."""
-        return abs(float(signed_bend(self.centers[self.names.index(name)] - position, heading)))
+        return abs(float(signed_angle(self.centers[self.names.index(name)] - position, heading)))
 
     def facing_turns(self, position: np.ndarray, heading: np.ndarray) -> dict[str, str | None]:
         """Per object, the turn onto ``heading`` for a robot at ``position`` facing it (see ``classify_bend``).
@@ -255,7 +137,7 @@ class Landmarks:
         """
         points = np.concatenate([self.centers[:, None], self.footprints], axis=1) - position  # [U, 1 + K, 2]
         out = {}
-        for name, bends in zip(self.names, signed_bend(points, heading).tolist()):
+        for name, bends in zip(self.names, signed_angle(points, heading).tolist()):
             actions = [classify_bend(b) for b in bends]
             out[name] = actions[0] if all(a in (actions[0], None) for a in actions[1:]) else None
         return out
@@ -331,7 +213,10 @@ class RoutePlanning(QATask):
         geometry = ctx.geometry
         indices = [geometry.categories.index(c) for c in unique]
         names = dict(zip(indices, unique))
-        grid = build_nav_grid(geometry)
+        try:
+            grid = build_nav_grid(geometry.centers, geometry.lengths, geometry.axes)
+        except NoFloorError as exc:
+            raise SkipScene(str(exc)) from exc
         landmarks = Landmarks(unique, grid.footprints[indices], grid.box_centers[indices])
         out, asked = [], set()
         for route in plan_routes(grid, indices):
