@@ -58,7 +58,7 @@ def rectangle_distance(points: np.ndarray, center: np.ndarray, size: np.ndarray,
 
 
 def signed_angle(d_in: np.ndarray, d_out: np.ndarray) -> np.ndarray:
-    """Heading change in degrees, (-180, 180], from directions ``d_in`` to ``d_out`` [..., 2]: positive is
+    """Heading change in degrees, [-180, 180], from directions ``d_in`` to ``d_out`` [..., 2]: positive is
     counter-clockwise seen from above (a left turn), the sign of the 2D cross product."""
     d_in, d_out = np.asarray(d_in, dtype=np.float64), np.asarray(d_out, dtype=np.float64)
     cross = d_in[..., 0] * d_out[..., 1] - d_in[..., 1] * d_out[..., 0]
