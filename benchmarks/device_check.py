@@ -2,7 +2,7 @@
 the CPU with ``--tiny`` so that it never rots. Sections, each timed and its peak memory read:
 
 1. parity: the tiny model's logits and greedy answer on the CPU vs the device (fp32), and bf16 vs fp32 on the
-   device;
+   device (on the CPU itself: only the reference answer);
 2. CUT3R at full size (cut3r_512_dpt_4_64 architecture, random weights), 32 frames at 432: the token path
    (``encode_video``) vs ``reconstruct`` (tokens + heads);
 3. VLM-3R at full size (SigLIP-so400m, CUT3R, Qwen2-7B; random weights built on the meta device and
@@ -109,6 +109,8 @@ def video_pixels(config: Vlm3rConfig, frames: int, device: torch.device, dtype: 
 
 
 def section_parity(device: torch.device, dtype: torch.dtype) -> dict:
+    """The tiny model's greedy answer on the CPU (``cpu_answer``, the reference), and on another device its fp32
+    logits and answer against it (and in bf16 where the run is bf16). On the CPU there is nothing to compare."""
     torch.manual_seed(0)
     cpu_model = Vlm3rModel(Vlm3rConfig.tiny()).eval()
     ids = PROMPT + [cpu_model.config.image_token_index] + QUESTION
@@ -116,13 +118,17 @@ def section_parity(device: torch.device, dtype: torch.dtype) -> dict:
     with torch.no_grad():
         cpu_logits = cpu_model([ids], [cpu_model.visual_embeddings(pixels)]).logits.float()
         cpu_answer = cpu_model.generate([ids], [cpu_model.visual_embeddings(pixels)], NEW_TOKENS)[0]
+    out = {"cpu_answer": cpu_answer}
+    if device.type == "cpu":
+        return out
+    with torch.no_grad():
         model = cpu_model.to(device)
         fp32_visual = model.visual_embeddings(pixels.to(device))
         fp32_logits = model([ids], [fp32_visual]).logits.float().cpu()
         fp32_answer = model.generate([ids], [fp32_visual], NEW_TOKENS)[0]
     scale = cpu_logits.abs().max().item()
-    out = {"fp32_max_abs_diff_rel": (fp32_logits - cpu_logits).abs().max().item() / scale,
-           "fp32_same_answer": fp32_answer == cpu_answer}
+    out["fp32_max_abs_diff_rel"] = (fp32_logits - cpu_logits).abs().max().item() / scale
+    out["fp32_same_answer"] = fp32_answer == cpu_answer
     if dtype == torch.bfloat16:
         with torch.no_grad():
             bf16 = model.to(torch.bfloat16)
