@@ -71,8 +71,8 @@ def setup(qa_synthetic, tiny_folder):
     videos = sorted((qa_synthetic / "videos").rglob("*.mp4"))[:3]
     reference = Vlm3rPipeline.from_pretrained(folder, dtype=torch.float32)
     expected = {(v, q): reference.ask(v, q) for v in videos for q in QUESTIONS}
-    served = Vlm3rPipeline.from_pretrained(folder, dtype=torch.float32)
-    options = ServeOptions(port=free_port(), video_roots=[qa_synthetic], max_upload_mb=1, cache_mb=64, api_key=KEY,
+    served = Vlm3rPipeline.from_pretrained(folder, dtype=torch.float32, max_cache_bytes=64 << 20)
+    options = ServeOptions(port=free_port(), video_roots=[qa_synthetic], max_upload_mb=1, api_key=KEY,
                            header_timeout_s=TIMEOUT_S, body_timeout_s=TIMEOUT_S)
     server = RunningServer(served, options)
     yield server, videos, expected, qa_synthetic

@@ -32,8 +32,6 @@ def ask(
     room.mp4 "How far is the sofa from the tv (in meters)?"
     """
     from vlm3r.model.pipeline import Vlm3rPipeline
-    from vlm3r.utils.devices import check_device, torch_dtype
 
-    run_dtype, device = torch_dtype(dtype), check_device(device)
-    pipeline = Vlm3rPipeline.from_pretrained(model, cut3r, base, run_dtype, device, frames, vision_tower)
+    pipeline = Vlm3rPipeline.from_options(model, cut3r, base, vision_tower, dtype=dtype, device=device, frames=frames)
     typer.echo(pipeline.ask(video, question, max_new_tokens))  # as generated: no markup, no re-wrapping

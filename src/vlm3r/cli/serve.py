@@ -42,13 +42,12 @@ def serve(
     """
     from vlm3r.model.pipeline import Vlm3rPipeline
     from vlm3r.serve.server import ServeOptions, run_server
-    from vlm3r.utils.devices import check_device, torch_dtype
 
     for root in video_root:
         if not root.is_dir():
             raise typer.BadParameter(f"{root}: not a folder", param_hint="--video-root")
-    run_dtype, device = torch_dtype(dtype), check_device(device)
-    pipeline = Vlm3rPipeline.from_pretrained(model, cut3r, base, run_dtype, device, frames, vision_tower)
     options = ServeOptions(host, port, list(video_root), upload_dir, max_upload_mb, cache_mb, api_key)
+    pipeline = Vlm3rPipeline.from_options(model, cut3r, base, vision_tower, dtype=dtype, device=device, frames=frames,
+                                          max_cache_bytes=options.cache_bytes)
     Console(stderr=True).print(f"serving {model.name} on http://{host}:{port}/v1 (Ctrl-C stops)")
     run_server(pipeline, options, model.name)

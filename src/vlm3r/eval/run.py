@@ -412,13 +412,14 @@ def run_benchmark(options: RunOptions, model: Path | str, cut3r: Path | str | No
         rank, world = state.process_index, state.num_processes
         _broadcast_error(verdict, world)
         benchmark = get_benchmark(options.bench)
-        dtype = torch_dtype(options.dtype)
+        torch_dtype(options.dtype)  # both checked before any question or video is read
         check_device(options.device)
         device = str(state.device) if world > 1 and options.device != "cpu" else options.device
         records, every, qa_sha256 = select_questions(options, benchmark)
         groups = group_by_video(records, options.videos)
         check_videos(groups)
-        pipeline = Vlm3rPipeline.from_pretrained(model, cut3r, base, dtype, device, options.frames, vision_tower)
+        pipeline = Vlm3rPipeline.from_options(model, cut3r, base, vision_tower, dtype=options.dtype, device=device,
+                                              frames=options.frames)
         options.frames = pipeline.num_frames
         if state.is_main_process:
             previous = (read_json(run_dir / RUN_FILE, EvalRunError, dict, "the earlier run's record")

@@ -27,6 +27,7 @@ from vlm3r.model.modeling_vlm3r import PrefixCache, Vlm3rModel
 from vlm3r.model.prompt import (IMAGE, MAX_NEW_TOKENS, chat_prompt, encode, eos_id, longest_token_bytes, pad_id,
                                 video_question)
 from vlm3r.model.video import siglip_pixels
+from vlm3r.utils.devices import check_device, torch_dtype
 from vlm3r.utils.fileio import FileDigests
 from vlm3r.utils.video import VideoError, read_video_frames
 
@@ -110,14 +111,34 @@ class Vlm3rPipeline:
 
     @classmethod
     def from_pretrained(cls, model_path, cut3r_path=None, base_path=None, dtype=torch.float32, device="cpu",
-                        num_frames: int | None = None, vision_tower=None) -> Vlm3rPipeline:
+                        num_frames: int | None = None, vision_tower=None,
+                        max_cache_bytes: int | None = None) -> Vlm3rPipeline:
         """``Vlm3rModel.from_pretrained`` with the base's tokenizer, the embeddings cut to its length as the
-        official inference loader does."""
+        official inference loader does; ``max_cache_bytes`` bounds the per-video caches (None: by count only)."""
         model = Vlm3rModel.from_pretrained(model_path, cut3r=cut3r_path, base=base_path, dtype=dtype, device=device,
                                            vision_tower=vision_tower)
         tokenizer = load_tokenizer(model.files.base)
         model.fit_tokenizer(tokenizer)
-        return cls(model, tokenizer, num_frames)
+        return cls(model, tokenizer, num_frames, max_cache_bytes=max_cache_bytes)
+
+    @classmethod
+    def from_options(cls, model, cut3r=None, base=None, vision_tower=None, *, dtype: str = "bf16",
+                     device: str = "cpu", frames: int | None = None, max_cache_bytes: int | None = None,
+                     dtype_option: str = "--dtype", device_option: str = "--device") -> Vlm3rPipeline:
+        """The pipeline that a command's options name (``vlm3r ask``, ``serve``, ``eval run``, the lmms-eval
+        model): the dtype by name (fp32, bf16, fp16) and the device, both checked before any file is read (an
+        error names them as ``dtype_option`` and ``device_option``: the command's options, or lmms-eval's
+        ``model_args``), then ``from_pretrained``."""
+        run_dtype = torch_dtype(dtype, dtype_option)
+        device = check_device(device, device_option)
+        return cls.from_pretrained(model, cut3r, base, run_dtype, device, frames, vision_tower, max_cache_bytes)
+
+    def stats(self) -> dict[str, int]:
+        """What the pipeline has done and holds: videos encoded and prefixes prefilled so far (cache misses),
+        the caches' bytes and videos. Read from numbers the caches keep, so another thread may ask."""
+        return {"encodings": self.encodings, "prefills": self.prefills, "cached_bytes": self.caches.nbytes,
+                "cached_embeddings": self.caches.videos("embeddings"),
+                "cached_prefixes": self.caches.videos("prefixes")}
 
     # ------------------------------------------------------------------ per-video caches
     def _key(self, path: Path) -> tuple:

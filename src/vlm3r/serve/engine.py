@@ -104,10 +104,9 @@ class Engine:
         self._thread.join(timeout=CLOSE_WAIT_S)
 
     def snapshot(self) -> dict:
-        p = self.pipeline
-        return {"encodings": p.encodings, "prefills": p.prefills, "cached_bytes": p.caches.nbytes,
-                "cached_embeddings": p.caches.videos("embeddings"), "cached_prefixes": p.caches.videos("prefixes"),
-                "queued": self._queue.qsize(), "requests": self.stats.requests, "batches": self.stats.batches,
+        """The pipeline's counts (``Vlm3rPipeline.stats``) and the engine's: what ``/health`` reports."""
+        return {**self.pipeline.stats(), "queued": self._queue.qsize(), "requests": self.stats.requests,
+                "batches": self.stats.batches,
                 "largest_batch": self.stats.largest_batch, "failures": self.stats.failures,
                 "cancelled": self.stats.cancelled}
 

@@ -39,11 +39,17 @@ class ServeOptions:
     video_roots: list[Path] = field(default_factory=list)
     upload_dir: Path | None = None  # None: a temporary folder, removed when the server stops
     max_upload_mb: int = 512
-    cache_mb: int = 4096  # embeddings and prefixes of recent videos, least recently used evicted first
+    cache_mb: int = 4096  # embeddings and prefixes of recent videos: the pipeline is loaded with it (cache_bytes)
     api_key: str | None = None
     model_id: str | None = None  # what /v1/models lists (default: the model folder's name)
     header_timeout_s: float = HEADER_TIMEOUT_S
     body_timeout_s: float = BODY_TIMEOUT_S
+
+    @property
+    def cache_bytes(self) -> int:
+        """The pipeline's cache bound (``Vlm3rPipeline.from_options(max_cache_bytes=...)``): set when it is loaded,
+        as ``vlm3r serve`` does; ``build_app`` serves a loaded pipeline as it is."""
+        return self.cache_mb * MB
 
 
 class HeaderTimeoutProtocol(H11Protocol):
@@ -84,7 +90,6 @@ class HeaderTimeoutProtocol(H11Protocol):
 def build_app(pipeline: Vlm3rPipeline, options: ServeOptions, model_id: str):
     """(app, engine, upload folder to remove or None) for a loaded pipeline; the app's shutdown stops the engine
     and removes a temporary upload folder."""
-    pipeline.caches.max_bytes = options.cache_mb * MB
     temporary = options.upload_dir is None
     upload_dir = Path(tempfile.mkdtemp(prefix="vlm3r-uploads-")) if temporary else options.upload_dir
     store = VideoStore(options.video_roots, upload_dir, options.max_upload_mb * MB, temporary)

@@ -16,7 +16,7 @@ from lmms_eval.api.model import lmms
 from vlm3r.errors import InputError
 from vlm3r.model.pipeline import Vlm3rPipeline
 from vlm3r.model.prompt import MAX_NEW_TOKENS
-from vlm3r.utils.devices import check_device, torch_dtype
+from vlm3r.utils.devices import check_device
 from vlm3r.utils.frames import NUM_FRAMES
 
 class Vlm3rLmms(lmms):
@@ -32,8 +32,9 @@ class Vlm3rLmms(lmms):
         self.batch_size_per_gpu = int(batch_size)
         if self.batch_size_per_gpu < 1:
             raise InputError(f"batch_size: at least 1, got {batch_size}")
-        self.pipeline = Vlm3rPipeline.from_pretrained(pretrained, cut3r, base, torch_dtype(str(dtype), "dtype"),
-                                                      str(self._device), int(max_frames_num), vision_tower)
+        self.pipeline = Vlm3rPipeline.from_options(pretrained, cut3r, base, vision_tower, dtype=str(dtype),
+                                                   device=str(self._device), frames=int(max_frames_num),
+                                                   dtype_option="dtype", device_option="device")
 
     @property
     def device(self) -> torch.device:
