@@ -16,6 +16,7 @@ from vlm3r.model.modeling_vlm3r import Vlm3rModel
 from vlm3r.training.config import TrainConfigError, load_train_config
 from vlm3r.training.data import (ConversationDataset, DataOptions, TrainingDataError, collate,
                                  read_training_samples, time_instruction, with_time_instruction)
+from vlm3r.training.state import checkpoint_dir, checkpoint_dirs, checkpoint_step
 from vlm3r.training.tokenization import tokenize_conversation
 from vlm3r.training.trainer import Trainer, latest_checkpoint, plot_loss, train
 
@@ -199,6 +200,17 @@ def test_resume_continues_the_schedule(questions, tmp_path):
         for key in want:
             torch.testing.assert_close(got[key], want[key], rtol=0, atol=1e-6, msg=key)
     assert sorted(p.name for p in interrupted.glob("checkpoint-*")) == ["checkpoint-6", "checkpoint-8"]
+
+
+def test_checkpoint_folders_are_named_by_their_step(tmp_path):
+    for name in ("checkpoint-10", "checkpoint-9", "checkpoint-2.partial", "checkpoint-x", "checkpoint-", "other-3"):
+        (tmp_path / name).mkdir()
+    assert [p.name for p in checkpoint_dirs(tmp_path)] == ["checkpoint-9", "checkpoint-10"]
+    assert checkpoint_dir(tmp_path, 12) == tmp_path / "checkpoint-12"
+    assert checkpoint_step(tmp_path / "checkpoint-12") == 12
+    assert checkpoint_step(tmp_path / "checkpoint-2.partial") is None and checkpoint_step(tmp_path / "other-3") is None
+    (tmp_path / "checkpoint-9" / "trainer_state.json").write_text("{}")
+    assert latest_checkpoint(tmp_path) == tmp_path / "checkpoint-9"  # checkpoint-10 has no trainer state yet
 
 
 def test_unfrozen_cut3r_trains_and_is_saved(questions, tmp_path):

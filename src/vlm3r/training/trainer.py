@@ -38,7 +38,8 @@ from vlm3r.training.data import (ConversationDataset, DataOptions, TrainingDataE
                                  read_training_samples)
 from vlm3r.training.lora import add_lora, set_trainable
 from vlm3r.training.features import FeatureSpec
-from vlm3r.training.state import ResumeError, load_state, save_state
+from vlm3r.training.state import (CHECKPOINT_PREFIX, ResumeError, checkpoint_dir, checkpoint_dirs, checkpoint_step,
+                                  load_state, save_state)
 from vlm3r.utils.fileio import atomic_path, atomic_write_text, read_json
 from vlm3r.utils.progress import progress_bar
 
@@ -52,9 +53,9 @@ LOSS_PLOT_DPI = 120  # pixels per inch: a 720 x 420 image
 NAMED_BAD_TENSORS = 5
 # What a run writes into its folder: removed by --overwrite (nothing else is); "vision_tower" is the name runs
 # before 2026-12 gave the tower folder (saving.VISION_TOWER_DIR now).
-RUN_OUTPUTS = ("checkpoint-*", "base", VISION_TOWER_DIR, "vision_tower", LOG_FILE, LOSS_PLOT, STATE_FILE, "config.json",
-               "adapter_config.json", "adapter_model.bin", "adapter_model.safetensors", "non_lora_trainables.bin",
-               "README.md")
+RUN_OUTPUTS = (f"{CHECKPOINT_PREFIX}*", "base", VISION_TOWER_DIR, "vision_tower", LOG_FILE, LOSS_PLOT, STATE_FILE,
+               "config.json", "adapter_config.json", "adapter_model.bin", "adapter_model.safetensors",
+               "non_lora_trainables.bin", "README.md")
 
 
 def deepspeed_requested() -> bool:
@@ -141,8 +142,9 @@ def step_epoch(step: int, steps_per_epoch: int) -> int:
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
-    done = [p for p in run_dir.glob("checkpoint-*") if (p / STATE_FILE).is_file() and p.name[11:].isdigit()]
-    return max(done, key=lambda p: int(p.name[11:]), default=None)
+    """The run's complete checkpoint of the latest step (one with its trainer state), or None."""
+    done = [p for p in checkpoint_dirs(run_dir) if (p / STATE_FILE).is_file()]
+    return done[-1] if done else None
 
 
 def plot_loss(history: list[dict], path: Path):
@@ -315,9 +317,7 @@ class Trainer:
         atomic_write_text(path, "".join(line + "\n" for line in lines))
 
     def _prune(self) -> None:
-        done = sorted((p for p in self.run_dir.glob("checkpoint-*") if p.name[11:].isdigit()),
-                      key=lambda p: int(p.name[11:]))
-        for old in done[:-self.cfg.run.save_total_limit]:
+        for old in checkpoint_dirs(self.run_dir)[:-self.cfg.run.save_total_limit]:
             shutil.rmtree(old)
 
     def _due(self, end_of_epoch: bool) -> bool:
@@ -364,7 +364,7 @@ class Trainer:
         st = self.state
         step = st.global_step + (0 if self._stepped else 1)
         last = latest_checkpoint(self.run_dir)
-        kept = (f"the last good checkpoint is {last} (step {int(last.name[11:])})" if last is not None else
+        kept = (f"the last good checkpoint is {last} (step {checkpoint_step(last)})" if last is not None else
                 "no checkpoint was written before it")
         return (f"{self.run_dir}: step {step} of {st.total_steps} (epoch {step_epoch(step, st.steps_per_epoch)}): "
                 f"{what}. The run stopped; {kept}. Look for what drives it there (optim.lr "
@@ -411,9 +411,9 @@ class Trainer:
                     stopping = stopping and st.global_step < st.total_steps
                     if self._due(end_of_epoch) or stopping:
                         self._check_weights()
-                        self.save(self.run_dir / f"checkpoint-{st.global_step}")
+                        self.save(checkpoint_dir(self.run_dir, st.global_step))
                     if stopping:
-                        return self.run_dir / f"checkpoint-{st.global_step}"
+                        return checkpoint_dir(self.run_dir, st.global_step)
         self._check_weights()
         if acc.is_main_process:
             self.unwrapped.save_pretrained(self.run_dir, **self.references_from(self.run_dir))
