@@ -3,6 +3,7 @@ CPU, the released layout written and read back, resuming, config and data errors
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from vlm3r.model.modeling_vlm3r import Vlm3rModel
 from vlm3r.training.config import TrainConfigError, load_train_config
 from vlm3r.training.data import (ConversationDataset, DataOptions, TrainingDataError, collate,
                                  read_training_samples, time_instruction, with_time_instruction)
-from vlm3r.training.state import checkpoint_dir, checkpoint_dirs, checkpoint_step
+from vlm3r.training.state import ResumeError, checkpoint_dir, checkpoint_dirs, checkpoint_step
 from vlm3r.training.tokenization import tokenize_conversation
 from vlm3r.training.trainer import Trainer, latest_checkpoint, plot_loss, train
 
@@ -211,6 +212,13 @@ def test_checkpoint_folders_are_named_by_their_step(tmp_path):
     assert checkpoint_step(tmp_path / "checkpoint-2.partial") is None and checkpoint_step(tmp_path / "other-3") is None
     (tmp_path / "checkpoint-9" / "trainer_state.json").write_text("{}")
     assert latest_checkpoint(tmp_path) == tmp_path / "checkpoint-9"  # checkpoint-10 has no trainer state yet
+
+
+def test_resuming_without_a_checkpoint_is_a_named_error(questions, tmp_path):
+    run = tmp_path / "run"
+    for resume in ("latest", str(tmp_path / "checkpoint-7")):
+        with pytest.raises(ResumeError, match=re.escape(f"{resume}: no complete checkpoint to resume from in {run}")):
+            train(tiny_config(questions, run), resume=resume)
 
 
 def test_unfrozen_cut3r_trains_and_is_saved(questions, tmp_path):

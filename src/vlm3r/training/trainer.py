@@ -431,6 +431,7 @@ def train(cfg: TrainConfig, resume: str | None = None, stop_after_steps: int | N
     if resume:
         checkpoint = latest_checkpoint(trainer.run_dir) if resume == "latest" else Path(resume)
         if checkpoint is None or not (checkpoint / STATE_FILE).is_file():
-            raise FileNotFoundError(f"{resume}: no complete checkpoint to resume from in {trainer.run_dir}")
+            raise ResumeError(f"{resume}: no complete checkpoint to resume from in {trainer.run_dir} (--resume takes "
+                              f"a checkpoint folder with its {STATE_FILE}, or latest)")
         trainer.resume(checkpoint)
     return trainer.train(stop_after_steps)
