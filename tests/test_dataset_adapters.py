@@ -14,6 +14,8 @@ from helpers import write_video
 from plyfile import PlyData, PlyElement
 
 from vlm3r.datasets.metadata import build_dataset_metadata
+from vlm3r.datasets.scannet.adapter import list_scenes
+from vlm3r.errors import SceneBuildError
 from vlm3r.scene import read_frame_metadata, read_scene_metadata
 
 # ------------------------------------------------------------------------------------------------ ScanNet
@@ -208,6 +210,15 @@ def test_metadata_command_for_synthetic_and_scannet(tmp_path, small_synthetic):
     wrong = CliRunner().invoke(app, ["scenes", "metadata", "--dataset", "synthetic", "--root", str(small_synthetic),
                                      "--out", str(tmp_path / "elsewhere")])
     assert wrong.exit_code == 1 and "--out must be --root" in " ".join(wrong.output.split())
+
+
+def test_a_root_without_scenes_is_named(tmp_path):
+    with pytest.raises(SceneBuildError, match=f"{tmp_path / 'scans'}: no such folder of ScanNet scenes, and no scene "
+                                              f"list {tmp_path / 'scannetv2_train.txt'}"):
+        list_scenes(tmp_path, "train")
+    (tmp_path / "scannetv2_train.txt").write_bytes(b"\xff\xfe scene0000_00")
+    with pytest.raises(SceneBuildError, match="scannetv2_train.txt: the ScanNet scene list is not readable text"):
+        list_scenes(tmp_path, "train")
 
 
 # ------------------------------------------------------------------------------------------------ ARKitScenes

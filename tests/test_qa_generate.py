@@ -17,7 +17,7 @@ from vlm3r.qa.export import to_llava, write_parquet
 from vlm3r.qa.generate import SceneInput, generate, load_scenes
 from vlm3r.qa.record import QAFileError, QARecord, read_qa_jsonl, write_qa_jsonl
 from vlm3r.qa.tasks import select_tasks
-from vlm3r.scene import OrientedBox, SceneMeta, read_scene_metadata
+from vlm3r.scene import MetadataError, OrientedBox, SceneMeta, read_scene_metadata
 
 
 @pytest.fixture(scope="module")
@@ -188,6 +188,12 @@ def test_malformed_qa_file(tmp_path):
     path.write_text("not json\n")
     with pytest.raises(QAFileError, match="line 1: not valid JSON"):
         read_qa_jsonl(path)
+
+
+def test_a_folder_without_scene_metadata_is_named(tmp_path):
+    (tmp_path / "notes.json").write_text("{}")
+    with pytest.raises(MetadataError, match=f"{tmp_path}: no scene metadata files"):
+        load_scenes(tmp_path)
 
 
 def test_demo_writes_every_stage(tmp_path):

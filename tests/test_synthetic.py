@@ -2,6 +2,7 @@
 
 import filecmp
 import json
+import shutil
 
 import av
 import numpy as np
@@ -233,6 +234,25 @@ def test_unwritable_folder(tmp_path):
     result = runner.invoke(app, ["scenes", "synth", "--out", str(blocker / "d"), "--num-scenes", "1"],
                            env={"COLUMNS": "200"})
     assert result.exit_code != 0 and "(--out): cannot be created" in result.output
+
+
+def test_show_names_what_a_scene_lacks(small_synthetic, tmp_path):
+    from vlm3r.viz.scene_view import SceneViewError, find_scene, render_scene_overview
+
+    shutil.copytree(small_synthetic / "metadata", tmp_path / "metadata")
+    shutil.copytree(small_synthetic / "color", tmp_path / "color")
+    layout, scene = find_scene(tmp_path / scene_name(SEED, 0))
+    frame = read_frame_metadata(layout.frame_metadata_path)[scene].frames[0]
+    (tmp_path / frame.file_path_color).write_bytes(b"not a jpeg")
+    with pytest.raises(SceneViewError, match=f"{frame.file_path_color}: colour frame {frame.frame_id} of scene "
+                                             f"'{scene}' is not a readable image"):
+        render_scene_overview(layout, scene, tmp_path / "x.png")
+    frames = json.loads(layout.frame_metadata_path.read_text())
+    del frames[scene]
+    layout.frame_metadata_path.write_text(json.dumps(frames))
+    with pytest.raises(SceneViewError, match=f"no frames of scene '{scene}' in this frame metadata"):
+        render_scene_overview(layout, scene, tmp_path / "x.png")
+    assert not (tmp_path / "x.png").exists()
 
 
 def test_cli_synth_and_show(tmp_path):

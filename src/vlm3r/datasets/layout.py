@@ -21,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from vlm3r.errors import SceneBuildError
+
 #: ScanNet's convention, which vlm3r's adapters follow: mask pixel value = instance id + 1.
 MASK_VALUE_OFFSET = 1
 
@@ -29,9 +31,14 @@ def listed_or_all(listing: Path, folder: Path, dataset: str) -> list[str]:
     """A raw dataset's scenes: the names in ``listing`` (one per line) if it exists, else every sub-folder of
     ``folder``."""
     if listing.is_file():
-        return [line.strip() for line in listing.read_text().splitlines() if line.strip()]
+        try:
+            text = listing.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SceneBuildError(f"{listing}: the {dataset} scene list is not readable text ({exc})") from exc
+        return [line.strip() for line in text.splitlines() if line.strip()]
     if not folder.is_dir():
-        raise FileNotFoundError(f"neither {listing} nor {folder} exists (is this {dataset}?)")
+        raise SceneBuildError(f"{folder}: no such folder of {dataset} scenes, and no scene list {listing} "
+                              f"(is this {dataset}?)")
     return sorted(p.name for p in folder.iterdir() if p.is_dir())
 
 

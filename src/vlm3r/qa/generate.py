@@ -23,7 +23,7 @@ from vlm3r.qa.geometry import SceneGeometry, scene_problem
 from vlm3r.qa.record import QARecord
 from vlm3r.qa.task import QATask, SceneContext, SkipScene
 from vlm3r.qa.tasks import BY_NAME
-from vlm3r.scene import SceneFrames, SceneMeta, read_frame_metadata, read_scene_metadata
+from vlm3r.scene import MetadataError, SceneFrames, SceneMeta, read_frame_metadata, read_scene_metadata
 from vlm3r.utils.fileio import atomic_write_text
 from vlm3r.utils.parallel import parallel_map
 
@@ -71,7 +71,7 @@ def load_scenes(metadata: Path | str) -> list[SceneInput]:
     if metadata.is_dir():
         files = sorted(p for p in metadata.rglob("*.json") if "_metadata" in p.name and "_frame_metadata" not in p.name)
         if not files:
-            raise FileNotFoundError(f"{metadata}: no scene metadata files (*_metadata_*.json) found")
+            raise MetadataError(metadata, "no scene metadata files (*_metadata_*.json) found in this folder")
     else:
         files = [metadata]
     scenes: list[SceneInput] = []

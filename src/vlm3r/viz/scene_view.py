@@ -13,9 +13,14 @@ from scipy.spatial import ConvexHull
 
 from vlm3r.datasets.layout import ProcessedLayout
 from vlm3r.datasets.pointcloud import read_point_cloud
+from vlm3r.errors import Vlm3rError
 from vlm3r.scene import read_frame_metadata, read_scene_metadata
 from vlm3r.utils.fileio import atomic_path
 from vlm3r.utils.frames import NUM_FRAMES
+
+
+class SceneViewError(Vlm3rError):
+    """A scene that cannot be drawn; the message names the file (or SCENE_DIR) and what it lacks."""
 
 
 def find_scene(scene_dir: Path | str) -> tuple[ProcessedLayout, str]:
@@ -31,14 +36,19 @@ def find_scene(scene_dir: Path | str) -> tuple[ProcessedLayout, str]:
         layout = ProcessedLayout(root, path.name[: -len(suffix)], split)
         if scene in read_scene_metadata(path).scenes:
             return layout, scene
-    raise FileNotFoundError(f"{scene_dir}: no scene {scene!r} in the metadata under {root / 'metadata'} "
-                            f"({len(candidates)} metadata files looked at)")
+    raise SceneViewError(f"{scene_dir}: no scene {scene!r} in the metadata under {root / 'metadata'} "
+                         f"({len(candidates)} metadata files looked at; SCENE_DIR is DATASET_ROOT/SCENE_NAME)")
 
 
 def render_scene_overview(layout: ProcessedLayout, scene: str, out: Path | str, max_frames: int = NUM_FRAMES) -> None:
     """Write a PNG: the top-down map on the left, a contact sheet of up to ``max_frames`` frames on the right."""
-    meta = read_scene_metadata(layout.scene_metadata_path).scenes[scene]
-    frames = read_frame_metadata(layout.frame_metadata_path)[scene]
+    scenes = read_scene_metadata(layout.scene_metadata_path).scenes
+    if scene not in scenes:
+        raise SceneViewError(f"{layout.scene_metadata_path}: no scene {scene!r} in this scene metadata")
+    meta = scenes[scene]
+    frames = read_frame_metadata(layout.frame_metadata_path).get(scene)
+    if frames is None:
+        raise SceneViewError(f"{layout.frame_metadata_path}: no frames of scene {scene!r} in this frame metadata")
     fig = Figure(figsize=(20, 9), dpi=100)
     FigureCanvasAgg(fig)  # drawn off-screen; the program's own matplotlib backend is left alone
     grid = fig.add_gridspec(1, 2, width_ratios=[1, 1.25], wspace=0.05)
@@ -90,8 +100,12 @@ def _draw_sheet(ax, layout, frames, max_frames: int) -> None:
         path = layout.root / frame.file_path_color if frame.file_path_color else None
         if path is None or not path.is_file():
             continue
-        with Image.open(path) as image:
-            thumbs.append((frame.frame_id, np.asarray(image.convert("RGB").resize((160, 120)))))
+        try:
+            with Image.open(path) as image:
+                thumbs.append((frame.frame_id, np.asarray(image.convert("RGB").resize((160, 120)))))
+        except OSError as exc:  # PIL's UnidentifiedImageError for a file that is no image
+            raise SceneViewError(f"{path}: colour frame {frame.frame_id} of scene {frames.scene_name!r} is not a "
+                                 f"readable image ({exc})") from exc
     ax.axis("off")
     ax.set_title("sampled frames (video frame index)")
     if not thumbs:
