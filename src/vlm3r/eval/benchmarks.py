@@ -24,9 +24,6 @@ class Benchmark:
     #: Question types merged (unweighted mean) into one key before the overall mean, as the benchmark reports.
     merged: dict[str, tuple[str, ...]]
 
-    def column_of(self, question_type: str) -> Column | None:
-        return next((c for c in self.columns if question_type in c.question_types), None)
-
 
 VSIBENCH = Benchmark(
     "vsibench",
