@@ -299,6 +299,16 @@ def test_resumed_log_has_each_step_once(questions, tmp_path):
     assert [e["step"] for e in log] == [1, 2, 3, 4] and 9.0 not in [e["loss"] for e in log]
 
 
+def test_a_damaged_log_is_named_on_resume(questions, tmp_path):
+    run = tmp_path / "run"
+    settings = ("optim.epochs=2", "run.save_every=1000")
+    train(tiny_config(questions, run, *settings), stop_after_steps=1)
+    with (run / "log.jsonl").open("a") as f:  # a line cut short by a crash
+        f.write('{"step": 2, "epo')
+    with pytest.raises(ResumeError, match=re.escape(f"{run / 'log.jsonl'} (the run's log): line 2: not valid JSON")):
+        train(tiny_config(questions, run, *settings), resume="latest")
+
+
 def test_run_folder_moves_whole(questions, tmp_path):
     """Paths inside the run are stored relative to the config.json that names them, so a moved run still
     loads; an unfinished run points to its latest checkpoint."""

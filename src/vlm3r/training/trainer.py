@@ -40,7 +40,7 @@ from vlm3r.training.lora import add_lora, set_trainable
 from vlm3r.training.features import FeatureSpec
 from vlm3r.training.state import (CHECKPOINT_PREFIX, ResumeError, checkpoint_dir, checkpoint_dirs, checkpoint_step,
                                   load_state, save_state)
-from vlm3r.utils.fileio import atomic_path, atomic_write_text, read_json
+from vlm3r.utils.fileio import atomic_path, atomic_write_text, parse_jsonl_objects, read_json
 from vlm3r.utils.progress import progress_bar
 
 log = logging.getLogger(__name__)
@@ -312,9 +312,10 @@ class Trainer:
         path = self.run_dir / LOG_FILE
         if not self.accelerator.is_main_process or not path.is_file():
             return
-        lines = [line for line in path.read_text().splitlines()
-                 if line.strip() and json.loads(line).get("step", 0) <= step]
-        atomic_write_text(path, "".join(line + "\n" for line in lines))
+        lines = path.read_text().splitlines()
+        rows = parse_jsonl_objects(lines, f"{path} (the run's log)", ResumeError)
+        kept = [lines[number - 1] for number, row in rows if row.get("step", 0) <= step]
+        atomic_write_text(path, "".join(line + "\n" for line in kept))
 
     def _prune(self) -> None:
         for old in checkpoint_dirs(self.run_dir)[:-self.cfg.run.save_total_limit]:
