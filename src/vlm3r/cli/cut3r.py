@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import numpy as np
 import typer
 from rich.console import Console
 
@@ -32,24 +30,14 @@ def reconstruct(
 
     Example: vlm3r cut3r reconstruct room.mp4 --cut3r cut3r_512_dpt_4_64.pth --out room.ply --frames 16
     """
-    from vlm3r.datasets.pointcloud import LabeledPoints, write_point_cloud
-    from vlm3r.model.cut3r import load_cut3r, read_architecture_file
-    from vlm3r.model.cut3r.reconstruction import reconstruct_video
-    from vlm3r.utils.devices import check_device, torch_dtype
-    from vlm3r.utils.fileio import atomic_write_text
+    from vlm3r.viz.reconstruction import cameras_path, reconstruct_to_files
 
     console = Console()
     check_output(out)
-    check_output(out.with_suffix(".cameras.json"))
-    model = load_cut3r(cut3r, config=read_architecture_file(config), device=check_device(device),
-                       dtype=torch_dtype(dtype), with_heads=True)
+    check_output(cameras_path(out))
     with console.status(f"reconstructing {frames} frames"):
-        result = reconstruct_video(model, video, frames, keep)
-    count = len(result.points)
-    write_point_cloud(out, LabeledPoints(result.points, result.colors, np.zeros(count, int), np.zeros(count, int)))
-    cameras = out.with_suffix(".cameras.json")
-    atomic_write_text(cameras, json.dumps(result.cameras(), indent=1))
-    console.print(f"wrote {count} points to {out} and {len(result.frame_indices)} cameras to {cameras} "
-                  f"(camera path {result.path_length:.2f} model units)")
+        result = reconstruct_to_files(video, cut3r, out, config, frames, keep, device, dtype)
+    console.print(f"wrote {len(result.points)} points to {out} and {len(result.frame_indices)} cameras to "
+                  f"{cameras_path(out)} (camera path {result.path_length:.2f} model units)")
     if result.non_finite:
         console.print(f"[yellow]{result.non_finite} points with non-finite coordinates were left out[/yellow]")
