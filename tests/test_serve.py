@@ -498,6 +498,47 @@ def test_fields_the_server_does_not_implement_are_refused(setup):
     assert refused.value.body["param"] == "seed"
 
 
+WRONG_TYPES = [("max_tokens", 1025), ("max_tokens", True), ("max_completion_tokens", 2.5), ("stream", 1),
+               ("stream_options", "x"), ("user", 5), ("model", 5)]
+
+
+def test_a_request_is_checked_against_its_schema(setup):
+    """Each field of the wrong type or out of range is a 400 naming it; each part of a chat request is checked
+    before any model work; a JSON body is read as JSON whatever its Content-Type says (``curl -d``)."""
+    server, videos, expected, _ = setup
+    good = {"messages": message(f"file://{videos[0]}", QUESTIONS[0])}
+    before = health(server)
+    for field, value in WRONG_TYPES:
+        response = httpx.post(chat_url(server), json={**good, field: value}, headers=AUTH)
+        assert_error(response, 400, f"{field}: ", json.dumps(value), param=field)
+    parts = [{"type": "video_url", "video_url": {"url": f"file://{videos[0]}"}}, {"type": "text", "text": "q"}]
+    cases = [({}, "messages: Field required"), ({"messages": []}, "messages: List should have at least 1 item"),
+             ({"messages": [{"role": "user", "content": parts[:1]}]}, "needs a text part with the question"),
+             ({"messages": [{"role": "user", "content": [{"type": "image_url"}, parts[1]]}]},
+              "messages[0].content[0].type: Input should be 'text' or 'video_url'"),
+             ({"messages": [{"role": "user", "content": [{"type": "video_url"}, parts[1]]}]},
+              "messages[0].content[0]: expected a text part or a video_url part"),
+             ({"messages": [{"role": "system", "content": "be brief"}, *good["messages"]]}, "got roles "),
+             ([good], "the body must be a JSON object")]
+    for body, text in cases:
+        response = httpx.post(chat_url(server), json=body, headers=AUTH)
+        assert_error(response, 400, text, param=None if isinstance(body, list) else "messages")
+    assert health(server)["requests"] == before["requests"]  # none reached the model
+    for kind in ("application/x-www-form-urlencoded", None):
+        headers = {**AUTH, "Content-Type": kind} if kind else AUTH
+        answer = httpx.post(chat_url(server), content=json.dumps(good).encode(), headers=headers)
+        assert answer.json()["choices"][0]["message"]["content"] == expected[(videos[0], QUESTIONS[0])]
+
+
+def test_health_reports_what_the_pipeline_owns(setup):
+    """``/health``'s cache counts are the pipeline's own ``stats()``; its byte bound came with loading it."""
+    server, _, _, _ = setup
+    pipeline = server.engine.pipeline
+    reported = health(server)
+    assert {key: reported[key] for key in pipeline.stats()} == pipeline.stats()
+    assert pipeline.caches.max_bytes == 64 << 20  # from_pretrained(max_cache_bytes=...), as vlm3r serve loads it
+
+
 def corrupt_copy(video: Path) -> bytes:
     """The video with the middle third of its bytes zeroed: its header opens, its frames do not decode."""
     data = bytearray(video.read_bytes())

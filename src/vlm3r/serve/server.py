@@ -3,7 +3,7 @@
 Timeouts: an idle keep-alive connection is closed after ``KEEP_ALIVE_TIMEOUT_S`` (uvicorn's own timeout); a
 connection whose request headers are not complete ``HEADER_TIMEOUT_S`` after it opened (or after its last
 response) is closed (uvicorn has no such timeout: ``HeaderTimeoutProtocol`` adds it); a request body that sends
-nothing for ``BODY_TIMEOUT_S`` gets a 408 and the connection closes (``app.read_body``). On SIGTERM or SIGINT,
+nothing for ``BODY_TIMEOUT_S`` gets a 408 and the connection closes (``body.read_body``). On SIGTERM or SIGINT,
 requests still running after ``GRACEFUL_SHUTDOWN_S`` are cancelled, then the app's shutdown stops the engine and
 removes a temporary upload folder (uvicorn re-raises the signal afterwards, so nothing after ``Server.run()``
 runs on SIGTERM).
@@ -21,8 +21,10 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from vlm3r.model.pipeline import Vlm3rPipeline
-from vlm3r.serve.app import BODY_TIMEOUT_S, ServeSettings, create_app
+from vlm3r.serve.app import create_app
+from vlm3r.serve.body import BODY_TIMEOUT_S
 from vlm3r.serve.engine import Engine
+from vlm3r.serve.serving import ServeSettings
 from vlm3r.serve.videos import VideoStore
 
 LOOPBACK = "127.0.0.1"

@@ -7,7 +7,9 @@
 
 Uploads are kept by content (their SHA-256), so the same video uploaded twice is one file and one cache entry;
 each must fit ``max_upload_bytes`` and open as a video (not a still image), or it is refused and not kept; one
-that opens but then does not decode is removed. Errors name an upload by its id, never by its path here.
+that opens but then does not decode is removed. Errors name an upload by its id, never by its path here, and are
+``RequestError``s with their HTTP status. A video is sent as one of ``VIDEO_TYPES`` (an upload's
+``Content-Type``, a data URL's type).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import shutil
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from vlm3r.errors import Vlm3rError
+from vlm3r.serve.errors import RequestError
 from vlm3r.utils.fileio import atomic_path
 from vlm3r.utils.video import VideoError, probe_video
 
@@ -28,14 +30,18 @@ ID_PATTERN = re.compile(r"^video-[0-9a-f]{32}$")
 DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w.+-]+=[\w.+-]+)*);base64,", re.ASCII)
 UPLOAD_SUFFIX = ".video"  # uploads are opened by content, not by name
 LOCAL_HOSTS = ("", "localhost")  # the hosts a file:// URL may name (RFC 8089)
+VIDEO_TYPES = ("video/", "application/octet-stream")  # the media types a video may be sent as (prefixes)
+PARAM = "messages"  # the request field a chat request's video is in (its errors' ``param``)
 
 
-class VideoSourceError(Vlm3rError):
-    """A request's video that cannot be used; ``status`` is the HTTP answer (400, 403, 404, 413)."""
+def is_video_type(media_type: str) -> bool:
+    """A ``Content-Type`` (parameters aside) or a data URL's type that a video may be sent as."""
+    return media_type.split(";")[0].strip().startswith(VIDEO_TYPES)
 
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
+
+def unusable(status: int, message: str) -> RequestError:
+    """A chat request's video that cannot be used (400, 403, 404, 413, 422)."""
+    return RequestError(status, message, param=PARAM)
 
 
 class VideoStore:
@@ -53,13 +59,14 @@ class VideoStore:
             shutil.rmtree(self.upload_dir, ignore_errors=True)
 
     # ------------------------------------------------------------------ uploads
-    def add(self, data: bytes) -> str:
-        """Keep an uploaded video; returns its id."""
+    def add(self, data: bytes, param: str | None = None) -> str:
+        """Keep an uploaded video; returns its id. ``param``: the request field it came in, for errors (none for
+        ``POST /v1/videos``, whose body it is)."""
         if len(data) > self.max_upload_bytes:
-            raise VideoSourceError(413, f"the upload is {len(data)} bytes, more than the server's limit of "
-                                        f"{self.max_upload_bytes} (--max-upload-mb)")
+            raise RequestError(413, f"the upload is {len(data)} bytes, more than the server's limit of "
+                                    f"{self.max_upload_bytes} (--max-upload-mb)", param=param)
         if not data:
-            raise VideoSourceError(400, "the upload is empty")
+            raise RequestError(400, "the upload is empty", param=param)
         video_id = "video-" + hashlib.sha256(data).hexdigest()[:32]
         path = self.path_of(video_id)
         if not path.is_file():
@@ -68,21 +75,21 @@ class VideoStore:
                 try:
                     probe_video(tmp)
                 except VideoError as exc:  # the temporary file goes with the error
-                    raise VideoSourceError(400, f"the upload is not a readable video: "
-                                                f"{self._reason(exc, tmp, 'the upload')}") from exc
+                    raise RequestError(400, f"the upload is not a readable video: "
+                                            f"{self._reason(exc, tmp, 'the upload')}", param=param) from exc
         return video_id
 
     def path_of(self, video_id: str) -> Path:
         return self.upload_dir / f"{video_id}{UPLOAD_SUFFIX}"
 
-    def undecodable(self, path: Path, exc: Exception) -> VideoSourceError:
+    def undecodable(self, path: Path, exc: Exception) -> RequestError:
         """The 422 for a video that opened but did not decode. An upload is removed (it cannot be answered) and
         named by its id."""
         name = str(path)
         if Path(path).parent == self.upload_dir:
             name = Path(path).name.removesuffix(UPLOAD_SUFFIX)
             Path(path).unlink(missing_ok=True)
-        return VideoSourceError(422, f"the video cannot be decoded: {self._hidden(str(exc), path, name)}")
+        return unusable(422, f"the video cannot be decoded: {self._hidden(str(exc), path, name)}")
 
     def _reason(self, exc: Exception, path: Path, name: str) -> str:
         """What ``exc`` says about the file at ``path``, without naming it."""
@@ -96,60 +103,59 @@ class VideoStore:
     def resolve(self, url: str) -> Path:
         """The local file of a request's ``video_url.url``."""
         if not isinstance(url, str) or not url:
-            raise VideoSourceError(400, "video_url.url: expected a file:// URL, a data:video/...;base64 URL or a "
-                                        "video id from POST /v1/videos")
+            raise unusable(400, "video_url.url: expected a file:// URL, a data:video/...;base64 URL or a "
+                                "video id from POST /v1/videos")
         if url.startswith("data:"):
-            return self.path_of(self.add(decode_data_url(url)))
+            return self.path_of(self.add(decode_data_url(url), PARAM))
         if ID_PATTERN.match(url):
             path = self.path_of(url)
             if not path.is_file():
-                raise VideoSourceError(404, f"{url}: no such uploaded video on this server")
+                raise unusable(404, f"{url}: no such uploaded video on this server")
             return path
         parsed = urlparse(url)
         if parsed.scheme != "file":
-            raise VideoSourceError(400, f"video_url.url: the {parsed.scheme or 'plain'!s} scheme is not served "
-                                        "(file://, data: or a video id)")
+            raise unusable(400, f"video_url.url: the {parsed.scheme or 'plain'!s} scheme is not served "
+                                "(file://, data: or a video id)")
         if parsed.netloc.lower() not in LOCAL_HOSTS:
-            raise VideoSourceError(400, f"video_url.url: a file:// URL of host {parsed.netloc!r}: only this "
-                                        "machine's files are served (file:///path or file://localhost/path)")
+            raise unusable(400, f"video_url.url: a file:// URL of host {parsed.netloc!r}: only this "
+                                "machine's files are served (file:///path or file://localhost/path)")
         path = unquote(parsed.path)
         if "\0" in path:
-            raise VideoSourceError(400, f"video_url.url: a file:// path with a NUL byte ({path!r})")
+            raise unusable(400, f"video_url.url: a file:// path with a NUL byte ({path!r})")
         try:
             return self._local(Path(path))
-        except VideoSourceError:
+        except RequestError:
             raise
         except RuntimeError as exc:  # Path.resolve on a loop of symbolic links
-            raise VideoSourceError(400, f"{path}: a symbolic link loop ({exc})") from exc
+            raise unusable(400, f"{path}: a symbolic link loop ({exc})") from exc
         except (OSError, ValueError) as exc:  # a name too long, characters the file system cannot take
-            raise VideoSourceError(400, f"{path!r}: not a usable file path ({exc.__class__.__name__}: {exc})") from exc
+            raise unusable(400, f"{path!r}: not a usable file path ({exc.__class__.__name__}: {exc})") from exc
 
     def _local(self, path: Path) -> Path:
         if not self.roots:
-            raise VideoSourceError(403, "file:// videos are not served: the server has no --video-root")
+            raise unusable(403, "file:// videos are not served: the server has no --video-root")
         if not path.is_absolute():
-            raise VideoSourceError(400, f"{path}: a file:// URL needs an absolute path")
+            raise unusable(400, f"{path}: a file:// URL needs an absolute path")
         resolved = path.resolve()  # '..' and symbolic links, before the check
         if not any(resolved.is_relative_to(root) for root in self.roots):
-            raise VideoSourceError(403, f"{path}: outside the allowed video roots")
+            raise unusable(403, f"{path}: outside the allowed video roots")
         if not resolved.is_file():
-            raise VideoSourceError(404, f"{path}: no such file")
+            raise unusable(404, f"{path}: no such file")
         try:
             probe_video(resolved)
         except VideoError as exc:
-            raise VideoSourceError(400, f"{path}: not a readable video ({self._reason(exc, resolved, 'it')})"
-                                   ) from exc
+            raise unusable(400, f"{path}: not a readable video ({self._reason(exc, resolved, 'it')})") from exc
         return resolved
 
 
 def decode_data_url(url: str) -> bytes:
     match = DATA_URL.match(url)
     if match is None:
-        raise VideoSourceError(400, "video_url.url: a data URL must be data:video/<type>;base64,<data>")
+        raise unusable(400, "video_url.url: a data URL must be data:video/<type>;base64,<data>")
     mime = match.group("mime") or ""
-    if not mime.startswith("video/") and mime != "application/octet-stream":
-        raise VideoSourceError(400, f"video_url.url: a data URL of {mime or 'no type'}, not video/*")
+    if not is_video_type(mime):
+        raise unusable(400, f"video_url.url: a data URL of {mime or 'no type'}, not video/*")
     try:
         return base64.b64decode(url[match.end():], validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise VideoSourceError(400, "video_url.url: the data URL is not valid base64") from exc
+        raise unusable(400, "video_url.url: the data URL is not valid base64") from exc
