@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import socket
 import tempfile
 import threading
@@ -32,6 +33,8 @@ from vlm3r.qa.generate import generate, load_scenes
 from vlm3r.qa.prompts import question_text
 from vlm3r.qa.tasks import select_tasks
 from vlm3r.serve.server import ServeOptions, build_app, uvicorn_config
+
+CACHE_MB = 1024  # the server's --cache-mb: room for every video of the run
 
 
 def workload(root: Path, videos: int, per_video: int) -> list[tuple[Path, str]]:
@@ -71,11 +74,13 @@ def main() -> None:
                                                            video_size=(160, 120)))
         pairs = workload(root, args.videos, args.questions)  # a video's questions one after another
         torch.manual_seed(0)
-        pipeline = Vlm3rPipeline(Vlm3rModel(Vlm3rConfig.tiny()).eval(), load_tokenizer(bundled_tokenizer_dir()), 32)
+        options = ServeOptions(video_roots=[root], cache_mb=CACHE_MB)
+        pipeline = Vlm3rPipeline(Vlm3rModel(Vlm3rConfig.tiny()).eval(), load_tokenizer(bundled_tokenizer_dir()), 32,
+                                 max_cache_bytes=options.cache_bytes)
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        options = ServeOptions(port=port, video_roots=[root], cache_mb=1024)
+        options = dataclasses.replace(options, port=port)
         app, engine, _ = build_app(pipeline, options, "tiny")
         server = uvicorn.Server(uvicorn_config(app, options))  # the settings vlm3r serve runs with
         thread = threading.Thread(target=server.run, daemon=True)
@@ -87,7 +92,7 @@ def main() -> None:
         for clients in (1, 4):
             for cache in ("cold", "warm"):
                 if cache == "cold":
-                    pipeline.caches = VideoCaches(8, 2, 1024 << 20)
+                    pipeline.caches = VideoCaches(8, 2, options.cache_bytes)
                 before = dict(engine.snapshot())
                 start = time.perf_counter()
                 latencies = asyncio.run(load(url, pairs, clients))
