@@ -216,3 +216,21 @@ def test_video_caches_evict_the_least_recently_used():
     assert (caches.nbytes, caches.videos("embeddings"), caches.videos("prefixes")) == (16, 1, 1)
     caches.put("prefixes", ("b",), four)  # the same key again replaces its entry
     assert (caches.nbytes, caches.videos("prefixes")) == (12, 1)
+
+
+def test_a_tokenizer_without_the_template_tokens_is_named():
+    """A tokenizer that is not Qwen2's (here one that knows no ``<|im_end|>``) is refused by a package error saying
+    what it lacks, not a bare ValueError deep in generation."""
+    from vlm3r.errors import Vlm3rError
+    from vlm3r.model.prompt import IM_END, TokenizerError, marker_id
+
+    class Foreign:
+        unk_token_id = 0
+
+        def convert_tokens_to_ids(self, token):
+            return 0  # unknown: the unk id
+
+    with pytest.raises(TokenizerError, match=r"has no token <\|im_end\|> \(a Qwen2 tokenizer is needed\)"):
+        marker_id(Foreign(), IM_END)
+    assert issubclass(TokenizerError, Vlm3rError)
+    assert marker_id(qwen_tokenizer(), IM_END) == 151645

