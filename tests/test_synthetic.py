@@ -272,7 +272,7 @@ def test_cli_synth_and_show(tmp_path):
 
 def test_demo_distance_table_matches_metadata(small_synthetic):
     """Every pair of unique objects, each distance computed box by box, nearest first; the table shows them."""
-    from vlm3r.cli.demo import distance_table
+    from vlm3r.viz.tables import distance_table
     from vlm3r.geometry import box_box_distance
 
     scene = read_scene_metadata(layout_of(small_synthetic).scene_metadata_path).scenes[scene_name(SEED, 0)]

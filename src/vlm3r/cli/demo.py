@@ -7,15 +7,13 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from vlm3r.cli.errors import check_output, guarded
-from vlm3r.cli.scenes import print_scene_metadata
 from vlm3r.datasets.synthetic.generate import SynthConfig
 from vlm3r.eval.demo import run_demo
 from vlm3r.eval.report import fmt
-from vlm3r.scene import SceneMeta
 from vlm3r.utils.progress import progress_bar
+from vlm3r.viz.tables import distance_table, scene_metadata_summary
 
 
 @guarded
@@ -37,7 +35,8 @@ def demo(
         result = run_demo(out, num_scenes, seed, config,
                           progress=lambda scene, n: bar.update(task, advance=n, description=scene))
     layout, records = result.layout, result.records
-    print_scene_metadata(console, layout.scene_metadata_path, None, max_scenes=30)
+    for item in scene_metadata_summary(layout.scene_metadata_path, None, max_scenes=30):
+        console.print(item)
     console.print(distance_table(result.scene))
     types = sorted({r.question_type for r in records})
     console.print(f"\n{len(records)} questions of {len(types)} types; examples:")
@@ -58,11 +57,3 @@ def demo(
                   f"  training data:  {result.llava_path}\n"
                   f"  benchmarks:     {vsi}, {vsti}\n"
                   f"  reports:        {result.baselines[0].report}, {result.baselines[1].report}")
-
-
-def distance_table(scene: SceneMeta) -> Table:
-    """Exact closest distances between the scene's unique objects, nearest pairs first."""
-    table = Table("object", "object", "closest distance (m)", title=f"{scene.scene_name}: unique objects")
-    for a, b, distance in scene.unique_object_distances():
-        table.add_row(a, b, f"{distance:.2f}")
-    return table

@@ -30,3 +30,12 @@ QuestionFile = Annotated[Path, typer.Option(
 Bench = Annotated[str, typer.Option("--bench", help="vsibench or vstibench.")]
 Workers = Annotated[int, typer.Option("--workers", min=1, help="Processes working in parallel (the output does "
                                                                "not depend on how many).")]
+
+
+def parse_size(text: str, option: str) -> tuple[int, int]:
+    """An image size given as WIDTHxHEIGHT (e.g. ``--size 640x480``); a usage error naming ``option`` otherwise."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError as exc:
+        raise typer.BadParameter(f"expected WIDTHxHEIGHT such as 640x480, got {text!r}", param_hint=option) from exc
+    return width, height

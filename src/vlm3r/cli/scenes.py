@@ -6,14 +6,13 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from vlm3r.cli.errors import check_output, guarded, report_failure
-from vlm3r.cli.options import Workers
-from vlm3r.scene import (MetadataError, category_totals, detect_metadata_kind, read_frame_metadata,
-                         read_scene_metadata)
+from vlm3r.cli.options import Workers, parse_size
+from vlm3r.scene import detect_metadata_kind
 from vlm3r.utils.frames import NUM_FRAMES
 from vlm3r.utils.progress import progress_bar
+from vlm3r.viz.tables import frame_metadata_summary, scene_metadata_summary
 
 app = typer.Typer(help="Scenes: synthesise them, inspect their metadata, look at them.", no_args_is_help=True)
 
@@ -29,62 +28,9 @@ def info(
 
     Example: vlm3r scenes info data/processed/scannet/metadata/val/scannet_metadata_val.json
     """
-    console = Console()
-    if detect_metadata_kind(file) == "frame":
-        print_frame_metadata(console, file, scene, max_scenes)
-    else:
-        print_scene_metadata(console, file, scene, max_scenes)
-
-
-def print_scene_metadata(console: Console, file: Path, only_scene: str | None, max_scenes: int) -> None:
-    metadata = read_scene_metadata(file)
-    scenes = metadata.scenes
-    if only_scene is not None:
-        if only_scene not in scenes:
-            raise MetadataError(file, f"no scene named {only_scene!r} (it has {len(scenes)} scenes)")
-        scenes = {only_scene: scenes[only_scene]}
-    console.print(f"[bold]{file}[/bold]: scene metadata ({metadata.format.value} variant), {len(scenes)} scenes")
-    overview = Table("scene", "dataset", "room m²", "objects", "categories", "unique categories")
-    for scene in list(scenes.values())[:max_scenes]:
-        overview.add_row(scene.scene_name, scene.dataset or "-", f"{scene.room_size:.1f}",
-                         str(sum(scene.object_counts.values())), str(len(scene.object_counts)),
-                         str(len(scene.unique_categories())))
-    console.print(overview)
-    if len(scenes) > max_scenes:
-        console.print(f"... and {len(scenes) - max_scenes} more scenes")
-    totals = Table("category", "instances", "scenes")
-    for category, count, holding in category_totals(scenes.values()):
-        totals.add_row(category, str(count), str(holding))
-    console.print(totals)
-    sizes = [s.room_size for s in scenes.values()]
-    if sizes:
-        console.print(f"room size m²: min {min(sizes):.1f}, mean {sum(sizes) / len(sizes):.1f}, max {max(sizes):.1f}")
-
-
-def print_frame_metadata(console: Console, file: Path, only_scene: str | None, max_scenes: int) -> None:
-    scenes = read_frame_metadata(file)
-    if only_scene is not None:
-        if only_scene not in scenes:
-            raise MetadataError(file, f"no scene named {only_scene!r} (it has {len(scenes)} scenes)")
-        scenes = {only_scene: scenes[only_scene]}
-    console.print(f"[bold]{file}[/bold]: frame metadata, {len(scenes)} scenes")
-    table = Table("scene", "frames", "image", "fx", "fy", "instances seen", "frames without boxes")
-    for frames in list(scenes.values())[:max_scenes]:
-        seen = set().union(*(f.visible_instances for f in frames.frames)) if frames.frames else set()
-        table.add_row(frames.scene_name, str(len(frames.frames)), f"{frames.image_width}x{frames.image_height}",
-                      f"{frames.intrinsics.fx:.1f}", f"{frames.intrinsics.fy:.1f}", str(len(seen)),
-                      str(sum(1 for f in frames.frames if not f.bboxes_2d)))
-    console.print(table)
-    if len(scenes) > max_scenes:
-        console.print(f"... and {len(scenes) - max_scenes} more scenes")
-
-
-def _parse_size(text: str, option: str) -> tuple[int, int]:
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError as exc:
-        raise typer.BadParameter(f"expected WIDTHxHEIGHT such as 640x480, got {text!r}", param_hint=option) from exc
-    return width, height
+    summary = frame_metadata_summary if detect_metadata_kind(file) == "frame" else scene_metadata_summary
+    for item in summary(file, scene, max_scenes):
+        Console().print(item)
 
 
 @app.command("synth")
@@ -105,8 +51,8 @@ def synth(
     """
     from vlm3r.datasets.synthetic.generate import SynthConfig, generate_dataset
 
-    config = SynthConfig(num_frames=frames, video_frames=video_frames, frame_size=_parse_size(size, "--size"),
-                         video_size=_parse_size(video_size, "--video-size"), split=split)
+    config = SynthConfig(num_frames=frames, video_frames=video_frames, frame_size=parse_size(size, "--size"),
+                         video_size=parse_size(video_size, "--video-size"), split=split)
     check_output(out, folder=True)
     with progress_bar() as bar:
         task = bar.add_task("rendering", total=num_scenes * video_frames)
