@@ -6,32 +6,14 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from vlm3r.cli.errors import check_output, guarded, report_failure
 from vlm3r.cli.options import (BaseFolder, Bench, Cut3rWeights, Device, Dtype, MaxNewTokens, ModelFolder, ModelFrames,
                                QuestionFile, VisionTower)
 from vlm3r.model.prompt import MAX_NEW_TOKENS
+from vlm3r.viz.tables import score_tables
 
 app = typer.Typer(help="Evaluation: score predictions, chance baselines, reports.", no_args_is_help=True)
-
-
-def _show(report, title: str, written: list[Path] = ()) -> None:
-    """Print a score report (the paper's columns, then every question type) and the files written."""
-    from vlm3r.eval.report import fmt
-
-    console = Console()
-    table = Table("", "overall", *report.columns, title=title)
-    table.add_row(report.benchmark, fmt(report.overall), *(fmt(v) for v in report.columns.values()))
-    console.print(table)
-    detail = Table("question type", "questions", "score")
-    for question_type, count in report.counts.items():
-        detail.add_row(question_type, str(count), fmt(report.per_question_type[question_type]))
-    console.print(detail)
-    if report.ignored_question_types:
-        console.print(f"ignored (not in {report.benchmark}): {', '.join(report.ignored_question_types)}")
-    if written:
-        console.print(f"wrote {', '.join(str(p) for p in written)}")
 
 
 @app.command("score")
@@ -51,7 +33,8 @@ def score_command(
 
     check_output(out, folder=True)
     written = [out / "scores.json", out / "report.md"] if out is not None else []
-    _show(score_files(bench, qa, pred, out), f"{bench}: {pred.name}", written)
+    for item in score_tables(score_files(bench, qa, pred, out), f"{bench}: {pred.name}", written):
+        Console().print(item)
 
 
 @app.command("baseline")
@@ -70,8 +53,9 @@ def baseline_command(
     from vlm3r.eval.files import baseline_files
 
     check_output(out, folder=True)
-    _show(baseline_files(bench, qa, kind, out), f"{bench}: chance level ({kind})",
-          [out / "scores.json"] if out is not None else [])
+    written = [out / "scores.json"] if out is not None else []
+    for item in score_tables(baseline_files(bench, qa, kind, out), f"{bench}: chance level ({kind})", written):
+        Console().print(item)
 
 
 @app.command("run")
@@ -117,7 +101,9 @@ def run_command(
         return
     for question, reason in sorted(result.failures.items()):
         report_failure("no answer", f"question {question}", reason)
-    _show(result.report, f"{bench}: {out}", [out / name for name in ("predictions.jsonl", "scores.json", "report.md")])
+    written = [out / name for name in ("predictions.jsonl", "scores.json", "report.md")]
+    for item in score_tables(result.report, f"{bench}: {out}", written):
+        Console().print(item)
     if result.scope:
         Console().print(result.scope)
 

@@ -1,5 +1,6 @@
-"""What the commands print about scenes, as rich renderables: the overview of a scene or frame metadata file and
-the distances between a scene's unique objects. The commands print them and hold no logic of their own."""
+"""What the commands print, as rich renderables: the overview of a scene or frame metadata file, the distances
+between a scene's unique objects, a score report's tables. The commands print them and hold no logic of their
+own."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 from rich.table import Table
 
+from vlm3r.eval.report import fmt
 from vlm3r.scene import MetadataError, SceneMeta, category_totals, read_frame_metadata, read_scene_metadata
 
 
@@ -61,3 +63,18 @@ def distance_table(scene: SceneMeta) -> Table:
     for a, b, distance in scene.unique_object_distances():
         table.add_row(a, b, f"{distance:.2f}")
     return table
+
+
+def score_tables(report, title: str, written: list[Path] = ()) -> list:
+    """A score report: the benchmark's overall and paper columns, then every question type with its count, the
+    question types it ignored, and the files ``written``."""
+    table = Table("", "overall", *report.columns, title=title)
+    table.add_row(report.benchmark, fmt(report.overall), *(fmt(v) for v in report.columns.values()))
+    detail = Table("question type", "questions", "score")
+    for question_type, count in report.counts.items():
+        detail.add_row(question_type, str(count), fmt(report.per_question_type[question_type]))
+    ignored = ([f"ignored (not in {report.benchmark}): {', '.join(report.ignored_question_types)}"]
+               if report.ignored_question_types else [])
+    files = [f"wrote {', '.join(str(p) for p in written)}"] if written else []
+    return [table, detail, *ignored, *files]
+
