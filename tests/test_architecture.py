@@ -162,3 +162,23 @@ def test_device_check_prompt_ids_are_the_prompt_modules():
     assert data["PROMPT"] == encode(tokenizer, pieces[:image])
     assert data["QUESTION"] == encode(tokenizer, pieces[image + 1:])
     assert data["ANSWER"] == encode(tokenizer, ["B", IM_END, "\n"])
+
+
+CLI_PLUMBING = {"__init__", "errors", "main", "options"}  # error printing, shared options, the entry point
+
+
+def test_cli_modules_define_only_commands():
+    """A command module of ``vlm3r.cli`` defines commands and nothing else: every function or class at its top
+    level is a command (wrapped by ``guarded``, which prints its errors), so what a command does is a library
+    call and what it prints is built by the library (``viz.tables``); only the CLI's plumbing modules define
+    helpers."""
+    defined = []
+    for path in sorted((SRC / "cli").glob("*.py")):
+        if path.stem in CLI_PLUMBING:
+            continue
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                decorators = {ast.unparse(d) for d in node.decorator_list}
+                if "guarded" not in decorators:
+                    defined.append(f"cli/{path.name}: {node.name}")
+    assert defined == []
