@@ -66,8 +66,9 @@ def extract(
     (several processes: torchrun --nproc-per-node 8 -m vlm3r features extract ...)
     """
     from vlm3r.model.cut3r import load_cut3r, read_architecture_file
-    from vlm3r.training.features import FAILURES, parse_shard, run_extraction
+    from vlm3r.training.features import FAILURES, run_extraction
     from vlm3r.utils.devices import check_device, torch_dtype
+    from vlm3r.utils.parallel import parse_shard
     from vlm3r.utils.progress import progress_bar
 
     console = Console()

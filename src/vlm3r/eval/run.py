@@ -44,7 +44,8 @@ from vlm3r.model.prompt import MAX_NEW_TOKENS
 from vlm3r.qa.prompts import question_text
 from vlm3r.qa.record import QARecord
 from vlm3r.utils.fileio import atomic_write_text, parse_jsonl_objects, read_json, settled, sha256_of
-from vlm3r.utils.video import VideoError, probe_video
+from vlm3r.utils.parallel import shard_of
+from vlm3r.utils.video import VideoError, first_listed, unreadable_videos
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,6 @@ PREDICTIONS = "predictions.jsonl"
 RUN_FILE = "run.json"
 LOCK_FILE = ".run.lock"
 RANK_VARIABLE, WORLD_VARIABLE = "RANK", "WORLD_SIZE"  # a process's rank and the process count, as launchers set them
-SHOWN_MISSING = 20  # missing videos listed by name in one error
 # Settings that change the answers: a run folder holds predictions of one setting only.
 IDENTITY_FIELDS = ("bench", "qa_sha256", "model_files", "dtype", "frames", "max_new_tokens", "config")
 
@@ -89,19 +89,10 @@ def group_by_video(records: list[QARecord], root: Path) -> list[VideoQuestions]:
 
 def check_videos(groups: list[VideoQuestions]) -> None:
     """Every video opens (header read), or one error lists those that do not, before any model work."""
-    bad = []
-    for group in groups:
-        try:
-            probe_video(group.video)
-        except VideoError as exc:
-            bad.append(f"{exc} ({len(group.questions)} questions)")
+    reasons = unreadable_videos(group.video for group in groups)
+    bad = [f"{reasons[group.video]} ({len(group.questions)} questions)" for group in groups if group.video in reasons]
     if bad:
-        shown = "; ".join(bad[:SHOWN_MISSING]) + (" ..." if len(bad) > SHOWN_MISSING else "")
-        raise EvalRunError(f"{len(bad)} of {len(groups)} videos cannot be read: {shown}")
-
-
-def shard(groups: list[VideoQuestions], rank: int, world: int) -> list[VideoQuestions]:
-    return groups[rank::world]
+        raise EvalRunError(f"{len(bad)} of {len(groups)} videos cannot be read: {first_listed(bad)}")
 
 
 # ---------------------------------------------------------------------- one run per folder
@@ -434,7 +425,7 @@ def run_benchmark(options: RunOptions, model: Path | str, cut3r: Path | str | No
         _broadcast_error(verdict, world)
         done = done_predictions(run_dir)
         state.wait_for_everyone()  # every process has read what is done before any appends
-        mine = shard(groups, rank, world)
+        mine = shard_of(groups, rank, world)
         progress = None
         if progress_factory is not None and state.is_main_process:
             progress = progress_factory(len(mine), sum(len(g.questions) for g in mine),
@@ -460,4 +451,4 @@ def run_benchmark(options: RunOptions, model: Path | str, cut3r: Path | str | No
 __all__ = ["EvalRunError", "PredictionWriter", "RunOptions", "RunResult", "answer_videos", "check_same_run",
            "check_videos", "done_predictions", "file_checksums", "group_by_video", "merge_predictions",
            "read_predictions", "run_benchmark", "run_lock", "run_record", "scope_note", "select_questions",
-           "shard", "video_of", "write_results"]
+           "video_of", "write_results"]

@@ -23,11 +23,9 @@ from vlm3r.training.features import FeatureSpec, feature_path, load_features
 from vlm3r.training.tokenization import ConversationError, tokenize_conversation
 from vlm3r.utils.fileio import read_json
 from vlm3r.utils.frames import NUM_FRAMES, SIGLIP_IMAGE_SIZE
-from vlm3r.utils.video import VideoError, probe_video, read_video_frames
+from vlm3r.utils.video import first_listed, read_video_frames, unreadable_videos
 
 log = logging.getLogger(__name__)
-
-SHOWN_BAD_SAMPLES = 20  # bad samples listed by name in one error
 
 
 class TrainingDataError(Vlm3rError):
@@ -86,10 +84,6 @@ def read_training_samples(path: Path | str, seed: int = 42) -> list[dict]:
     return samples
 
 
-def _listed(items: list[str]) -> str:
-    return "; ".join(items[:SHOWN_BAD_SAMPLES]) + (" ..." if len(items) > SHOWN_BAD_SAMPLES else "")
-
-
 def check_sample_files(samples: list[dict], video_folder: Path, source: str, features: Path | None = None,
                        require_features: bool = False) -> None:
     """Every sample's video opens (header read, each file once), or one error lists every bad sample: a missing
@@ -101,32 +95,27 @@ def check_sample_files(samples: list[dict], video_folder: Path, source: str, fea
             they came from (named in the error).
         features, require_features: the feature folder (None: no features) and whether each video needs one.
     """
-    verdicts: dict[Path, str | None] = {}
-    bad, unfeatured = [], []
-    for index, sample in enumerate(samples):
-        if "video" not in sample:
-            continue
-        video = video_folder / sample["video"]
-        if video not in verdicts:
-            try:
-                probe_video(video)
-                verdicts[video] = None
-            except VideoError as exc:
-                verdicts[video] = str(exc)
-            if features is not None and not feature_path(features, video_folder, sample["video"]).is_file():
-                unfeatured.append(str(feature_path(features, video_folder, sample["video"])))
-        if verdicts[video] is not None:
-            bad.append(f"sample {index} ({sample.get('id')}): {verdicts[video]}")
+    names: dict[Path, str] = {}  # each video once, as its first sample names it
+    for sample in samples:
+        if "video" in sample:
+            names.setdefault(video_folder / sample["video"], sample["video"])
+    reasons = unreadable_videos(names)
+    bad = [f"sample {index} ({sample.get('id')}): {reasons[video_folder / sample['video']]}"
+           for index, sample in enumerate(samples)
+           if "video" in sample and video_folder / sample["video"] in reasons]
     if bad:
         raise TrainingDataError(f"{source}: {len(bad)} of {len(samples)} samples have no readable video: "
-                                f"{_listed(bad)}")
+                                f"{first_listed(bad)}")
+    unfeatured = [] if features is None else [
+        str(path) for path in (feature_path(features, video_folder, name) for name in names.values())
+        if not path.is_file()]
     if unfeatured and require_features:
-        raise TrainingDataError(f"{features}: no feature file for {len(unfeatured)} of {len(verdicts)} videos "
+        raise TrainingDataError(f"{features}: no feature file for {len(unfeatured)} of {len(names)} videos "
                                 f"(data.require_features is true: extract them with `vlm3r features extract`): "
-                                f"{_listed(unfeatured)}")
+                                f"{first_listed(unfeatured)}")
     if unfeatured:
         log.warning("%s: no feature file for %d of %d videos; CUT3R runs on them", features, len(unfeatured),
-                    len(verdicts))
+                    len(names))
 
 
 def time_instruction(indices, fps: float) -> str:

@@ -21,10 +21,11 @@ from pathlib import Path
 
 import torch
 
-from vlm3r.errors import InputError, Vlm3rError
+from vlm3r.errors import Vlm3rError
 from vlm3r.model.cut3r import Cut3r
 from vlm3r.model.video import cut3r_pixels, siglip_pixels
 from vlm3r.utils.fileio import atomic_torch_save, atomic_write_text, load_torch, read_json, sha256_of
+from vlm3r.utils.parallel import shard_of
 from vlm3r.utils.video import VideoError, read_video_frames
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
@@ -117,13 +118,6 @@ class ExtractionReport:
     failed: dict[str, str] = field(default_factory=dict)  # video -> reason
 
 
-def shard_of(files: list[Path], index: int, count: int) -> list[Path]:
-    """The ``index``-th of ``count`` interleaved parts of ``files``."""
-    if count < 1 or not 0 <= index < count:
-        raise InputError(f"--shard {index}/{count}: expected i/n with 0 <= i < n")
-    return files[index::count]
-
-
 def extract_features(cut3r: Cut3r, videos: Path, out: Path, files: list[Path], spec: FeatureSpec,
                      progress: Callable[[Path], None] | None = None) -> ExtractionReport:
     """Tokens of ``files`` (from ``video_files(videos)``) at their ``feature_path`` under ``out``."""
@@ -161,16 +155,6 @@ def merge_failures(out: Path, single: dict[str, str] | None = None) -> dict[str,
     else:
         target.unlink(missing_ok=True)
     return failures
-
-
-def parse_shard(text: str | None) -> tuple[int, int] | None:
-    """``--shard i/n`` as (i, n)."""
-    if text is None:
-        return None
-    index, sep, count = text.partition("/")
-    if not sep or not index.isdigit() or not count.isdigit() or not 0 <= int(index) < int(count):
-        raise InputError(f"--shard {text!r}: expected i/n with 0 <= i < n, e.g. 0/4")
-    return int(index), int(count)
 
 
 @dataclass

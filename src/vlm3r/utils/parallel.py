@@ -1,4 +1,5 @@
-"""Running a job over items in worker processes that stop when the parent does.
+"""Running a job over items in worker processes that stop when the parent does, and dealing items to
+independent processes (``shard_of``, ``parse_shard``).
 
 Workers ignore Ctrl-C (the parent handles it once), die with the parent even when it is killed outright
 (``PR_SET_PDEATHSIG`` on Linux, a watch on the parent elsewhere), and are terminated rather than waited for
@@ -16,6 +17,8 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
+
+from vlm3r.errors import InputError
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -60,3 +63,21 @@ def parallel_map(job: Callable[[T], R], items: Iterable[T], workers: int, ordere
         else:  # Ctrl-C, an error, or the caller stopped reading: do not wait for queued work
             pool.terminate()
         pool.join()
+
+
+def shard_of(items: list[T], index: int, count: int) -> list[T]:
+    """The ``index``-th of ``count`` round-robin parts of ``items`` (items ``index``, ``index + count``, ...): how
+    launched processes and independent jobs split videos, each item to exactly one part."""
+    if count < 1 or not 0 <= index < count:
+        raise InputError(f"shard {index} of {count}: expected 0 <= index < count")
+    return items[index::count]
+
+
+def parse_shard(text: str | None, option: str = "--shard") -> tuple[int, int] | None:
+    """``i/n`` (the i-th of n parts, ``0 <= i < n``) as ``(i, n)``; None for None. ``option`` names it in errors."""
+    if text is None:
+        return None
+    index, sep, count = text.partition("/")
+    if not sep or not index.isdigit() or not count.isdigit() or not 0 <= int(index) < int(count):
+        raise InputError(f"{option} {text!r}: expected i/n with 0 <= i < n, e.g. 0/4")
+    return int(index), int(count)

@@ -5,6 +5,7 @@ import it cheaply."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import av
@@ -18,6 +19,7 @@ DEFAULT_FPS = 24.0  # frames/s assumed when a stream states no rate
 # animations, so they are stills only with one frame
 IMAGE_FORMATS = ("image2", "image2pipe")
 ANIMATED_IMAGE_FORMATS = ("gif", "apng")
+SHOWN_BAD = 20  # bad videos (or the samples and files that need them) named in one error; the rest are counted
 
 
 class VideoError(Vlm3rError):
@@ -49,6 +51,27 @@ def probe_video(path: Path | str) -> None:
         raise
     except (av.FFmpegError, ValueError) as exc:
         raise VideoError(f"{path}: not a readable video ({exc})") from exc
+
+
+def unreadable_videos(videos: Iterable[Path | str]) -> dict[Path, str]:
+    """Why each video of ``videos`` that ``probe_video`` refuses cannot be read, in first-seen order, each file
+    probed once: the check a dataset or a benchmark runs on every video before any model work."""
+    reasons: dict[Path, str] = {}
+    seen: set[Path] = set()
+    for video in map(Path, videos):
+        if video in seen:
+            continue
+        seen.add(video)
+        try:
+            probe_video(video)
+        except VideoError as exc:
+            reasons[video] = str(exc)
+    return reasons
+
+
+def first_listed(items: Sequence[str], shown: int = SHOWN_BAD) -> str:
+    """The first ``shown`` of ``items`` joined by "; ", with " ..." when there are more."""
+    return "; ".join(items[:shown]) + (" ..." if len(items) > shown else "")
 
 
 def _at_most_one_frame(container, stream) -> bool:
