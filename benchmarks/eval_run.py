@@ -23,7 +23,7 @@ import torch
 
 from _common import report
 from vlm3r.datasets.synthetic.generate import SynthConfig, generate_dataset
-from vlm3r.eval.run import group_by_video
+from vlm3r.eval.loading import group_by_video
 from vlm3r.model.config import Vlm3rConfig
 from vlm3r.model.loading import load_tokenizer
 from vlm3r.model.modeling_vlm3r import Vlm3rModel

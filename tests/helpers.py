@@ -303,7 +303,7 @@ def start_held_run(args: list, out: Path, env: dict | None = None):
     import sys
     import time
 
-    from vlm3r.eval.run import read_predictions
+    from vlm3r.eval.predictions import read_predictions
 
     process = subprocess.Popen([sys.executable, "-c", HELD_RUN, *map(str, args)], stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True, env=env)

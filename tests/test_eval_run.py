@@ -18,7 +18,8 @@ from helpers import eval_args, start_held_run
 from typer.testing import CliRunner
 
 from vlm3r.cli.main import app
-from vlm3r.eval.run import EvalRunError, read_predictions
+from vlm3r.errors import EvalRunError
+from vlm3r.eval.predictions import read_predictions
 from vlm3r.model.pipeline import Vlm3rPipeline
 from vlm3r.qa.prompts import question_text
 from vlm3r.qa.record import read_qa_jsonl

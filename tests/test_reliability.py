@@ -73,7 +73,7 @@ def test_run_provenance_reads_a_replaced_model_file_again(tmp_path, monkeypatch)
     replaced by another of the same size and modification time; a settled, untouched file is not read again."""
     import hashlib
 
-    from vlm3r.eval import run as eval_run
+    from vlm3r.eval import provenance as eval_run
 
     folder = tmp_path / "model"
     folder.mkdir()

@@ -16,3 +16,8 @@ class InputError(Vlm3rError):
 
 class SceneBuildError(Vlm3rError):
     """A scene that cannot be built from its dataset's files; the message names the file and the field."""
+
+
+class EvalRunError(Vlm3rError):
+    """A benchmark run that cannot start or continue (its questions, videos, prediction files or run.json); the
+    message names the file, video or setting."""

@@ -1,4 +1,5 @@
-"""Question and prediction files in, scores out: what ``vlm3r eval score`` and ``vlm3r eval baseline`` do."""
+"""Question and prediction files in, scores and reports out: what ``vlm3r eval score`` and ``vlm3r eval baseline``
+do, and how a run (``vlm3r eval run``) scores its answers."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from vlm3r.eval.baselines import frequency_baseline, frequency_predictions, rand
 from vlm3r.eval.benchmarks import Benchmark, get_benchmark
 from vlm3r.eval.loading import load_predictions, load_questions
 from vlm3r.eval.report import write_report, write_scores
-from vlm3r.eval.scoring import ScoreReport, benchmark_questions, score, split_questions
+from vlm3r.eval.scoring import ScoreReport, benchmark_questions, paper_report, score, split_questions
 from vlm3r.qa.record import QAFileError, QARecord
 from vlm3r.utils.fileio import atomic_write_text
 
@@ -51,4 +52,19 @@ def baseline_files(bench: str, qa: Path, kind: str, out: Path | None = None) -> 
             predictions = frequency_predictions(benchmark_questions(benchmark, questions)[0])
             atomic_write_text(Path(out) / "predictions.jsonl", "".join(
                 json.dumps({"id": q, "prediction": p}) + "\n" for q, p in predictions.items()))
+    return report
+
+
+def write_results(run_dir: Path, benchmark: Benchmark, records: list[QARecord], predictions: dict[str, dict],
+                  title: str, note: str | None = None) -> ScoreReport:
+    """A run's scores.json and report.md of ``records`` (answers in ``predictions``, rows as predictions.jsonl
+    holds them, to other questions are not scored): the run beside the paper's VLM-3R row and the chance
+    baselines; ``note`` (what was scored) and the questions whose video failed end the report."""
+    scored = {str(r.id) for r in records}
+    predictions = {k: row for k, row in predictions.items() if k in scored}
+    report = score(benchmark, records, {k: row["prediction"] for k, row in predictions.items()})
+    write_scores(run_dir, report)
+    failed = {k: row["error"] for k, row in predictions.items() if row.get("error")}
+    baselines = {"paper VLM-3R": paper_report(benchmark), **chance_rows(benchmark, records)}
+    write_report(run_dir, report, baselines, title, label="this run", note=note, unanswered=failed)
     return report

@@ -1,14 +1,17 @@
-"""Reading benchmark questions (vlm3r JSONL, reference JSON lists, VSI-Bench / VSTI-Bench parquet) and predictions."""
+"""Reading benchmark questions (vlm3r JSONL, reference JSON lists, VSI-Bench / VSTI-Bench parquet), finding and
+checking their videos, and reading predictions."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from vlm3r.errors import Vlm3rError
+from vlm3r.errors import EvalRunError, Vlm3rError
 from vlm3r.qa.record import QAFileError, QARecord, read_qa_jsonl
 from vlm3r.utils.fileio import read_json, read_jsonl_objects
+from vlm3r.utils.video import first_listed, unreadable_videos
 
 
 class PredictionError(Vlm3rError):
@@ -38,6 +41,39 @@ def load_questions(path: Path | str) -> list[QARecord]:
     if len(set(ids)) != len(ids):
         raise QAFileError(f"{path}: question ids repeat")
     return records
+
+
+def video_of(record: QARecord, root: Path) -> Path:
+    """Where a question's video is: ``video_path`` relative to ``root`` (vlm3r and VSTI-Bench), else
+    ``root/<dataset>/<scene_name>.mp4`` (VSI-Bench's public layout)."""
+    if record.video_path:
+        return root / record.video_path
+    if record.dataset and record.scene_name:
+        return root / record.dataset / f"{record.scene_name}.mp4"
+    raise EvalRunError(f"question {record.id}: no video_path, and no dataset and scene_name to find its video")
+
+
+@dataclass
+class VideoQuestions:
+    video: Path
+    questions: list[QARecord] = field(default_factory=list)
+
+
+def group_by_video(records: list[QARecord], root: Path) -> list[VideoQuestions]:
+    """Questions per video, videos in the order of their first question, questions in file order."""
+    groups: dict[Path, VideoQuestions] = {}
+    for record in records:
+        video = video_of(record, root)
+        groups.setdefault(video, VideoQuestions(video)).questions.append(record)
+    return list(groups.values())
+
+
+def check_videos(groups: list[VideoQuestions]) -> None:
+    """Every video opens (header read), or one error lists those that do not, before any model work."""
+    reasons = unreadable_videos(group.video for group in groups)
+    bad = [f"{reasons[group.video]} ({len(group.questions)} questions)" for group in groups if group.video in reasons]
+    if bad:
+        raise EvalRunError(f"{len(bad)} of {len(groups)} videos cannot be read: {first_listed(bad)}")
 
 
 def load_predictions(path: Path | str, questions: list[QARecord], others: list[QARecord] = ()) -> dict[str, str]:

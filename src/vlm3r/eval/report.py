@@ -14,6 +14,7 @@ from vlm3r.eval.metrics import MRA_THRESHOLDS
 from vlm3r.eval.scoring import ScoreReport
 from vlm3r.utils.fileio import atomic_path, atomic_write_text
 
+SHOWN_UNANSWERED = 100  # questions without an answer listed by id in a report
 NO_SCORE_NOTE = ("'-' means no score: the random baseline has none for numeric tasks (a random number has no "
                  "defined expected accuracy), so it has no overall either.")
 
@@ -29,9 +30,11 @@ def write_scores(out_dir: Path, report: ScoreReport, name: str = "scores.json") 
 
 
 def write_report(out_dir: Path | str, model: ScoreReport, baselines: dict[str, ScoreReport], title: str,
-                 label: str = "model") -> Path:
+                 label: str = "model", note: str | None = None, unanswered: dict[str, str] | None = None) -> Path:
     """report.md, tasks.png (bars per column against baselines) and mra.png (MRA threshold curves); ``label``
-    names the scored row (the model, or e.g. ``frequency`` when a baseline is the subject)."""
+    names the scored row (the model, or e.g. ``frequency`` when a baseline is the subject). A run adds ``note``
+    (what it scored, when not everything) and ``unanswered`` (question id -> why it has no answer: scored as
+    wrong, the first ``SHOWN_UNANSWERED`` listed)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = {label: model, **baselines}
@@ -61,6 +64,11 @@ def write_report(out_dir: Path | str, model: ScoreReport, baselines: dict[str, S
               "thresholds 0.50-0.95 for numbers. 'random' is the expected score of a uniformly random letter "
               "(none for numbers); 'frequency' always gives the task's most frequent answer (the mean for "
               "continuous numbers). " + NO_SCORE_NOTE]
+    if note:
+        lines += ["", note]
+    if unanswered:
+        lines += ["", f"## {len(unanswered)} questions without an answer (scored as wrong)", ""]
+        lines += [f"- question {k}: {reason}" for k, reason in sorted(unanswered.items())[:SHOWN_UNANSWERED]]
     _plot_bars(out_dir / "tasks.png", rows, columns)
     path = out_dir / "report.md"
     atomic_write_text(path, "\n".join(lines) + "\n")
