@@ -11,8 +11,8 @@ import time
 import numpy as np
 
 from _common import report
-from vlm3r.eval.benchmarks import VSIBENCH, VSTIBENCH
 from vlm3r.eval.scoring import score
+from vlm3r.qa.benchmarks import VSIBENCH, VSTIBENCH
 from vlm3r.qa.record import QARecord
 from vlm3r.qa.tasks import answer_kind
 

@@ -21,9 +21,9 @@ from pathlib import Path
 from _common import RESULTS_DIR, report
 from vlm3r.datasets.synthetic.generate import SynthConfig, generate_dataset
 from vlm3r.eval.baselines import frequency_baseline, random_baseline
-from vlm3r.eval.benchmarks import VSIBENCH, VSTIBENCH
 from vlm3r.eval.scoring import score
 from vlm3r.model.pipeline import Vlm3rPipeline
+from vlm3r.qa.benchmarks import VSIBENCH, VSTIBENCH
 from vlm3r.qa.export import write_llava
 from vlm3r.qa.generate import generate, load_scenes
 from vlm3r.qa.prompts import question_text

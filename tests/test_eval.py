@@ -12,11 +12,11 @@ from typer.testing import CliRunner
 from vlm3r.cli.main import app
 from vlm3r.eval import report as report_module
 from vlm3r.eval.baselines import frequency_baseline, frequency_predictions, random_baseline
-from vlm3r.eval.benchmarks import VSIBENCH, VSTIBENCH
 from vlm3r.eval.files import chance_rows, score_files
 from vlm3r.eval.loading import PredictionError, load_predictions, load_questions
 from vlm3r.eval.metrics import exact_match, fuzzy_match, mean_relative_accuracy
 from vlm3r.eval.scoring import score
+from vlm3r.qa.benchmarks import VSIBENCH, VSTIBENCH
 from vlm3r.qa.export import write_parquet
 from vlm3r.qa.generate import generate, load_scenes
 from vlm3r.qa.record import QARecord, write_qa_jsonl

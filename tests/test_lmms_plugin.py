@@ -49,7 +49,7 @@ def test_lmms_eval_runs_vlm3r_on_a_few_documents(tmp_path, qa_synthetic):
     # the answers are those of vlm3r's own pipeline, each prompt prefilled whole (lmms-eval batched 2 per video)
     import torch
 
-    from vlm3r.eval.benchmarks import VSIBENCH
+    from vlm3r.qa.benchmarks import VSIBENCH
     from vlm3r.eval.scoring import score as score_predictions
     from vlm3r.model.pipeline import Vlm3rPipeline
     from vlm3r.qa.record import QARecord

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from vlm3r.cli.main import app
 from vlm3r.datasets.synthetic.generate import box_surface_points
 from vlm3r.eval.baselines import frequency_baseline
-from vlm3r.eval.benchmarks import VSIBENCH, VSTIBENCH
+from vlm3r.qa.benchmarks import VSIBENCH, VSTIBENCH
 from vlm3r.qa.export import to_llava, write_parquet
 from vlm3r.qa.generate import SceneInput, generate, load_scenes
 from vlm3r.qa.record import QAFileError, QARecord, read_qa_jsonl, write_qa_jsonl

@@ -395,7 +395,7 @@ def test_lmms_task_paths_survive_yaml(tmp_path, qa_synthetic):
 def test_report_names_its_rows_and_explains_missing_scores(qa_synthetic, tmp_path):
     from vlm3r.eval import report as report_module
     from vlm3r.eval.baselines import frequency_baseline, random_baseline
-    from vlm3r.eval.benchmarks import VSIBENCH
+    from vlm3r.qa.benchmarks import VSIBENCH
     from vlm3r.qa.generate import generate, load_scenes
     from vlm3r.qa.tasks import select_tasks
 

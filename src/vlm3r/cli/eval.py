@@ -123,7 +123,7 @@ def lmms_tasks_command(
     then: lmms-eval --model vlm3r --model_args pretrained=DIR,cut3r=FILE,base=DIR --tasks vlm3r_vsibench
     --include_path lmms_tasks
     """
-    from vlm3r.eval.benchmarks import get_benchmark
+    from vlm3r.qa.benchmarks import get_benchmark
     from vlm3r.eval.lmms.tasks import write_lmms_tasks
     from vlm3r.eval.loading import load_questions
 

@@ -27,7 +27,7 @@ Device = Annotated[str, typer.Option("--device", help="cpu, cuda or cuda:N.")]
 QuestionFile = Annotated[Path, typer.Option(
     "--qa", help="Questions: a vlm3r .jsonl, VSI-Bench's test.jsonl or parquet, VSTI-Bench's records or a reference "
                  ".json.")]
-Bench = Annotated[str, typer.Option("--bench", help="vsibench or vstibench.")]
+Bench = Annotated[str, typer.Option("--bench", help="vsibench or vstibench (or the short names vsi, vsti).")]
 Workers = Annotated[int, typer.Option("--workers", min=1, help="Processes working in parallel (the output does "
                                                                "not depend on how many).")]
 

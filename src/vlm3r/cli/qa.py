@@ -21,7 +21,8 @@ app = typer.Typer(help="Questions: generate VSI-Bench / VSTI-Bench QA from scene
 def generate(
     metadata: Path = typer.Option(..., "--metadata", help="Scene metadata file, metadata folder or dataset root."),
     out: Path = typer.Option(..., "--out", help="QA JSONL file to write."),
-    bench: str = typer.Option("all", "--bench", help="vsi, vsti or all: the benchmark's tasks."),
+    bench: str = typer.Option("all", "--bench", help="vsibench, vstibench or all: the benchmark's tasks "
+                                                     "(the short names vsi and vsti also work)."),
     tasks: str = typer.Option(None, "--tasks", help="Comma-separated task names (overrides --bench)."),
     per_scene: int = typer.Option(None, "--per-scene", min=1,
                                   help="Questions kept per scene and task (default: per task)."),
@@ -84,7 +85,8 @@ def export(
     qa: Path = typer.Option(..., "--qa", help="QA JSONL file."),
     format: str = typer.Option(..., "--format", help="llava (training conversations) or parquet (benchmark)."),
     out: Path = typer.Option(..., "--out", help="File to write."),
-    bench: str = typer.Option(None, "--bench", help="parquet only: vsi or vsti, when the file mixes both."),
+    bench: str = typer.Option(None, "--bench", help="parquet only: vsibench or vstibench (or the short names vsi, "
+                                                    "vsti), when the file mixes both."),
     video_root: str = typer.Option("", "--video-root", help="llava only: prefix for video paths."),
 ) -> None:
     """Export questions as LLaVA training conversations or as a benchmark parquet file.

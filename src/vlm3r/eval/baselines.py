@@ -14,8 +14,8 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-from vlm3r.eval.benchmarks import Benchmark
 from vlm3r.eval.scoring import ScoreReport, aggregate, benchmark_questions, correct_letter, option_value, score
+from vlm3r.qa.benchmarks import Benchmark
 from vlm3r.qa.choices import LETTERS
 from vlm3r.qa.record import QARecord
 from vlm3r.qa.tasks import answer_kind

@@ -14,9 +14,9 @@ from pathlib import Path
 from vlm3r.datasets.layout import ProcessedLayout
 from vlm3r.datasets.synthetic.generate import SynthConfig, generate_dataset
 from vlm3r.eval.baselines import frequency_baseline, random_baseline
-from vlm3r.eval.benchmarks import VSIBENCH, VSTIBENCH, Benchmark
 from vlm3r.eval.report import write_report, write_scores
 from vlm3r.eval.scoring import ScoreReport
+from vlm3r.qa.benchmarks import VSIBENCH, VSTIBENCH, Benchmark
 from vlm3r.qa.export import write_llava, write_parquet
 from vlm3r.qa.generate import Skip, generate, load_scenes
 from vlm3r.qa.record import QARecord, write_qa_jsonl
@@ -63,9 +63,9 @@ def run_demo(out: Path, num_scenes: int, seed: int, config: SynthConfig | None =
     qa_path, llava_path = out / "qa.jsonl", out / "train_llava.json"
     write_qa_jsonl(qa_path, records)
     write_llava(llava_path, records, video_root=str(layout.root))
-    parquet_paths = (out / "vsibench.parquet", out / "vstibench.parquet")
-    for bench, path in zip(("vsi", "vsti"), parquet_paths):
-        write_parquet(path, records, bench=bench)
+    parquet_paths = (out / f"{VSIBENCH.name}.parquet", out / f"{VSTIBENCH.name}.parquet")
+    for benchmark, path in zip((VSIBENCH, VSTIBENCH), parquet_paths):
+        write_parquet(path, records, bench=benchmark.name)
     baselines = []
     for benchmark in (VSIBENCH, VSTIBENCH):
         frequency = frequency_baseline(benchmark, records)

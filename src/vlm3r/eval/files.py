@@ -8,10 +8,10 @@ from pathlib import Path
 
 from vlm3r.errors import InputError
 from vlm3r.eval.baselines import frequency_baseline, frequency_predictions, random_baseline
-from vlm3r.eval.benchmarks import Benchmark, get_benchmark
 from vlm3r.eval.loading import load_predictions, load_questions
 from vlm3r.eval.report import write_report, write_scores
 from vlm3r.eval.scoring import ScoreReport, benchmark_questions, paper_report, score, split_questions
+from vlm3r.qa.benchmarks import Benchmark, get_benchmark
 from vlm3r.qa.record import QAFileError, QARecord
 from vlm3r.utils.fileio import atomic_write_text
 
@@ -30,11 +30,11 @@ def score_files(bench: str, qa: Path, pred: Path, out: Path | None = None) -> Sc
     questions = load_questions(qa)
     scored, others = split_questions(benchmark, questions)
     if not scored:
-        raise QAFileError(f"{qa}: no {bench} questions in it")
+        raise QAFileError(f"{qa}: no {benchmark.name} questions in it")
     report = score(benchmark, questions, load_predictions(pred, scored, others))
     if out is not None:
         write_scores(out, report)
-        write_report(out, report, chance_rows(benchmark, questions), f"{bench} results: {Path(pred).name}")
+        write_report(out, report, chance_rows(benchmark, questions), f"{benchmark.name} results: {Path(pred).name}")
     return report
 
 

@@ -34,7 +34,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from vlm3r.errors import EvalRunError
-from vlm3r.eval.benchmarks import Benchmark
 from vlm3r.eval.files import write_results
 from vlm3r.eval.loading import VideoQuestions, check_videos, group_by_video, load_questions
 from vlm3r.eval.predictions import (PREDICTIONS, PredictionWriter, done_predictions, merge_predictions,
@@ -42,6 +41,7 @@ from vlm3r.eval.predictions import (PREDICTIONS, PredictionWriter, done_predicti
 from vlm3r.eval.provenance import record_run
 from vlm3r.eval.scoring import ScoreReport, split_questions
 from vlm3r.model.prompt import MAX_NEW_TOKENS
+from vlm3r.qa.benchmarks import Benchmark
 from vlm3r.qa.prompts import question_text
 from vlm3r.qa.record import QARecord
 from vlm3r.utils.fileio import sha256_of
@@ -190,7 +190,7 @@ def run_benchmark(options: RunOptions, model: Path | str, cut3r: Path | str | No
                 verdict = str(exc)
         from accelerate import PartialState
 
-        from vlm3r.eval.benchmarks import get_benchmark
+        from vlm3r.qa.benchmarks import get_benchmark
         from vlm3r.model.pipeline import Vlm3rPipeline
         from vlm3r.utils.devices import check_device, torch_dtype
 
@@ -206,7 +206,8 @@ def run_benchmark(options: RunOptions, model: Path | str, cut3r: Path | str | No
         check_videos(groups)
         pipeline = Vlm3rPipeline.from_options(model, cut3r, base, vision_tower, dtype=options.dtype, device=device,
                                               frames=options.frames)
-        ran = replace(options, frames=pipeline.num_frames)  # the caller's options stay as given
+        # what ran, in a copy (the caller's options stay as given): the benchmark's name, the model's frames
+        ran = replace(options, bench=benchmark.name, frames=pipeline.num_frames)
         if state.is_main_process:
             try:
                 record_run(run_dir, ran, pipeline.model, qa_sha256, world)

@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from vlm3r.errors import InputError
+from vlm3r.qa.benchmarks import VSIBENCH, get_benchmark
 from vlm3r.qa.prompts import question_text, target_text
 from vlm3r.qa.record import QARecord, check_answers
 from vlm3r.qa.tasks import BY_QUESTION_TYPE, answer_kind
@@ -43,6 +44,7 @@ def write_llava(path: Path | str, records: list[QARecord], video_root: str = "",
 
 
 def record_bench(record: QARecord) -> str:
+    """The name of the benchmark a record's question type belongs to."""
     task = BY_QUESTION_TYPE.get(record.question_type)
     if task is not None:
         return task.bench
@@ -51,7 +53,8 @@ def record_bench(record: QARecord) -> str:
 
 def write_parquet(path: Path | str, records: list[QARecord], bench: str | None = None,
                   source: str = "records") -> str:
-    """Write records of one benchmark in its public column layout; returns the benchmark written.
+    """Write records of one benchmark (``bench``: its name or short name; None: the one the records hold) in its
+    public column layout; returns the benchmark's name.
 
     VSI-Bench: id, dataset, scene_name, question_type, question, options, ground_truth (the letter for multiple
     choice, the number as text otherwise), plus video_path. VSTI-Bench: id, dataset, scene_name, video_path,
@@ -61,8 +64,9 @@ def write_parquet(path: Path | str, records: list[QARecord], bench: str | None =
     if bench is None:
         if len(benches) != 1:
             raise InputError(f"{source}: the records mix benchmarks {sorted(benches)}: choose one with --bench "
-                             f"({' or '.join(sorted(benches))})")
+                             f"({' or '.join(get_benchmark(b).short for b in sorted(benches))})")
         bench = benches.pop()
+    bench = get_benchmark(bench).name
     records = [r for r in records if record_bench(r) == bench]
     check_answers(records, source)
     columns = {
@@ -74,7 +78,7 @@ def write_parquet(path: Path | str, records: list[QARecord], bench: str | None =
         "question": [r.question for r in records],
         "options": pa.array([[str(o) for o in r.options] for r in records], pa.list_(pa.string())),
     }
-    if bench == "vsi":
+    if bench == VSIBENCH.name:
         columns["ground_truth"] = [str(r.mc_answer) if answer_kind(r.question_type) == "mca" else str(r.ground_truth)
                                    for r in records]
     else:

@@ -68,7 +68,7 @@ class QATask:
 
     name: str  # key in the task table (vlm3r.qa.tasks.BY_NAME)
     question_type: str  # written to records (several variants may share one)
-    bench: str  # "vsi" or "vsti"
+    bench: str  # the benchmark its questions belong to: a name of vlm3r.qa.benchmarks (vsibench, vstibench)
     kind: str  # "mca" (scored on the letter) or "na" (numeric, scored by mean relative accuracy)
     default_per_scene: int | None = 6  # questions kept per scene unless --per-scene says otherwise (None: all)
     in_benchmark: bool = True  # False for training-only variants, generated only when named

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from vlm3r.eval.benchmarks import get_benchmark
 from vlm3r.eval.metrics import exact_match, mean_relative_accuracy
 from vlm3r.eval.scoring import aggregate, correct_letter
+from vlm3r.qa.benchmarks import VSIBENCH, VSTIBENCH, get_benchmark
 from vlm3r.qa.prompts import question_text
 from vlm3r.qa.record import QARecord
 from vlm3r.qa.tasks import answer_kind
@@ -47,8 +47,8 @@ def _aggregate(benchmark_name: str, items: list[dict]) -> float:
 
 
 def aggregate_vsibench(items: list[dict]) -> float:
-    return _aggregate("vsibench", items)
+    return _aggregate(VSIBENCH.name, items)
 
 
 def aggregate_vstibench(items: list[dict]) -> float:
-    return _aggregate("vstibench", items)
+    return _aggregate(VSTIBENCH.name, items)

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from vlm3r.errors import InputError
-from vlm3r.eval.benchmarks import Benchmark
 from vlm3r.eval.scoring import benchmark_questions
+from vlm3r.qa.benchmarks import Benchmark
 from vlm3r.qa.record import QARecord
 from vlm3r.utils.fileio import atomic_write_text
 

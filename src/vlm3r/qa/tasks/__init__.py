@@ -5,6 +5,7 @@ are look-ups built from the table."""
 from __future__ import annotations
 
 from vlm3r.errors import InputError
+from vlm3r.qa.benchmarks import BENCHMARKS, SPELLINGS, get_benchmark
 from vlm3r.qa.task import QATask
 from vlm3r.qa.tasks.camera_displacement import CameraDisplacement
 from vlm3r.qa.tasks.camera_movement_direction import (CameraMovementDirection, CameraMovementDirectionV2,
@@ -41,18 +42,23 @@ REFERENCE_MCA_PREFIXES = ("object_rel_direction", "object_rel_distance", "camera
 
 if len(BY_NAME) != len(TASKS):
     raise RuntimeError("two tasks share a name")  # a programming error in the table above
+if any(task.in_benchmark and task.question_type not in BENCHMARKS[task.bench].question_types for task in TASKS):
+    raise RuntimeError("a benchmark task's question type is not in its benchmark's columns")  # the same
 
 
 def select_tasks(bench: str = "all", names: list[str] | None = None) -> list[QATask]:
-    """Tasks by name (any task) or by benchmark (its benchmark tasks), in table order."""
+    """Tasks by name (any task) or by benchmark (its benchmark tasks; a name or short name of
+    ``vlm3r.qa.benchmarks``, or ``all``), in table order."""
     if names:
         unknown = [n for n in names if n not in BY_NAME]
         if unknown:
             raise InputError(f"unknown task(s) {', '.join(unknown)}; known: {', '.join(BY_NAME)}")
         return [BY_NAME[n] for n in names]
-    if bench not in ("vsi", "vsti", "all"):
-        raise InputError(f"bench must be vsi, vsti or all, got {bench!r}")
-    return [t for t in TASKS if t.in_benchmark and bench in (t.bench, "all")]
+    if bench == "all":
+        return [t for t in TASKS if t.in_benchmark]
+    if bench not in SPELLINGS:
+        raise InputError(f"bench must be {', '.join(SPELLINGS)} or all, got {bench!r}")
+    return [t for t in TASKS if t.in_benchmark and t.bench == get_benchmark(bench).name]
 
 
 def answer_kind(question_type: str) -> str:

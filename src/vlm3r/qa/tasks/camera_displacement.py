@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from vlm3r.qa import templates
+from vlm3r.qa.benchmarks import VSTIBENCH
 from vlm3r.qa.choices import python_round
 from vlm3r.qa.task import Candidate, QATask, SceneContext, numeric_candidate
 from vlm3r.qa.tasks._frame_pairs import frame_pairs, pair_descriptions, span_frames
@@ -14,7 +15,7 @@ MIN_DISPLACEMENT, MAX_DISPLACEMENT = 0.2, 10.0  # m: camera moves outside this r
 
 class CameraDisplacement(QATask):
     name = question_type = "camera_displacement"
-    bench, kind = "vsti", "na"
+    bench, kind = VSTIBENCH.name, "na"
 
     def candidates(self, ctx: SceneContext) -> list[Candidate]:
         frames = span_frames(ctx)

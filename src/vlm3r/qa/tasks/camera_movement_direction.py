@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from vlm3r.qa import templates
+from vlm3r.qa.benchmarks import VSTIBENCH
 from vlm3r.qa.task import Candidate, QATask, SceneContext
 from vlm3r.qa.tasks._frame_pairs import frame_pairs, pair_descriptions
 
@@ -30,7 +31,7 @@ def movement_direction(start_pose: np.ndarray, end_pose: np.ndarray, threshold: 
 
 class _CameraMovementDirection(QATask):
     question_type = "camera_movement_direction"
-    bench, kind = "vsti", "mca"
+    bench, kind = VSTIBENCH.name, "mca"
     default_per_scene = 5
     num_choices: int
     threshold: float

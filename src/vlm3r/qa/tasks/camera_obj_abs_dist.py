@@ -4,6 +4,7 @@ point of an object's box, in a given sampled frame, for objects whose category a
 from __future__ import annotations
 
 from vlm3r.qa import templates
+from vlm3r.qa.benchmarks import VSTIBENCH
 from vlm3r.qa.choices import python_round
 from vlm3r.qa.task import Candidate, QATask, SceneContext, numeric_candidate
 
@@ -12,7 +13,7 @@ MIN_DISTANCE, MAX_DISTANCE = 0.2, 10.0  # m: camera-object distances outside thi
 
 class CameraObjAbsDist(QATask):
     name = question_type = "camera_obj_abs_dist"
-    bench, kind = "vsti", "na"
+    bench, kind = VSTIBENCH.name, "na"
 
     def candidates(self, ctx: SceneContext) -> list[Candidate]:
         frames = ctx.require_frames().frames

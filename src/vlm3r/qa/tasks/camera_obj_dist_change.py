@@ -5,6 +5,7 @@ the object as the only one of its category; changes under 0.3 m give no question
 from __future__ import annotations
 
 from vlm3r.qa import templates
+from vlm3r.qa.benchmarks import VSTIBENCH
 from vlm3r.qa.choices import python_round
 from vlm3r.qa.task import Candidate, QATask, SceneContext, numeric_candidate
 from vlm3r.qa.tasks._frame_pairs import frame_pairs, pair_descriptions, span_frames
@@ -14,7 +15,7 @@ MIN_CHANGE = 0.3  # m: smaller changes of the camera-object distance are not ask
 
 class CameraObjDistChange(QATask):
     name = question_type = "camera_obj_dist_change"
-    bench, kind = "vsti", "na"
+    bench, kind = VSTIBENCH.name, "na"
 
     def candidates(self, ctx: SceneContext) -> list[Candidate]:
         frames = span_frames(ctx)

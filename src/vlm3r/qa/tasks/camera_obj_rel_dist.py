@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from vlm3r.qa import templates
+from vlm3r.qa.benchmarks import VSTIBENCH
 from vlm3r.qa.task import Candidate, QATask, SceneContext
 
 MIN_NEAREST = 0.5  # m: a frame whose nearest object is closer gives no question
@@ -18,7 +19,7 @@ MIN_GAP = 0.15  # m: least difference between the distances of any two options
 
 
 class _CameraObjRelDist(QATask):
-    bench, kind = "vsti", "mca"
+    bench, kind = VSTIBENCH.name, "mca"
     num_choices: int
 
     def candidates(self, ctx: SceneContext) -> list[Candidate]:

@@ -12,6 +12,7 @@ from itertools import combinations, permutations
 import numpy as np
 
 from vlm3r.qa import templates
+from vlm3r.qa.benchmarks import VSIBENCH
 from vlm3r.qa.task import Candidate, QATask, SceneContext, SkipScene
 
 #: Video frame rate per dataset, to turn a frame index into seconds (docs/design.md, data §1.4).
@@ -21,7 +22,7 @@ MIN_GAP_SECONDS = 1.0
 
 class ObjAppearanceOrder(QATask):
     name = question_type = "obj_appearance_order"
-    bench, kind = "vsi", "mca"
+    bench, kind = VSIBENCH.name, "mca"
 
     def candidates(self, ctx: SceneContext) -> list[Candidate]:
         frames = ctx.require_frames()

@@ -14,13 +14,14 @@ from itertools import combinations
 
 from vlm3r.geometry import box_corners, world_to_camera
 from vlm3r.qa import templates
+from vlm3r.qa.benchmarks import VSTIBENCH
 from vlm3r.qa.task import Candidate, QATask, SceneContext
 
 THRESHOLD = 0.15
 
 
 class _ObjObjRelativePos(QATask):
-    bench, kind = "vsti", "mca"
+    bench, kind = VSTIBENCH.name, "mca"
     default_per_scene = 9
     axis: int  # camera axis compared
     words: tuple[str, str]  # (A below B along the axis, A above B)

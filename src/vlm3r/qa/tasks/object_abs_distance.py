@@ -7,6 +7,7 @@ centimetres); the answer is rounded to 0.1 m and pairs closer than 0.2 m are ski
 from __future__ import annotations
 
 from vlm3r.qa import templates
+from vlm3r.qa.benchmarks import VSIBENCH
 from vlm3r.qa.choices import python_round
 from vlm3r.qa.task import Candidate, QATask, SceneContext, numeric_candidate
 
@@ -15,7 +16,7 @@ MIN_DISTANCE = 0.2  # m: closer pairs are not asked about
 
 class ObjectAbsDistance(QATask):
     name = question_type = "object_abs_distance"
-    bench, kind = "vsi", "na"
+    bench, kind = VSIBENCH.name, "na"
 
     def candidates(self, ctx: SceneContext) -> list[Candidate]:
         unique = ctx.scene.unique_categories()

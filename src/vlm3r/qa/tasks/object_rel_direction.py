@@ -16,6 +16,7 @@ import numpy as np
 
 from vlm3r.geometry.polygon import signed_angle
 from vlm3r.qa import templates
+from vlm3r.qa.benchmarks import VSIBENCH
 from vlm3r.qa.task import Candidate, QATask, SceneContext, SkipScene
 
 MIN_SPACING, MAX_SPACING = 0.30, 5.0  # m: every two of the three objects are this far apart
@@ -29,7 +30,7 @@ def ccw_angles(origin_xy: np.ndarray, forward_xy: np.ndarray, points_xy: np.ndar
 
 
 class _ObjectRelDirection(QATask):
-    bench, kind = "vsi", "mca"
+    bench, kind = VSIBENCH.name, "mca"
     boundaries: tuple[float, ...]  # region edges in degrees, 0 and 360 included
     regions: tuple[str | None, ...]  # name of each region between consecutive edges (None: no question)
     options: tuple[str, ...]

@@ -12,6 +12,7 @@ from itertools import combinations
 import numpy as np
 
 from vlm3r.qa import templates
+from vlm3r.qa.benchmarks import VSIBENCH
 from vlm3r.qa.task import Candidate, QATask, SceneContext, SkipScene
 
 MIN_CLOSEST = 0.15  # m: least distance from the object to the closest option
@@ -22,7 +23,7 @@ def ambiguity_threshold(room_size: float) -> float:
 
 
 class _ObjectRelDistance(QATask):
-    bench, kind = "vsi", "mca"
+    bench, kind = VSIBENCH.name, "mca"
     num_choices: int
 
     def candidates(self, ctx: SceneContext) -> list[Candidate]:

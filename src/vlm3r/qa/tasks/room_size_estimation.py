@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from vlm3r.qa import templates
+from vlm3r.qa.benchmarks import VSIBENCH
 from vlm3r.qa.choices import python_round
 from vlm3r.qa.task import Candidate, QATask, SceneContext, SkipScene, numeric_candidate
 
 
 class RoomSizeEstimation(QATask):
     name = question_type = "room_size_estimation"
-    bench, kind = "vsi", "na"
+    bench, kind = VSIBENCH.name, "na"
     default_per_scene = 1
 
     def candidates(self, ctx: SceneContext) -> list[Candidate]:

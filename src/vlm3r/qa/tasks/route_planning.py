@@ -21,6 +21,7 @@ import numpy as np
 from vlm3r.geometry.grid import NoFloorError, Route, build_nav_grid, plan_routes
 from vlm3r.geometry.polygon import point_along, polygon_distance, polyline_bends, signed_angle
 from vlm3r.qa import templates
+from vlm3r.qa.benchmarks import VSIBENCH
 from vlm3r.qa.task import Candidate, QATask, SceneContext, SkipScene
 
 log = logging.getLogger(__name__)
@@ -197,7 +198,7 @@ class RoutePlanning(QATask):
 
     name = "route_planning"
     question_type = "route_planning"
-    bench = "vsi"
+    bench = VSIBENCH.name
     kind = "mca"
     default_per_scene = 4
 

@@ -1,4 +1,5 @@
-"""Benchmark definitions as data: question types in the paper's column order, merges, aggregation rule."""
+"""The benchmarks as data, one table that question generation, export and evaluation all read: each benchmark's
+identifier, its question types in the paper's column order, merges and aggregation rule."""
 
 from __future__ import annotations
 
@@ -19,14 +20,23 @@ class Column:
 
 @dataclass(frozen=True)
 class Benchmark:
+    """One benchmark: ``name`` is its identifier everywhere (files, scores, reports, task definitions); ``short``
+    is how ``vlm3r qa`` has spelled it on the command line (``--bench vsi``), still read there."""
+
     name: str
+    short: str
     columns: tuple[Column, ...]
     #: Question types merged (unweighted mean) into one key before the overall mean, as the benchmark reports.
     merged: dict[str, tuple[str, ...]]
 
+    @property
+    def question_types(self) -> tuple[str, ...]:
+        """Every question type the benchmark scores, in its columns' order."""
+        return tuple(t for column in self.columns for t in column.question_types)
+
 
 VSIBENCH = Benchmark(
-    "vsibench",
+    "vsibench", "vsi",
     columns=(
         Column("Obj. Count", ("object_counting",)),
         Column("Abs. Dist.", ("object_abs_distance",)),
@@ -43,7 +53,7 @@ VSIBENCH = Benchmark(
 
 #: VSTI-Bench's code averages every question type present (no merges); the paper's table shows five columns.
 VSTIBENCH = Benchmark(
-    "vstibench",
+    "vstibench", "vsti",
     columns=(
         Column("Cam-Obj Abs. Dist.", ("camera_obj_abs_dist",)),
         Column("Cam. Displace.", ("camera_displacement",)),
@@ -56,20 +66,13 @@ VSTIBENCH = Benchmark(
 )
 
 BENCHMARKS = {b.name: b for b in (VSIBENCH, VSTIBENCH)}
-
-#: The paper's VLM-3R (7B) rows (Table 3 for VSI-Bench, with its two decimals; Table 2 for VSTI-Bench, whose
-#: "Avg." is the mean of the five columns it shows, as every other row of Table 2 checks: it has no Cam-Obj Dist.
-#: Change column and is not the code's mean over question types. VLM-3R's five give 58.94; the table says 58.8).
-PAPER_VLM3R: dict[str, dict[str, float]] = {
-    "vsibench": {"overall": 60.90, "Obj. Count": 70.16, "Abs. Dist.": 49.38, "Obj. Size": 69.15,
-                 "Room Size": 67.12, "Rel. Dist.": 65.35, "Rel. Dir.": 80.52, "Route Plan": 45.36,
-                 "Appr. Order": 40.13},
-    "vstibench": {"overall": 58.8, "Cam-Obj Abs. Dist.": 39.4, "Cam. Displace.": 39.6, "Cam. Mov. Dir.": 60.6,
-                  "Obj-Obj Rel. Pos.": 86.5, "Cam-Obj Rel. Dist.": 68.6},
-}
+#: Every spelling a benchmark is looked up by: its name, then its short name.
+SPELLINGS = {**BENCHMARKS, **{b.short: b for b in BENCHMARKS.values()}}
 
 
 def get_benchmark(name: str) -> Benchmark:
-    if name not in BENCHMARKS:
-        raise InputError(f"unknown benchmark {name!r}: {', '.join(BENCHMARKS)}")
-    return BENCHMARKS[name]
+    """The benchmark called ``name``, or by its short name (``vsi``, ``vsti``)."""
+    if name not in SPELLINGS:
+        raise InputError(f"unknown benchmark {name!r}: {', '.join(BENCHMARKS)} (or "
+                         f"{', '.join(b.short for b in BENCHMARKS.values())})")
+    return SPELLINGS[name]
