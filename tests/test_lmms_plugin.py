@@ -81,3 +81,13 @@ def test_lmms_model_takes_its_rank_from_the_launcher(tmp_path, monkeypatch):
     assert (model.rank, model.world_size, model.batch_size, str(model.device)) == (1, 2, 3, "cpu")
     with pytest.raises(ValueError, match="batch_size: at least 1"):
         Vlm3rLmms(str(files.model), str(files.cut3r), str(files.base), dtype="fp32", batch_size=0)
+
+
+def test_lmms_model_refuses_arguments_it_does_not_take():
+    """A misspelt --model_args key is an error naming it, as lmms-eval's own models refuse one, before any loading."""
+    from vlm3r.errors import InputError
+    from vlm3r.eval.lmms.model import Vlm3rLmms
+
+    with pytest.raises(InputError, match=r"--model_args: vlm3r takes no max_frames, temprature \(it takes pretrained, "
+                                         r"cut3r, base, device, dtype, max_frames_num, batch_size, vision_tower\)"):
+        Vlm3rLmms("no-such-model", max_frames=8, temprature=0)

@@ -8,6 +8,7 @@ its rank and world size from the launcher's environment and, on GPUs, takes the 
 
 from __future__ import annotations
 
+import inspect
 import os
 
 import torch
@@ -22,7 +23,13 @@ from vlm3r.utils.frames import NUM_FRAMES
 class Vlm3rLmms(lmms):
     def __init__(self, pretrained: str, cut3r: str | None = None, base: str | None = None, device: str = "cpu",
                  dtype: str = "bf16", max_frames_num: int = NUM_FRAMES, batch_size: int = 1,
-                 vision_tower: str | None = None, **kwargs) -> None:
+                 vision_tower: str | None = None, **unknown) -> None:
+        """The model of ``--model_args`` (lmms-eval adds ``batch_size`` and ``device``, and ``max_batch_size`` when
+        given); an argument it does not take is refused, as lmms-eval's own models refuse one, not ignored."""
+        if unknown:
+            taken = [p for p in inspect.signature(Vlm3rLmms.__init__).parameters if p not in ("self", "unknown")]
+            raise InputError(f"--model_args: vlm3r takes no {', '.join(sorted(unknown))} (it takes "
+                             f"{', '.join(taken)})")
         super().__init__()
         self._rank = int(os.environ.get("RANK", 0))
         self._world_size = int(os.environ.get("WORLD_SIZE", 1))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from vlm3r.errors import InputError
 from vlm3r.eval.scoring import benchmark_questions
+from vlm3r.model.prompt import MAX_NEW_TOKENS
 from vlm3r.qa.benchmarks import Benchmark
 from vlm3r.qa.record import QARecord
 from vlm3r.utils.fileio import atomic_write_text
@@ -22,7 +23,7 @@ doc_to_visual: !function utils.doc_to_visual
 doc_to_text: !function utils.doc_to_text
 doc_to_target: ground_truth
 generation_kwargs:
-  max_new_tokens: 16
+  max_new_tokens: {max_new_tokens}
   temperature: 0
   top_p: 1.0
   num_beams: 1
@@ -58,6 +59,7 @@ def write_lmms_tasks(out_dir: Path | str, benchmark: Benchmark, questions: list[
     atomic_write_text(docs, "\n".join(lines) + "\n")
     # JSON strings are YAML double-quoted scalars: a '#' or ': ' in a folder name stays part of the path
     atomic_write_text(out_dir / f"{task}.yaml", _TEMPLATE.format(task=json.dumps(task), docs=json.dumps(str(docs)),
-                                                                  benchmark=benchmark.name))
+                                                                  benchmark=benchmark.name,
+                                                                  max_new_tokens=MAX_NEW_TOKENS))
     atomic_write_text(out_dir / "utils.py", "from vlm3r.eval.lmms.task_utils import *  # noqa: F401,F403\n")
     return task
