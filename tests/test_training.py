@@ -397,6 +397,22 @@ def test_data_errors_name_the_file_and_sample(tmp_path):
         text_only[0]
 
 
+def test_samples_take_the_sentinels_their_options_pass(tmp_path):
+    """DataOptions carries the model config's image and ignore ids (the trainer fills them from the config): the
+    ids and labels hold those where model.prompt's defaults stood, and nothing else changes."""
+    from vlm3r.model.prompt import IGNORE_INDEX, IMAGE_TOKEN_INDEX
+
+    write_video(tmp_path / "v.mp4", np.zeros((6, 32, 32, 3), dtype=np.uint8))
+    sample = {"video": "v.mp4", "conversations": [{"from": "human", "value": "<image>\nq"},
+                                                  {"from": "gpt", "value": "A"}]}
+    default = ConversationDataset([sample], qwen_tokenizer(), DataOptions(tmp_path, 4, 84))[0]
+    item = ConversationDataset([sample], qwen_tokenizer(), DataOptions(tmp_path, 4, 84, image_token_index=-7,
+                                                                       ignore_index=-9))[0]
+    assert default["input_ids"].count(IMAGE_TOKEN_INDEX) == 1 and IGNORE_INDEX in default["labels"]
+    assert item["input_ids"] == [-7 if i == IMAGE_TOKEN_INDEX else i for i in default["input_ids"]]
+    assert item["labels"] == [-9 if label == IGNORE_INDEX else label for label in default["labels"]]
+
+
 # Adam with a large eps is close to SGD: the weights then follow the gradients linearly, not their signs (a first
 # Adam step turns last-bit differences of near-zero gradients into whole lr-sized steps); a warm-up, then cosine
 PARALLEL_SETTINGS = ("optim.epochs=4", "model.fusion_dropout=0", "lora.dropout=0", "run.save_every=1000",

@@ -17,7 +17,7 @@ import yaml
 from torch.utils.data import Dataset
 
 from vlm3r.errors import Vlm3rError
-from vlm3r.model.prompt import IMAGE_TOKEN
+from vlm3r.model.prompt import IGNORE_INDEX, IMAGE_TOKEN, IMAGE_TOKEN_INDEX
 from vlm3r.model.video import siglip_pixels
 from vlm3r.training.features import FeatureSpec, feature_path, load_features
 from vlm3r.training.tokenization import ConversationError, tokenize_conversation
@@ -136,6 +136,9 @@ def with_time_instruction(conversations: list[dict], instruction: str) -> list[d
 
 @dataclass(frozen=True)
 class DataOptions:
+    """How samples become model inputs; the trainer fills the sizes and the two sentinels from the model's
+    config (the defaults are model.prompt's)."""
+
     video_folder: Path
     num_frames: int = NUM_FRAMES
     image_size: int = SIGLIP_IMAGE_SIZE
@@ -144,6 +147,8 @@ class DataOptions:
     features: Path | None = None  # precomputed CUT3R tokens (``feature_path`` below it); None: computed
     feature_spec: FeatureSpec | None = None  # what the files must match (frames, sizes, CUT3R checksum)
     require_features: bool = False  # a missing feature file is an error (else a warning, once per file)
+    image_token_index: int = IMAGE_TOKEN_INDEX  # the model config's id where <image> stands in the ids
+    ignore_index: int = IGNORE_INDEX  # the model config's label of a position not learned
 
 
 class ConversationDataset(Dataset):
@@ -185,7 +190,8 @@ class ConversationDataset(Dataset):
             if opts.add_time_instruction:
                 conversations = with_time_instruction(conversations, time_instruction(indices, fps))
         try:
-            tokens = tokenize_conversation(self.tokenizer, conversations, opts.masking)
+            tokens = tokenize_conversation(self.tokenizer, conversations, opts.masking,
+                                           image_token_index=opts.image_token_index, ignore_index=opts.ignore_index)
         except ConversationError as exc:
             raise TrainingDataError(f"{self.source}: sample {index} ({sample.get('id')}): {exc}") from exc
         images = tokens.images

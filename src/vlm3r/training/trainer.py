@@ -242,7 +242,9 @@ class Trainer:
         check_sample_files(samples, Path(cfg.data.video_folder), str(cfg.data.train), features.get("features"),
                            features.get("require_features", False))
         options = DataOptions(Path(cfg.data.video_folder), cfg.data.num_frames, model.config.vision.image_size,
-                              cfg.data.add_time_instruction, cfg.data.masking, **features)
+                              cfg.data.add_time_instruction, cfg.data.masking, **features,
+                              image_token_index=model.config.image_token_index,
+                              ignore_index=model.config.ignore_index)
         dataset = ConversationDataset(samples, self.tokenizer, options, str(cfg.data.train))
         return DataLoader(dataset, batch_size=cfg.optim.batch_size, shuffle=True, collate_fn=collate,
                           drop_last=True, num_workers=cfg.data.num_workers,
