@@ -6,7 +6,7 @@ import logging
 
 import typer
 
-from vlm3r.cli import ask, cut3r, demo, eval, qa, scenes, serve, train
+from vlm3r.cli import ask, cut3r, demo, eval, features, qa, scenes, serve, train
 
 app = typer.Typer(
     help="VLM-3R: spatial question answering from ordinary video, and the 3D data pipeline behind it.",
@@ -18,7 +18,7 @@ app.add_typer(qa.app, name="qa")
 app.add_typer(eval.app, name="eval")
 app.add_typer(cut3r.app, name="cut3r")
 app.command("demo")(demo.demo)
-app.add_typer(train.features_app, name="features")
+app.add_typer(features.app, name="features")
 app.command("ask")(ask.ask)
 app.command("train")(train.train)
 app.command("serve")(serve.serve)

@@ -1,4 +1,4 @@
-"""``vlm3r train`` and ``vlm3r features extract``."""
+"""``vlm3r train``."""
 
 from __future__ import annotations
 
@@ -7,11 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from vlm3r.cli.errors import check_output, guarded, report_failure
-from vlm3r.cli.options import Device, Dtype
-from vlm3r.utils.frames import CUT3R_IMAGE_SIZE, NUM_FRAMES, SIGLIP_IMAGE_SIZE
-
-features_app = typer.Typer(help="Precomputed CUT3R tokens for training.", no_args_is_help=True)
+from vlm3r.cli.errors import check_output, guarded
 
 
 @guarded
@@ -40,56 +36,3 @@ def train(
 
     out = run_training(cfg, resume, stop_after_steps, overwrite)
     Console().print(f"wrote {out}")
-
-
-@features_app.command("extract")
-@guarded
-def extract(
-    videos: Path = typer.Option(..., "--videos", help="The video folder training reads (data.video_folder); "
-                                                      "searched recursively."),
-    cut3r: Path = typer.Option(..., "--cut3r", help="CUT3R weights (.pth or .safetensors): the model's own."),
-    out: Path = typer.Option(..., "--out", help="Feature folder (data.features): <video path>.pt below it."),
-    config: Path = typer.Option(None, "--config", help="JSON CUT3R architecture config (needed for .safetensors)."),
-    frames: int = typer.Option(NUM_FRAMES, "--frames", min=1,
-                               help="Frames per video, as the model is trained and run."),
-    image_size: int = typer.Option(SIGLIP_IMAGE_SIZE, "--image-size", min=1,
-                                   help="SigLIP input size (frames resized to it)."),
-    cut3r_size: int = typer.Option(CUT3R_IMAGE_SIZE, "--cut3r-size", min=1, help="CUT3R input size."),
-    shard: str = typer.Option(None, "--shard", help="i/n: the i-th of n independent jobs (under torchrun the "
-                                                    "processes split the videos by themselves)."),
-    device: Device = "cpu",
-    dtype: Dtype = "fp32",
-) -> None:
-    """Extract CUT3R camera and patch tokens of every video; finished files are skipped, failures listed.
-
-    Example: vlm3r features extract --videos data/scannet --cut3r cut3r_512_dpt_4_64.pth --out data/scannet_features
-    (several processes: torchrun --nproc-per-node 8 -m vlm3r features extract ...)
-    """
-    from vlm3r.model.cut3r import load_cut3r, read_architecture_file
-    from vlm3r.training.features import FAILURES, run_extraction
-    from vlm3r.utils.devices import check_device, torch_dtype
-    from vlm3r.utils.parallel import parse_shard
-    from vlm3r.utils.progress import progress_bar
-
-    console = Console()
-    if not videos.is_dir():
-        raise typer.BadParameter(f"{videos}: not a folder", param_hint="--videos")
-    run_dtype, device, parts = torch_dtype(dtype), check_device(device), parse_shard(shard)
-    check_output(out, folder=True)
-    model = load_cut3r(cut3r, config=read_architecture_file(config), device=device, dtype=run_dtype, with_heads=False)
-    with progress_bar() as bar:
-        def start(total: int):
-            task = bar.add_task("extracting", total=total)
-            return lambda video: bar.update(task, advance=1, description=video.name)
-
-        result = run_extraction(model, cut3r, videos, out, frames, image_size, cut3r_size, parts, start)
-    report, (index, count) = result.report, result.shard
-    part = f" (shard {index}/{count})" if count > 1 else ""
-    console.print(f"{len(report.written)} written, {len(report.skipped)} already present, "
-                  f"{len(report.failed)} failed{part}")
-    for video, reason in report.failed.items():
-        report_failure("failed", video, reason)
-    if result.failures:
-        console.print(f"failures of every shard so far written to {out / FAILURES}")
-    if report.failed:
-        raise typer.Exit(code=1)
