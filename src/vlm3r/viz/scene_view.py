@@ -40,8 +40,9 @@ def find_scene(scene_dir: Path | str) -> tuple[ProcessedLayout, str]:
                          f"({len(candidates)} metadata files looked at; SCENE_DIR is DATASET_ROOT/SCENE_NAME)")
 
 
-def render_scene_overview(layout: ProcessedLayout, scene: str, out: Path | str, max_frames: int = NUM_FRAMES) -> None:
-    """Write a PNG: the top-down map on the left, a contact sheet of up to ``max_frames`` frames on the right."""
+def render_scene_overview(layout: ProcessedLayout, scene: str, out: Path | str, max_frames: int = NUM_FRAMES) -> Figure:
+    """Write a PNG: the top-down map on the left, a contact sheet of up to ``max_frames`` frames on the right;
+    returns the figure (what it draws can be read back)."""
     scenes = read_scene_metadata(layout.scene_metadata_path).scenes
     if scene not in scenes:
         raise SceneViewError(f"{layout.scene_metadata_path}: no scene {scene!r} in this scene metadata")
@@ -58,6 +59,7 @@ def render_scene_overview(layout: ProcessedLayout, scene: str, out: Path | str, 
                  f"{len(frames.frames)} sampled frames)", fontsize=14)
     with atomic_path(out) as tmp:
         fig.savefig(tmp, bbox_inches="tight")
+    return fig
 
 
 def _draw_map(ax, layout, meta, frames) -> None:
