@@ -14,9 +14,11 @@ from PIL import Image
 
 from vlm3r.model.loading import load_tokenizer
 from vlm3r.model.modeling_vlm3r import Vlm3rModel
+from vlm3r.model.prompt import time_instruction_text
+from vlm3r.qa.prompts import NA_POST_PROMPT, PRE_PROMPT
 from vlm3r.training.config import TrainConfigError, load_train_config
 from vlm3r.training.data import (ConversationDataset, DataOptions, TrainingDataError, collate,
-                                 read_training_samples, time_instruction, with_time_instruction)
+                                 read_training_samples, with_time_instruction)
 from vlm3r.model.checkpoint import checkpoint_dir, checkpoint_dirs, checkpoint_step
 from vlm3r.training.state import ResumeError
 from vlm3r.training.tokenization import tokenize_conversation
@@ -94,7 +96,7 @@ def test_masking_equals_the_reference_procedure():
 
 
 def test_time_instruction_as_the_reference_writes_it():
-    text = time_instruction([0, 79, 159, 239], 24.0)
+    text = time_instruction_text([0, 79, 159, 239], 24.0)
     assert text == ("The video lasts for 10.00 seconds, and 4 frames are uniformly sampled from it. These frames are "
                     "located at 0.00s,3.29s,6.62s,9.96s.Please answer the following questions related to this video.")
     turns = with_time_instruction([{"from": "human", "value": "<image>\nThese are frames of a video.\nQ?"},
@@ -155,9 +157,18 @@ def test_tiny_model_overfits_and_answers(overfit, questions):
         assert written.size == (720, 420)
         assert np.array_equal(np.asarray(written), np.asarray(expected))
     pipeline = Vlm3rPipeline.from_pretrained(out, num_frames=4)  # base and CUT3R named in config.json
-    for sample in json.loads(questions.read_text()):
+    samples = json.loads(questions.read_text())
+    for sample in samples:
         question = sample["conversations"][0]["value"].removeprefix("<image>\n")
         assert pipeline.ask(sample["video"], question) == sample["conversations"][1]["value"]
+    # the run records the prompt it was trained with (every question starts with the benchmark's first line; a
+    # number question ends with the short-answer line), so a question asked as a user types it gets the same answer
+    numeric = [s for s in samples if s["conversations"][0]["value"].endswith(NA_POST_PROMPT)]
+    assert json.loads((out / "config.json").read_text())["vlm3r"]["prompt"] == {
+        "time_instruction": False, "pre_prompt": PRE_PROMPT, "post_prompt": NA_POST_PROMPT if numeric else ""}
+    for sample in numeric:
+        _, bare, _ = sample["conversations"][0]["value"].removeprefix("<image>\n").split("\n")
+        assert pipeline.ask(sample["video"], bare) == sample["conversations"][1]["value"]
 
 
 def test_saved_layout_loads_back_with_the_same_logits(overfit, questions):

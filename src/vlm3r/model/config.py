@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from vlm3r.model.checks import ConfigError, check_divides, check_positive, known_fields
 from vlm3r.model.cut3r import Cut3rConfig
-from vlm3r.model.prompt import IGNORE_INDEX, IMAGE_TOKEN_INDEX
+from vlm3r.model.prompt import IGNORE_INDEX, IMAGE_TOKEN_INDEX, PromptTemplate
 from vlm3r.utils.frames import CUT3R_IMAGE_SIZE, NUM_FRAMES, SIGLIP_IMAGE_SIZE
 
 SELECT_FEATURES = {"patch_tokens": ("patch",), "camera_tokens": ("camera",), "all": ("camera", "patch"),
@@ -130,9 +130,11 @@ class Vlm3rConfig:
     cut3r_image_size: int = CUT3R_IMAGE_SIZE
     image_token_index: int = IMAGE_TOKEN_INDEX
     ignore_index: int = IGNORE_INDEX
+    prompt: PromptTemplate = field(default_factory=PromptTemplate)  # the user turn it was trained with
 
     def __post_init__(self):
-        for name, kind in (("vision", VisionConfig), ("llm", LlmConfig), ("cut3r", Cut3rConfig)):
+        for name, kind in (("vision", VisionConfig), ("llm", LlmConfig), ("cut3r", Cut3rConfig),
+                           ("prompt", PromptTemplate)):
             if not isinstance(getattr(self, name), kind):
                 raise ConfigError(f"{name}: expected a {kind.__name__}, got {type(getattr(self, name)).__name__} "
                                   "(use Vlm3rConfig.from_dict for plain dicts)")
@@ -183,7 +185,7 @@ class Vlm3rConfig:
         ``vision_layers`` field of earlier files is accepted when it agrees with the tower's depth."""
         values = dict(values)
         legacy_layers = values.pop("vision_layers", None)
-        subs = {"vision": VisionConfig, "llm": LlmConfig, "cut3r": Cut3rConfig}
+        subs = {"vision": VisionConfig, "llm": LlmConfig, "cut3r": Cut3rConfig, "prompt": PromptTemplate}
         try:
             for name, kind in subs.items():
                 if name in values:

@@ -73,6 +73,59 @@ def with_image_slots(text: str) -> list[Piece]:
     return pieces
 
 
+def time_instruction_text(indices, fps: float) -> str:
+    """The reference's training text: video length, frame count and each sampled frame's time (docs/design.md,
+    model §5.2). With linspace sampling the last index is the video's last frame, so the video has
+    ``indices[-1] + 1``."""
+    frame_time = ",".join(f"{i / fps:.2f}s" for i in indices)
+    return (f"The video lasts for {(int(indices[-1]) + 1) / fps:.2f} seconds, and {len(indices)} frames are "
+            f"uniformly sampled from it. These frames are located at {frame_time}.Please answer the following "
+            "questions related to this video.")
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    """The user turn a model was trained with, around a question about one video (docs/model.md, "Prompt
+    template"). A folder written by ``vlm3r train`` records its run's template in config.json; a released model
+    has none and gets the default, the official evaluation's prompt (the question as given, no time instruction:
+    docs/design.md, model §8.2).
+
+    - ``time_instruction``: the reference's time instruction (``time_instruction_text``) leads the turn, as in training;
+    - ``pre_prompt`` / ``post_prompt``: the lines a free question is wrapped in ("These are frames of a video." and
+      the short-answer instruction of the benchmark prompt). A question already in that form (it starts with
+      ``pre_prompt``; with no ``pre_prompt``, it ends with ``post_prompt``) is left as it is, so a benchmark's
+      question text is never wrapped twice.
+    """
+
+    time_instruction: bool = False
+    pre_prompt: str = ""
+    post_prompt: str = ""
+
+    def __post_init__(self):
+        if not isinstance(self.time_instruction, bool):
+            raise TypeError(f"time_instruction: expected true or false, got {self.time_instruction!r}")
+        for name in ("pre_prompt", "post_prompt"):
+            if not isinstance(getattr(self, name), str):
+                raise TypeError(f"{name}: expected a string, got {getattr(self, name)!r}")
+
+    def wrapped(self, question: str) -> str:
+        """The question between ``pre_prompt`` and ``post_prompt`` (each on its own line), unless already so."""
+        if (self.pre_prompt and question.startswith(self.pre_prompt)) or (
+                not self.pre_prompt and self.post_prompt and question.rstrip().endswith(self.post_prompt)):
+            return question
+        return "\n".join(part for part in (self.pre_prompt, question, self.post_prompt) if part)
+
+    def user_turn(self, question: str, timing: tuple | None = None) -> list[Piece]:
+        """The user turn's content: the video's slot, then the time instruction (from ``timing``, the sampled
+        frame indices and the frame rate) with the blank line training leaves after it, then the question."""
+        text = self.wrapped(question)
+        if self.time_instruction:
+            if timing is None:
+                raise ValueError("timing: this template's time instruction needs the sampled frames and frame rate")
+            text = f"{time_instruction_text(*timing)}\n\n{text}"
+        return video_question(text)
+
+
 def render(pieces: list[Piece]) -> str:
     """The prompt as one string, as the reference writes it (for reading and comparing, not for tokenizing)."""
     return "".join(p.text if isinstance(p, Marker) else p for p in pieces)

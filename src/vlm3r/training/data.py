@@ -17,7 +17,8 @@ import yaml
 from torch.utils.data import Dataset
 
 from vlm3r.errors import Vlm3rError
-from vlm3r.model.prompt import IGNORE_INDEX, IMAGE_TOKEN, IMAGE_TOKEN_INDEX
+from vlm3r.model.prompt import IGNORE_INDEX, IMAGE_TOKEN, IMAGE_TOKEN_INDEX, PromptTemplate, time_instruction_text
+from vlm3r.qa.prompts import NA_POST_PROMPT, PRE_PROMPT
 from vlm3r.model.video import siglip_pixels
 from vlm3r.training.features import FeatureSpec, feature_path, load_features
 from vlm3r.training.tokenization import ConversationError, tokenize_conversation
@@ -118,13 +119,22 @@ def check_sample_files(samples: list[dict], video_folder: Path, source: str, fea
                     len(names))
 
 
-def time_instruction(indices, fps: float) -> str:
-    """The reference's text: video length, frame count and each sampled frame's time (docs/design.md, model §5.2).
-    With linspace sampling the last index is the video's last frame, so the video has ``indices[-1] + 1``."""
-    frame_time = ",".join(f"{i / fps:.2f}s" for i in indices)
-    return (f"The video lasts for {(int(indices[-1]) + 1) / fps:.2f} seconds, and {len(indices)} frames are "
-            f"uniformly sampled from it. These frames are located at {frame_time}.Please answer the following "
-            "questions related to this video.")
+def first_question(sample: dict) -> str:
+    """A sample's first human turn without its ``<image>`` slot (and the newline after it)."""
+    turns = sample.get("conversations") or [{}]
+    value = turns[0].get("value", turns[0].get("content", ""))
+    return value.replace(f"{IMAGE_TOKEN}\n", "", 1).replace(IMAGE_TOKEN, "") if isinstance(value, str) else ""
+
+
+def trained_template(samples: list[dict], add_time_instruction: bool) -> PromptTemplate:
+    """The prompt template ``samples`` teach (recorded with the run, used by every command that asks the
+    model): the time instruction as configured; the benchmark prompt's first line when every sample's question
+    starts with it, and its short-answer line when a sample's question ends with it (``vlm3r qa export --format
+    llava`` writes both); otherwise the questions as given."""
+    questions = [first_question(s) for s in samples]
+    pre = PRE_PROMPT if questions and all(q.startswith(PRE_PROMPT) for q in questions) else ""
+    post = NA_POST_PROMPT if any(q.rstrip().endswith(NA_POST_PROMPT) for q in questions) else ""
+    return PromptTemplate(add_time_instruction, pre, post)
 
 
 def with_time_instruction(conversations: list[dict], instruction: str) -> list[dict]:
@@ -188,7 +198,7 @@ class ConversationDataset(Dataset):
             pixels = siglip_pixels(frames, opts.image_size)
             features = self._features(sample["video"], video, indices)
             if opts.add_time_instruction:
-                conversations = with_time_instruction(conversations, time_instruction(indices, fps))
+                conversations = with_time_instruction(conversations, time_instruction_text(indices, fps))
         try:
             tokens = tokenize_conversation(self.tokenizer, conversations, opts.masking,
                                            image_token_index=opts.image_token_index, ignore_index=opts.ignore_index)

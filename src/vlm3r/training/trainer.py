@@ -36,7 +36,7 @@ from vlm3r.model.prompt import bundled_tokenizer_dir
 from vlm3r.model.saving import CUT3R_FILE, VISION_TOWER_DIR, spatial_state, write_cut3r
 from vlm3r.training.config import TrainConfig
 from vlm3r.training.data import (ConversationDataset, DataOptions, TrainingDataError, check_sample_files, collate,
-                                 read_training_samples)
+                                 read_training_samples, trained_template)
 from vlm3r.training.lora import add_lora, set_trainable
 from vlm3r.training.features import FeatureSpec
 from vlm3r.training.state import ResumeError, load_state, save_state
@@ -245,6 +245,8 @@ class Trainer:
                               cfg.data.add_time_instruction, cfg.data.masking, **features,
                               image_token_index=model.config.image_token_index,
                               ignore_index=model.config.ignore_index)
+        # the user turn these samples teach, recorded in the saved config.json for ask, eval run, serve and lmms-eval
+        model.config = dataclasses.replace(model.config, prompt=trained_template(samples, options.add_time_instruction))
         dataset = ConversationDataset(samples, self.tokenizer, options, str(cfg.data.train))
         return DataLoader(dataset, batch_size=cfg.optim.batch_size, shuffle=True, collate_fn=collate,
                           drop_last=True, num_workers=cfg.data.num_workers,

@@ -97,6 +97,31 @@ def count_frames(path: Path | str) -> int:
         raise VideoError(f"{path}: not a readable video ({exc})") from exc
 
 
+def frame_rate(path: Path | str) -> float:
+    """The first video stream's average frame rate from the header (``DEFAULT_FPS`` when it states none)."""
+    path = Path(path)
+    try:
+        container, stream = _open_video(path)
+        with container:
+            return float(stream.average_rate or 0) or DEFAULT_FPS
+    except VideoError:
+        raise
+    except (av.FFmpegError, ValueError) as exc:
+        raise VideoError(f"{path}: not a readable video ({exc})") from exc
+
+
+def sampled_timing(path: Path | str, num_frames: int = NUM_FRAMES) -> tuple[np.ndarray, float]:
+    """(the indices ``read_video_frames`` samples, the frame rate), from the packets and the header alone: the
+    time instruction's facts without decoding (they differ only for a video whose decoder drops frames)."""
+    path = Path(path)
+    if not path.is_file():
+        raise VideoError(f"{path}: no such file")
+    total = count_frames(path)
+    if not total:
+        raise VideoError(f"{path}: the video has no frames")
+    return linspace_indices(total, num_frames), frame_rate(path)
+
+
 def _decode_sampled(path: Path, indices: np.ndarray) -> tuple[np.ndarray | None, int, float]:
     """Decode the whole stream once, converting to RGB only the frames at ``indices`` (increasing), written
     straight into the output array; returns it (None if no frame was sampled), the number of frames decoded and
