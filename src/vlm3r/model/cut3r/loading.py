@@ -24,6 +24,8 @@ from vlm3r.model.keys import CUT3R_ALIAS, is_dead_cut3r_key
 from vlm3r.utils.fileio import load_torch, read_json
 
 log = logging.getLogger(__name__)
+HEADS = "downstream_head."  # the reconstruction heads' key prefix (points, confidences, colours, camera poses)
+RELEASED_FILE = "cut3r_512_dpt_4_64.pth"  # the released checkpoint VLM-3R uses; it has the heads
 
 
 class Cut3rCheckpointError(CheckpointError):
@@ -148,11 +150,22 @@ def read_cut3r_weights(weights: Path | str, config: dict | Cut3rConfig | None = 
     raw, constructor = read_checkpoint(path)
     state_dict = normalize_state_dict(raw, path)
     cfg = _resolve_config(config, constructor, path, fallback)
-    has_heads = any(k.startswith("downstream_head.") for k in state_dict)
+    has_heads = any(k.startswith(HEADS) for k in state_dict)
     with_heads = has_heads if with_heads is None else with_heads
     if not with_heads:
-        state_dict = {k: v for k, v in state_dict.items() if not k.startswith("downstream_head.")}
+        state_dict = {k: v for k, v in state_dict.items() if not k.startswith(HEADS)}
     return cfg, state_dict, with_heads
+
+
+def _no_heads_message(path: Path, model: Cut3r) -> str:
+    """One line for a file without any head weights (a training run's ``cut3r.pth`` holds the token path only),
+    instead of listing every missing head key."""
+    head = model.downstream_head
+    names = [name for name, module in head.named_children() if any(True for _ in module.parameters())]
+    count = sum(1 for k in model.state_dict() if k.startswith(HEADS))
+    return (f"{path}: has no reconstruction heads ({HEADS[:-1]}: {', '.join(names)}; {count} weights): it holds "
+            "only the token path VLM-3R uses, as a training run's cut3r.pth does. Reconstructing needs the heads: "
+            f"use the released {RELEASED_FILE}, which has them")
 
 
 def load_cut3r(weights: Path | str, config: dict | Cut3rConfig | None = None, device: str | torch.device = "cpu",
@@ -165,6 +178,8 @@ def load_cut3r(weights: Path | str, config: dict | Cut3rConfig | None = None, de
     cfg, state_dict, with_heads = read_cut3r_weights(path, config, with_heads)
     with torch.device("meta"):
         model = Cut3r(cfg, with_heads=with_heads)
+    if with_heads and not any(k.startswith(HEADS) for k in state_dict):
+        raise Cut3rCheckpointError(_no_heads_message(path, model))
     check_weights({k: tuple(v.shape) for k, v in model.state_dict().items()}, state_dict, f"{path} ({cfg})",
                   Cut3rCheckpointError)
     state_dict = {k: v.to(dtype=dtype) if v.is_floating_point() else v for k, v in state_dict.items()}

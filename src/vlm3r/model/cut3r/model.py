@@ -11,6 +11,7 @@ Attribute names match the official state dict (see ``vlm3r.model.cut3r.loading``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -176,9 +177,12 @@ class Cut3r(nn.Module):
         return (camera, patch) if batched else (camera[0], patch[0])
 
     @torch.inference_mode()
-    def reconstruct(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[HeadOutputs]]:
+    def reconstruct(self, frames: torch.Tensor, on_frame: Callable[[int], None] | None = None
+                    ) -> tuple[torch.Tensor, torch.Tensor, list[HeadOutputs]]:
         """``encode_video`` plus the heads per frame: points in the frame's own camera and in the first camera's
-        world, confidences, colours and camera-to-world poses. Frames [F, 3, H, W] of one video."""
+        world, confidences, colours and camera-to-world poses. Frames [F, 3, H, W] of one video. ``on_frame(i)``
+        is called after frame ``i`` (counted from 1) is done, for progress bars; all frames are encoded first,
+        in one batch, as the official code does."""
         if self.downstream_head is None:
             raise RuntimeError("this CUT3R was built without heads (with_heads=False)")
         tokens, pos = self.encode_images(frames)
@@ -190,4 +194,6 @@ class Cut3r(nn.Module):
             cameras.append(out.camera[0])
             patches.append(out.patch[0])
             heads.append(self.downstream_head(out.layers, pos[i:i + 1], (height, width)))
+            if on_frame is not None:
+                on_frame(i + 1)
         return torch.stack(cameras), torch.stack(patches), heads
