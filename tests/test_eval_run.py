@@ -50,7 +50,8 @@ def test_prefix_cached_answers_equal_full_prompts_and_ask(plain_eval_run, tiny_m
 
 def test_report_run_json_and_reruns(plain_eval_run, tiny_model, vsi_questions, qa_synthetic):
     report = (plain_eval_run / "report.md").read_text()
-    assert "| this run |" in report and "| paper VLM-3R | 60.9 | 70.2 | 49.4 | 69.2 | 67.1 | 65.3 | 80.5 |" in report
+    # synthetic questions: no paper row (test_reports_and_demo.py checks the public file gets it)
+    assert "| this run |" in report and "| paper" not in report
     scores = json.loads((plain_eval_run / "scores.json").read_text())
     assert scores["n"] == len(read_qa_jsonl(vsi_questions))
     run = json.loads((plain_eval_run / "run.json").read_text())

@@ -106,6 +106,7 @@ def run_command(
         Console().print(item)
     if result.scope:
         Console().print(result.scope)
+    Console().print(result.empty)
 
 
 @app.command("lmms-tasks")

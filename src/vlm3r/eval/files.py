@@ -10,7 +10,9 @@ from vlm3r.errors import InputError
 from vlm3r.eval.baselines import frequency_baseline, frequency_predictions, random_baseline
 from vlm3r.eval.loading import load_predictions, load_questions
 from vlm3r.eval.report import write_report, write_scores
-from vlm3r.eval.scoring import ScoreReport, benchmark_questions, paper_report, score, split_questions
+from vlm3r.eval.predictions import empty_answers
+from vlm3r.eval.public import paper_rows
+from vlm3r.eval.scoring import ScoreReport, benchmark_questions, score, split_questions
 from vlm3r.qa.benchmarks import Benchmark, get_benchmark
 from vlm3r.qa.record import QAFileError, QARecord
 from vlm3r.utils.fileio import atomic_write_text
@@ -31,10 +33,13 @@ def score_files(bench: str, qa: Path, pred: Path, out: Path | None = None) -> Sc
     scored, others = split_questions(benchmark, questions)
     if not scored:
         raise QAFileError(f"{qa}: no {benchmark.name} questions in it")
-    report = score(benchmark, questions, load_predictions(pred, scored, others))
+    predictions = load_predictions(pred, scored, others)
+    report = score(benchmark, questions, predictions)
     if out is not None:
         write_scores(out, report)
-        write_report(out, report, chance_rows(benchmark, questions), f"{benchmark.name} results: {Path(pred).name}")
+        empty = empty_answers({str(q.id): {"prediction": predictions[str(q.id)]} for q in scored})
+        write_report(out, report, chance_rows(benchmark, questions), f"{benchmark.name} results: {Path(pred).name}",
+                     empty=empty)
     return report
 
 
@@ -56,15 +61,18 @@ def baseline_files(bench: str, qa: Path, kind: str, out: Path | None = None) -> 
 
 
 def write_results(run_dir: Path, benchmark: Benchmark, records: list[QARecord], predictions: dict[str, dict],
-                  title: str, note: str | None = None) -> ScoreReport:
+                  title: str, note: str | None = None, file_questions: list[QARecord] | None = None) -> ScoreReport:
     """A run's scores.json and report.md of ``records`` (answers in ``predictions``, rows as predictions.jsonl
-    holds them, to other questions are not scored): the run beside the paper's VLM-3R row and the chance
-    baselines; ``note`` (what was scored) and the questions whose video failed end the report."""
+    holds them, to other questions are not scored): the run beside the chance baselines, and beside the paper's
+    VLM-3R row only when ``file_questions`` (the benchmark's questions of the file read; default ``records``) are
+    the public release (``eval.public``); ``note`` (what was scored), the count of empty answers and the questions
+    whose video failed are in the report."""
     scored = {str(r.id) for r in records}
     predictions = {k: row for k, row in predictions.items() if k in scored}
     report = score(benchmark, records, {k: row["prediction"] for k, row in predictions.items()})
     write_scores(run_dir, report)
     failed = {k: row["error"] for k, row in predictions.items() if row.get("error")}
-    baselines = {"paper VLM-3R": paper_report(benchmark), **chance_rows(benchmark, records)}
-    write_report(run_dir, report, baselines, title, label="this run", note=note, unanswered=failed)
+    paper, rows_note = paper_rows(benchmark, records if file_questions is None else file_questions)
+    write_report(run_dir, report, {**paper, **chance_rows(benchmark, records)}, title, label="this run", note=note,
+                 unanswered=failed, rows_note=rows_note, empty=empty_answers(predictions))
     return report

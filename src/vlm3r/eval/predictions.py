@@ -86,3 +86,10 @@ def merge_predictions(run_dir: Path, records: list[QARecord]) -> dict[str, dict]
     for path in run_dir.glob(RANK_PREDICTIONS.format(rank="*")):
         path.unlink()
     return {k: done[k] for k in order}
+
+
+def empty_answers(predictions: dict[str, dict]) -> list[str]:
+    """The ids of ``predictions`` (rows by id, as predictions.jsonl holds them) whose answer is empty or blank
+    text: the model generated nothing. Questions whose video failed (an ``"error"``) are not among them: the
+    report lists those with their reason."""
+    return [key for key, row in predictions.items() if not row.get("error") and not str(row["prediction"]).strip()]

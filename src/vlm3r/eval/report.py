@@ -15,6 +15,11 @@ from vlm3r.eval.scoring import ScoreReport
 from vlm3r.utils.fileio import atomic_path, atomic_write_text
 
 SHOWN_UNANSWERED = 100  # questions without an answer listed by id in a report
+LEGEND_WIDTH = 1.8  # inches added to a plot for its legend, beside the axes
+BAR_AXIS_TOP = 115  # the bar plot's y axis ends above 100 (scores are 0-100) to leave room for the value labels
+COINCIDE_TOLERANCE = 0.5  # percentage points: MRA curves this close everywhere are drawn on top of each other
+MRA_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")  # one a line, so that equal lines stay visible
+MRA_DASHES = ("-", "--", "-.", ":")
 NO_SCORE_NOTE = ("'-' means no score: the random baseline has none for numeric tasks (a random number has no "
                  "defined expected accuracy), so it has no overall either.")
 
@@ -29,18 +34,32 @@ def write_scores(out_dir: Path, report: ScoreReport, name: str = "scores.json") 
     return path
 
 
+def empty_answers_note(empty: list[str], total: int) -> str:
+    """One line on the answers that are empty text (``empty``: their question ids) of ``total`` scored: a model
+    that generates nothing scores 0 without any error, so a run always says how many there were."""
+    if not empty:
+        return f"Empty answers: none of the {total}."
+    shown = ", ".join(empty[:SHOWN_UNANSWERED]) + (", ..." if len(empty) > SHOWN_UNANSWERED else "")
+    return (f"Empty answers: {len(empty)} of the {total} answers are empty text (the model generated nothing; "
+            f"each is scored as wrong): questions {shown}.")
+
+
 def write_report(out_dir: Path | str, model: ScoreReport, baselines: dict[str, ScoreReport], title: str,
-                 label: str = "model", note: str | None = None, unanswered: dict[str, str] | None = None) -> Path:
+                 label: str = "model", note: str | None = None, unanswered: dict[str, str] | None = None,
+                 rows_note: str | None = None, empty: list[str] | None = None) -> Path:
     """report.md, tasks.png (bars per column against baselines) and mra.png (MRA threshold curves); ``label``
     names the scored row (the model, or e.g. ``frequency`` when a baseline is the subject). A run adds ``note``
-    (what it scored, when not everything) and ``unanswered`` (question id -> why it has no answer: scored as
-    wrong, the first ``SHOWN_UNANSWERED`` listed)."""
+    (what it scored, when not everything), ``unanswered`` (question id -> why it has no answer: scored as
+    wrong, the first ``SHOWN_UNANSWERED`` listed), ``rows_note`` (where a comparison row comes from, under the
+    table) and ``empty`` (ids of the answers that are empty text; None: not counted, as for a baseline)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = {label: model, **baselines}
     columns = list(model.columns)
     lines = [f"# {title}", "", f"Benchmark **{model.benchmark}**, {model.n} questions. Overall (as the benchmark "
              f"computes it): **{fmt(model.overall)}**.", ""]
+    if empty is not None:
+        lines += [f"**{empty_answers_note(empty, model.n)}**" if empty else empty_answers_note(empty, model.n), ""]
     # VSTI-Bench's paper "Avg." is over its table's columns, not the code's overall: a column of its own
     averages = [("avg. of the paper's columns", lambda r: r.paper_average)] if model.benchmark == "vstibench" else []
     cells = [("overall", lambda r: r.overall), *averages,
@@ -48,6 +67,8 @@ def write_report(out_dir: Path | str, model: ScoreReport, baselines: dict[str, S
     lines += ["| | " + " | ".join(head for head, _ in cells) + " |", "|---" * (len(cells) + 1) + "|"]
     for name, report in rows.items():
         lines.append(f"| {name} | " + " | ".join(fmt(value(report)) for _, value in cells) + " |")
+    if rows_note:
+        lines += ["", rows_note]
     lines += ["", "Per question type:", "", "| question type | questions | " + " | ".join(rows) + " |",
               "|---" * (len(rows) + 2) + "|"]
     for question_type, count in model.counts.items():
@@ -82,7 +103,9 @@ def _save(fig: Figure, path: Path) -> None:
 
 
 def _plot_bars(path: Path, rows: dict[str, ScoreReport], columns: list[str]) -> Figure:
-    fig = Figure(figsize=(max(6, 1.3 * len(columns) + 2), 4.5), dpi=110)
+    """Bars per column, one colour a row, each labelled with its value ("0.0" is drawn, a missing score is a
+    hatched stub labelled "-"); the legend stands beside the axes, never over a bar."""
+    fig = Figure(figsize=(max(6, 1.3 * len(columns) + 2) + LEGEND_WIDTH, 4.5), dpi=110)
     ax = fig.subplots()
     width = 0.8 / len(rows)
     x = np.arange(len(columns))
@@ -99,28 +122,54 @@ def _plot_bars(path: Path, rows: dict[str, ScoreReport], columns: list[str]) -> 
                 bar.set_hatch("//")
                 bar.set_alpha(0.35)
                 missing = True
+        ax.bar_label(bars, labels=[fmt(v) for v in values], rotation=90, fontsize=7, padding=2)
     if missing:
         handles.append(Patch(facecolor="white", edgecolor="grey", hatch="//", label="no score"))
     ax.set_xticks(x, columns, rotation=25, ha="right")
     ax.set_ylabel("score (0-100)")
-    ax.set_ylim(0, 100)
-    ax.legend(handles=handles)
+    ax.set_ylim(0, BAR_AXIS_TOP)  # room above a bar of 100 for its label
+    ax.set_yticks(range(0, 101, 20))
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, fontsize=8)
     ax.set_title(f"{next(iter(rows.values())).benchmark}: per task")
     fig.tight_layout()
     _save(fig, path)
     return fig
 
 
+def coinciding_curves(curves: dict[str, list[float]]) -> list[list[str]]:
+    """Groups of two or more curves within ``COINCIDE_TOLERANCE`` of each other at every threshold (drawn on top
+    of one another), in the order of ``curves``."""
+    groups: list[list[str]] = []
+    for name, curve in curves.items():
+        group = next((g for g in groups if np.max(np.abs(np.subtract(curves[g[0]], curve))) <= COINCIDE_TOLERANCE),
+                     None)
+        if group is None:
+            groups.append([name])
+        else:
+            group.append(name)
+    return [g for g in groups if len(g) > 1]
+
+
 def _plot_mra(path: Path, report: ScoreReport) -> Figure:
-    fig = Figure(figsize=(6, 4), dpi=110)
+    """One line a numeric question type, each with its own marker, dash and marker size (larger, hollow ones
+    drawn first), so that equal lines stay distinguishable; the title names lines that coincide. The legend
+    stands beside the axes."""
+    fig = Figure(figsize=(6 + LEGEND_WIDTH, 4), dpi=110)
     ax = fig.subplots()
-    for question_type, curve in report.mra_curves.items():
-        ax.plot(MRA_THRESHOLDS, curve, marker="o", label=question_type)
+    count = len(report.mra_curves)
+    for k, (question_type, curve) in enumerate(report.mra_curves.items()):
+        ax.plot(MRA_THRESHOLDS, curve, marker=MRA_MARKERS[k % len(MRA_MARKERS)],
+                linestyle=MRA_DASHES[k % len(MRA_DASHES)], markersize=4 + 2.5 * (count - 1 - k),
+                markerfacecolor="none" if k < count - 1 else None, clip_on=False, label=question_type)
+    title = f"{report.benchmark}: numeric answers within each MRA threshold"
+    groups = coinciding_curves(report.mra_curves)
+    if groups:
+        title += "".join("\nequal, drawn on top of each other: " + " = ".join(g) for g in groups)
     ax.set_xlabel("threshold theta (prediction within 1 - theta relative error)")
     ax.set_ylabel("% of predictions within")
     ax.set_ylim(0, 100)
-    ax.set_title(f"{report.benchmark}: numeric answers within each MRA threshold")
-    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=9)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, fontsize=8)
     fig.tight_layout()
     _save(fig, path)
     return fig

@@ -9,7 +9,8 @@ Layout of a run folder:
   ``predictions.jsonl``), flushed line by line (``eval.predictions``);
 - ``run.json``: what ran: the model's files with their checksums, dtype, device, frames, the config fields that
   change the answers, versions; a rerun with other settings into the same folder is refused (``eval.provenance``);
-- ``scores.json``, ``report.md`` (with the paper's VLM-3R row and the chance baselines), ``tasks.png``,
+- ``scores.json``, ``report.md`` (with the chance baselines, the count of empty answers, and the paper's VLM-3R
+  row when the question file is the public benchmark: ``eval.public``), ``tasks.png``,
   ``mra.png``: the questions of this run (the first ``--limit`` of the file); answers the folder holds beyond them
   (from an earlier run with a larger limit) are kept, never deleted, and the report says what it scored
   (``eval.files.write_results``, ``eval.report``);
@@ -36,8 +37,9 @@ from pathlib import Path
 from vlm3r.errors import EvalRunError
 from vlm3r.eval.files import write_results
 from vlm3r.eval.loading import VideoQuestions, check_videos, group_by_video, load_questions
-from vlm3r.eval.predictions import (PREDICTIONS, PredictionWriter, done_predictions, merge_predictions,
-                                    predictions_path)
+from vlm3r.eval.predictions import (PREDICTIONS, PredictionWriter, done_predictions, empty_answers,
+                                    merge_predictions, predictions_path)
+from vlm3r.eval.report import empty_answers_note
 from vlm3r.eval.provenance import record_run
 from vlm3r.eval.scoring import ScoreReport, split_questions
 from vlm3r.model.prompt import MAX_NEW_TOKENS
@@ -107,6 +109,7 @@ class RunResult:
     held: int = 0  # answers in predictions.jsonl (process 0): the scored ones and any kept beyond --limit
     scope: str | None = None  # what the report scored, when not every question of the file or answer of the folder
 
+    empty: str | None = None  # how many scored answers are empty text (process 0; the report's line)
 
 def select_questions(options: RunOptions, benchmark: Benchmark) -> tuple[list[QARecord], list[QARecord], str]:
     """(the questions to answer and score: the benchmark's first ``--limit`` of the file, all of the file's
@@ -235,8 +238,10 @@ def run_benchmark(options: RunOptions, model: Path | str, cut3r: Path | str | No
             raise EvalRunError(f"{run_dir}: {len(missing)} questions have no prediction, e.g. ids {missing[:5]}")
         note = scope_note(len(records), len(every), len(predictions), options.limit, benchmark.name)
         report = write_results(run_dir, benchmark, records, predictions, f"{benchmark.name}: {Path(model).name}",
-                               note)
-        return RunResult(run_dir, report, answered, failures, len(predictions), note)
+                               note, file_questions=every)
+        empty = empty_answers({str(r.id): predictions[str(r.id)] for r in records})
+        return RunResult(run_dir, report, answered, failures, len(predictions), note,
+                         empty_answers_note(empty, len(records)))
 
 
 __all__ = ["RunOptions", "RunResult", "answer_videos", "run_benchmark", "run_lock", "scope_note",
