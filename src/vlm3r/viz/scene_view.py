@@ -19,6 +19,14 @@ from vlm3r.utils.fileio import atomic_path
 from vlm3r.utils.frames import NUM_FRAMES
 
 
+SHOWN_SCENES = 20  # scene names listed when SCENE_DIR names none of them
+LABEL_GID = "object label"  # the object labels of the map, as a caller finds them among the axes' texts
+LABEL_PAD_PX = 2.0  # pixels kept free around each label
+LABEL_RING_STEP = 1.2  # text heights between the rings of places tried around a label's object
+LABEL_RINGS = 16  # rings tried before the place that overlaps least is taken
+LABEL_DIRECTIONS = 16  # places tried on each ring
+
+
 class SceneViewError(Vlm3rError):
     """A scene that cannot be drawn; the message names the file (or SCENE_DIR) and what it lacks."""
 
@@ -28,16 +36,24 @@ def find_scene(scene_dir: Path | str) -> tuple[ProcessedLayout, str]:
     scene_dir = Path(scene_dir)
     root, scene = scene_dir.parent, scene_dir.name
     candidates = sorted((root / "metadata").glob("*/*_metadata_*.json"))
+    known: list[str] = []
     for path in candidates:
         split = path.parent.name
         suffix = f"_metadata_{split}.json"
         if not path.name.endswith(suffix) or path.name.endswith(f"_frame{suffix}"):
             continue
         layout = ProcessedLayout(root, path.name[: -len(suffix)], split)
-        if scene in read_scene_metadata(path).scenes:
+        scenes = read_scene_metadata(path).scenes
+        if scene in scenes:
             return layout, scene
+        known += scenes
+    known.sort()
+    listed = ", ".join(known[:SHOWN_SCENES]) or "none"
+    if len(known) > SHOWN_SCENES:
+        listed += f", ... ({len(known)} in all)"
     raise SceneViewError(f"{scene_dir}: no scene {scene!r} in the metadata under {root / 'metadata'} "
-                         f"({len(candidates)} metadata files looked at; SCENE_DIR is DATASET_ROOT/SCENE_NAME)")
+                         f"({len(candidates)} metadata files looked at; SCENE_DIR is DATASET_ROOT/SCENE_NAME); "
+                         f"the scenes there: {listed}")
 
 
 def render_scene_overview(layout: ProcessedLayout, scene: str, out: Path | str, max_frames: int = NUM_FRAMES) -> Figure:
@@ -72,12 +88,13 @@ def _draw_map(ax, layout, meta, frames) -> None:
         ax.scatter(xyz[low, 0], xyz[low, 1], s=0.2, c="#d9d4c7", rasterized=True)
         ax.scatter(xyz[~low, 0], xyz[~low, 1], s=0.2, c="#8a8a8a", rasterized=True)
     cmap = colormaps["tab20"]
+    labels = []
     for k, (category, boxes) in enumerate(sorted(meta.objects.items())):
         for box in boxes:
             corners = box.corners[:, :2]
             hull = corners[ConvexHull(corners).vertices]
             ax.fill(hull[:, 0], hull[:, 1], color=cmap(k % 20), alpha=0.45, lw=1.2, ec=cmap(k % 20))
-            ax.text(*box.centroid[:2], category, fontsize=7, ha="center", va="center")
+            labels.append((category, box.centroid[:2]))
     if frames.frames:
         centers = np.array([f.camera_center for f in frames.frames])
         forward = np.array([f.camera_to_world[:3, 2] for f in frames.frames])
@@ -91,6 +108,54 @@ def _draw_map(ax, layout, meta, frames) -> None:
     ax.set_xlabel("x (m)")
     ax.set_ylabel("y (m)")
     ax.set_title("top-down map")
+    place_labels(ax, labels)
+
+
+def place_labels(ax, labels: list[tuple[str, np.ndarray]]) -> None:
+    """Write each (text, point) label at its point, or, where it would overlap a label already placed (or the
+    frame numbers or the legend), at the nearest free place around it on rings ``LABEL_RING_STEP`` text heights
+    apart, joined to its point by a thin line. Labels are tagged ``LABEL_GID``. The axes' limits are fixed
+    first, since where a label lands on the page depends on them."""
+    fig = ax.figure
+    ax.autoscale_view()
+    ax.set_xlim(ax.get_xlim())
+    ax.set_ylim(ax.get_ylim())
+    ax.apply_aspect()
+    renderer = fig.canvas.get_renderer()
+    taken = [t.get_window_extent(renderer) for t in ax.texts]
+    if ax.get_legend() is not None:
+        taken.append(ax.get_legend().get_window_extent(renderer))
+    frame = ax.get_window_extent(renderer)
+    to_data = ax.transData.inverted()
+    angles = np.linspace(0, 2 * np.pi, LABEL_DIRECTIONS, endpoint=False)
+    for text, point in labels:
+        label = ax.text(*point, text, fontsize=7, ha="center", va="center", gid=LABEL_GID)
+        box = label.get_window_extent(renderer).padded(LABEL_PAD_PX)
+        step = LABEL_RING_STEP * box.height
+        offsets = [(0.0, 0.0)] + [(r * step * np.cos(a), r * step * np.sin(a))
+                                  for r in range(1, LABEL_RINGS + 1) for a in angles]
+        best, best_overlap = (0.0, 0.0), np.inf
+        for dx, dy in offsets:
+            moved = box.translated(dx, dy)
+            if not (frame.x0 <= moved.x0 and moved.x1 <= frame.x1 and frame.y0 <= moved.y0 and moved.y1 <= frame.y1):
+                continue
+            overlap = sum(_overlap_area(moved, other) for other in taken)
+            if overlap < best_overlap:
+                best, best_overlap = (dx, dy), overlap
+            if overlap == 0:
+                break
+        if best != (0.0, 0.0):
+            centre = ax.transData.transform(point)
+            label.set_position(to_data.transform(centre + np.array(best)))
+            ax.annotate("", xy=point, xytext=label.get_position(),
+                        arrowprops={"arrowstyle": "-", "lw": 0.5, "color": "0.35", "shrinkA": 4, "shrinkB": 0})
+        taken.append(box.translated(*best))
+
+
+def _overlap_area(a, b) -> float:
+    width = min(a.x1, b.x1) - max(a.x0, b.x0)
+    height = min(a.y1, b.y1) - max(a.y0, b.y0)
+    return max(width, 0.0) * max(height, 0.0)
 
 
 def _draw_sheet(ax, layout, frames, max_frames: int) -> None:
