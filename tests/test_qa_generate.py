@@ -234,3 +234,8 @@ def test_demo_writes_every_stage(tmp_path):
         assert scores["n"] == {"vsibench": vsi, "vstibench": vsti}[benchmark.name]  # the parquet's questions
         assert (folder / "report.md").exists()
     assert "frequency baseline" in result.output
+    # one scene cannot be split into training and held-out scenes: the demo says so, printed and in its reports
+    not_split = ("Not split by scene: the demo has one scene (synth2_0000), so the training conversations and the "
+                 "benchmark files come from the same scene and the same questions")
+    assert not_split in " ".join(result.output.split())
+    assert not_split in (tmp_path / "eval" / "vsibench" / "report.md").read_text()

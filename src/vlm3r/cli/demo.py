@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from vlm3r.cli.errors import check_output, guarded
 from vlm3r.datasets.synthetic.generate import SynthConfig
@@ -23,7 +24,8 @@ def demo(
     seed: int = typer.Option(0, "--seed", help="Seed of the synthetic scenes."),
 ) -> None:
     """Generate synthetic scenes, build their metadata, draw the first one, measure its objects, generate
-    VSI-Bench and VSTI-Bench questions with training and benchmark exports, and score the chance baselines.
+    VSI-Bench and VSTI-Bench questions, split by scene into training conversations (the first scenes) and
+    benchmark files (the last third, held out), and score the chance baselines on the held-out scenes.
 
     Example: vlm3r demo --out demo_out --num-scenes 3
     """
@@ -35,25 +37,33 @@ def demo(
         result = run_demo(out, num_scenes, seed, config,
                           progress=lambda scene, n: bar.update(task, advance=n, description=scene))
     layout, records = result.layout, result.records
-    for item in scene_metadata_summary(layout.scene_metadata_path, None, max_scenes=30):
-        console.print(item)
+    layouts = [layout] + ([result.held_out_layout] if result.held_out_layout else [])
+    for shown in layouts:
+        for item in scene_metadata_summary(shown.scene_metadata_path, None, max_scenes=30):
+            console.print(item)
     console.print(distance_table(result.scene))
     types = sorted({r.question_type for r in records})
     console.print(f"\n{len(records)} questions of {len(types)} types; examples:")
     for question_type in types[:: max(1, len(types) // 4)]:
         example = next(r for r in records if r.question_type == question_type)
-        console.print(f"  [{question_type}] {example.question}\n    answer: {example.ground_truth} "
-                      f"({example.mc_answer})")
+        console.print(escape(f"  [{question_type}] {example.question}\n    answer: {example.ground_truth} "
+                             f"({example.mc_answer})"))
+    console.print(f"\n{result.split.note}")
     for run in result.baselines:
         random_overall = (fmt(run.random.overall) if run.random.overall is not None
                           else "- (no overall: a random number has no expected score on numeric tasks)")
         console.print(f"{run.benchmark.name}: frequency baseline {fmt(run.frequency.overall)}, random baseline "
                       f"{random_overall} ({run.frequency.n} questions)")
     vsi, vsti = result.parquet_paths
+    train, tested = ", ".join(result.split.train), ", ".join(result.split.benchmark_scenes)
     console.print(f"\n[bold]written[/bold]\n  dataset:        {layout.root}\n"
-                  f"  scene metadata: {layout.scene_metadata_path}\n  frame metadata: {layout.frame_metadata_path}\n"
-                  f"  videos:         {layout.root / 'videos' / layout.split}\n  overview:       {result.picture}\n"
-                  f"  questions:      {result.qa_path} ({len(result.skips)} scene/task pairs gave none)\n"
-                  f"  training data:  {result.llava_path}\n"
-                  f"  benchmarks:     {vsi}, {vsti}\n"
+                  f"  scene metadata: {', '.join(str(x.scene_metadata_path) for x in layouts)}\n"
+                  f"  frame metadata: {', '.join(str(x.frame_metadata_path) for x in layouts)}\n"
+                  f"  videos:         {', '.join(str(x.root / 'videos' / x.split) for x in layouts)}\n"
+                  f"  overview:       {result.picture}\n"
+                  f"  questions:      {result.qa_path} ({len(records)}, every scene's; {len(result.skips)} "
+                  "scene/task pairs gave none)\n"
+                  f"  training data:  {result.llava_path} ({result.conversations} conversations: {train})\n"
+                  f"  benchmarks:     {vsi}, {vsti} ({result.baselines[0].frequency.n} and "
+                  f"{result.baselines[1].frequency.n} questions: {tested})\n"
                   f"  reports:        {result.baselines[0].report}, {result.baselines[1].report}")

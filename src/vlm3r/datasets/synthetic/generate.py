@@ -193,8 +193,9 @@ def box_surface_points(center: np.ndarray, lengths: np.ndarray, axes: np.ndarray
 
 
 def generate_dataset(out: Path | str, num_scenes: int, seed: int, config: SynthConfig,
-                     progress: Callable[[str, int], None] | None = None) -> ProcessedLayout:
-    """Generate ``num_scenes`` scenes under ``out`` and write their scene and frame metadata.
+                     progress: Callable[[str, int], None] | None = None, first: int = 0) -> ProcessedLayout:
+    """Generate ``num_scenes`` scenes under ``out`` (indices ``first``, ``first + 1``, ...) and write their scene
+    and frame metadata.
 
     ``progress(scene_name, frames_done)`` is called as video frames are rendered (for progress bars).
     """
@@ -202,7 +203,7 @@ def generate_dataset(out: Path | str, num_scenes: int, seed: int, config: SynthC
         raise InputError(f"--num-scenes: need at least 1 scene, got {num_scenes}")
     layout = ProcessedLayout(Path(out), DATASET, config.split)
     vocabulary = SyntheticVocabulary.load()
-    for index in range(num_scenes):
+    for index in range(first, first + num_scenes):
         scene = design_scene(seed, index, config, vocabulary)
         callback = (lambda name=scene.name: progress(name, 1)) if progress is not None else None
         write_scene(layout, scene, config, callback)
