@@ -7,11 +7,13 @@ import logging
 import typer
 
 from vlm3r.cli import ask, cut3r, demo, eval, features, qa, scenes, serve, train
+from vlm3r.cli.options import PlainHelpGroup
 
 app = typer.Typer(
     help="VLM-3R: spatial question answering from ordinary video, and the 3D data pipeline behind it.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=PlainHelpGroup,  # flags without <bool>, arguments by name in usage lines, in every command's help
 )
 app.add_typer(scenes.app, name="scenes")
 app.add_typer(qa.app, name="qa")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 ModelFolder = Annotated[Path, typer.Option(
     "--model", help="VLM-3R folder: the released LoRA layout (config.json, adapter, non_lora_trainables.bin) or one "
@@ -39,3 +40,59 @@ def parse_size(text: str, option: str) -> tuple[int, int]:
     except ValueError as exc:
         raise typer.BadParameter(f"expected WIDTHxHEIGHT such as 640x480, got {text!r}", param_hint=option) from exc
     return width, height
+
+
+class _Flag(TyperOption):
+    """A flag takes no value, so its help shows no type (typer 0.29's rich help writes ``<bool>`` after it)."""
+
+    def display_type_rich(self, ctx) -> None:
+        return None
+
+
+class _NamedArgument(TyperArgument):
+    """An argument in the usage line by its name, ``QA`` (``[QA]`` when optional, ``QA...`` when it takes
+    several), as click writes it, not typer 0.29's ``{qa}``, which reads like an unfilled format placeholder."""
+
+    def get_usage_pieces(self, ctx) -> list[str]:
+        name = self.metavar or self.name.upper()
+        name = name if self.required else f"[{name}]"
+        return [name + ("..." if self.nargs != 1 else "")]
+
+
+def _plain(param):
+    """``param`` shown as above (its class swapped for the subclass that only changes how help shows it)."""
+    if type(param) is TyperOption and param.is_flag and not param.count:
+        param.__class__ = _Flag
+    elif type(param) is TyperArgument:
+        param.__class__ = _NamedArgument
+    return param
+
+
+class _PlainHelpCommand(TyperCommand):
+    """A command whose help and usage lines show its flags and arguments as ``_plain`` does."""
+
+    def get_params(self, ctx) -> list:
+        return [_plain(p) for p in super().get_params(ctx)]
+
+
+class PlainHelpGroup(TyperGroup):
+    """The ``vlm3r`` group (``typer.Typer(cls=PlainHelpGroup)``): it and every command below it, whichever module
+    declares them, show flags without a type and arguments by name; their own options (help, completion) too,
+    since they are swapped when listed (``get_params``), after typer has added them."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for command in self.commands.values():
+            _adopt(command)
+
+    def get_params(self, ctx) -> list:
+        return [_plain(p) for p in super().get_params(ctx)]
+
+
+def _adopt(command) -> None:
+    if type(command) is TyperCommand:
+        command.__class__ = _PlainHelpCommand
+    elif type(command) is TyperGroup:
+        command.__class__ = PlainHelpGroup
+        for sub in command.commands.values():
+            _adopt(sub)
