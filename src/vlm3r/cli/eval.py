@@ -5,13 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
 from vlm3r.cli.errors import check_output, guarded, report_failure
 from vlm3r.cli.options import (BaseFolder, Bench, Cut3rWeights, Device, Dtype, MaxNewTokens, ModelFolder, ModelFrames,
                                QuestionFile, VisionTower)
 from vlm3r.model.prompt import MAX_NEW_TOKENS
-from vlm3r.viz.tables import score_tables
+from vlm3r.viz.tables import output_console, score_tables
 
 app = typer.Typer(help="Evaluation: score predictions, chance baselines, reports.", no_args_is_help=True)
 
@@ -34,7 +33,7 @@ def score_command(
     check_output(out, folder=True)
     written = [out / "scores.json", out / "report.md"] if out is not None else []
     for item in score_tables(score_files(bench, qa, pred, out), f"{bench}: {pred.name}", written):
-        Console().print(item)
+        output_console().print(item)
 
 
 @app.command("baseline")
@@ -53,9 +52,10 @@ def baseline_command(
     from vlm3r.eval.files import baseline_files
 
     check_output(out, folder=True)
-    written = [out / "scores.json"] if out is not None else []
+    names = ["scores.json", "predictions.jsonl"] if kind == "frequency" else ["scores.json"]  # baseline_files writes
+    written = [out / name for name in names] if out is not None else []
     for item in score_tables(baseline_files(bench, qa, kind, out), f"{bench}: chance level ({kind})", written):
-        Console().print(item)
+        output_console().print(item)
 
 
 @app.command("run")
@@ -103,10 +103,10 @@ def run_command(
         report_failure("no answer", f"question {question}", reason)
     written = [out / name for name in ("predictions.jsonl", "scores.json", "report.md")]
     for item in score_tables(result.report, f"{bench}: {out}", written):
-        Console().print(item)
+        output_console().print(item)
     if result.scope:
-        Console().print(result.scope)
-    Console().print(result.empty)
+        output_console().print(result.scope)
+    output_console().print(result.empty)
 
 
 @app.command("lmms-tasks")
@@ -130,4 +130,4 @@ def lmms_tasks_command(
 
     check_output(out, folder=True)
     task = write_lmms_tasks(out, get_benchmark(bench), load_questions(qa), video_root)
-    Console().print(f"wrote task {task} to {out}; run lmms-eval with --tasks {task} --include_path {out}")
+    output_console().print(f"wrote task {task} to {out}; run lmms-eval with --tasks {task} --include_path {out}")

@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from vlm3r.cli.errors import check_output, guarded
 from vlm3r.cli.options import Workers
 from vlm3r.utils.progress import progress_bar
+from vlm3r.viz.tables import output_console, qa_stats_summary, skip_table
 
 app = typer.Typer(help="Questions: generate VSI-Bench / VSTI-Bench QA from scene metadata, inspect, export.",
                   no_args_is_help=True)
@@ -38,7 +37,7 @@ def generate(
     from vlm3r.qa.record import write_qa_jsonl
     from vlm3r.qa.tasks import select_tasks
 
-    console = Console()
+    console = output_console()
     check_output(out)
     check_output(skipped_path(out))  # written beside it, under a longer name
     chosen = select_tasks(bench, [t.strip() for t in tasks.split(",")] if tasks else None)
@@ -51,10 +50,7 @@ def generate(
     write_skips(skipped_path(out), skips)
     console.print(f"wrote {len(records)} questions from {len(scenes)} scenes to {out}")
     if skips:
-        table = Table("task", "reason", "scenes", title=f"no questions (details in {skipped_path(out)})")
-        for task_name, reason, n in skip_summary(skips):
-            table.add_row(task_name, reason, str(n))
-        console.print(table)
+        console.print(skip_table(skip_summary(skips), skipped_path(out)))
 
 
 @app.command("stats")
@@ -67,16 +63,9 @@ def stats(qa: Path = typer.Argument(..., help="QA JSONL file.")) -> None:
     from vlm3r.qa.record import read_qa_jsonl
     from vlm3r.qa.stats import qa_stats
 
-    console = Console()
-    records = read_qa_jsonl(qa)
-    table = Table("question type", "questions", "scenes", "correct letter", "answers (top 5) / range")
-    for s in qa_stats(records):
-        letters = " ".join(f"{k}:{v / s.count:.0%}" for k, v in s.letters.items())
-        answers = (f"{s.numeric['min']:g} .. {s.numeric['max']:g} (mean {s.numeric['mean']:.2f})" if s.numeric
-                   else ", ".join(f"{k} {v}" for k, v in s.answers.items()))
-        table.add_row(s.question_type, str(s.count), str(s.scenes), letters, answers)
-    console.print(table)
-    console.print(f"{len(records)} questions")
+    console = output_console()
+    for item in qa_stats_summary(qa_stats(read_qa_jsonl(qa))):
+        console.print(item)
 
 
 @app.command("export")
@@ -93,10 +82,10 @@ def export(
 
     Example: vlm3r qa export --qa qa.jsonl --format llava --out train.json
     """
-    from vlm3r.qa.export import write_llava, write_parquet
+    from vlm3r.qa.export import record_bench, write_llava, write_parquet
     from vlm3r.qa.record import read_qa_jsonl
 
-    console = Console()
+    console = output_console()
     if format not in ("llava", "parquet"):
         raise typer.BadParameter(f"unknown format {format!r}: llava or parquet", param_hint="--format")
     check_output(out)
@@ -106,4 +95,4 @@ def export(
         console.print(f"wrote {len(records)} conversations to {out}")
     else:
         written = write_parquet(out, records, bench, str(qa))
-        console.print(f"wrote the {written} questions to {out}")
+        console.print(f"wrote {sum(record_bench(r) == written for r in records)} {written} questions to {out}")
