@@ -130,4 +130,5 @@ def lmms_tasks_command(
 
     check_output(out, folder=True)
     task = write_lmms_tasks(out, get_benchmark(bench), load_questions(qa), video_root)
-    output_console().print(f"wrote task {task} to {out}; run lmms-eval with --tasks {task} --include_path {out}")
+    output_console().print(f"wrote task {task} to {out.resolve()}; run lmms-eval with --tasks {task} "
+                           f"--include_path {out.resolve()}")

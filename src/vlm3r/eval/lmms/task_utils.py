@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
+from vlm3r.errors import InputError
 from vlm3r.eval.metrics import exact_match, mean_relative_accuracy
 from vlm3r.eval.scoring import aggregate, correct_letter
 from vlm3r.qa.benchmarks import VSIBENCH, VSTIBENCH, get_benchmark
@@ -12,6 +14,15 @@ from vlm3r.qa.record import QARecord
 from vlm3r.qa.tasks import answer_kind
 
 log = logging.getLogger(__name__)
+
+
+def check_data_file(task: str, path: str) -> None:
+    """Fail, naming ``path`` and ``task``, when the task's data file is missing; its ``<task>_utils.py`` calls this
+    as lmms-eval loads the task, since lmms-eval 0.7.3 would retry the read and report only
+    ``RetryError[... FileNotFoundError]``."""
+    if not Path(path).is_file():
+        raise InputError(f"{path}: no such file: the questions of the lmms-eval task {task} (its YAML's "
+                         f"dataset_kwargs.data_files.test); write the task again with vlm3r eval lmms-tasks")
 
 
 def _record(doc: dict) -> QARecord:
