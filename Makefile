@@ -27,6 +27,7 @@ $(STAMP): pyproject.toml requirements/constraints.txt requirements/lmms-eval.txt
 
 demo: $(STAMP)
 	$(VENV)/bin/vlm3r demo
+	@echo "vlm3r is installed in $(VENV): run $(VENV)/bin/vlm3r, or 'source $(VENV)/bin/activate' first"
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check --quiet src tests benchmarks
