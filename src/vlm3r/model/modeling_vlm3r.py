@@ -26,6 +26,7 @@ from vlm3r.model.cut3r import Cut3r
 from vlm3r.model.fusion import CrossAttentionFusion, mlp2x_gelu
 from vlm3r.model.keys import strip_peft
 from vlm3r.model.prompt import MAX_NEW_TOKENS
+from vlm3r.model.sampling import Sampling, TokenChooser
 from vlm3r.model.video import cut3r_pixels
 
 log = logging.getLogger(__name__)
@@ -312,10 +313,12 @@ class Vlm3rModel(nn.Module):
 
     @torch.inference_mode()
     def generate_from_prefix(self, prefix: PrefixCache, suffixes: list[list[int]], max_new_tokens: int = MAX_NEW_TOKENS,
-                             eos_token_id: int | None = None, pad_token_id: int | None = None) -> list[list[int]]:
-        """Greedy answers for a batch of prompt ends (each the ids after ``<image>``), continuing ``prefix``.
-        Shorter suffixes are padded between the prefix and their tokens, masked out; positions count only real
-        tokens, so each answer equals the one its whole prompt gets alone."""
+                             eos_token_id: int | None = None, pad_token_id: int | None = None,
+                             samplings: list[Sampling | None] | None = None) -> list[list[int]]:
+        """Answers for a batch of prompt ends (each the ids after ``<image>``), continuing ``prefix``: greedy, or
+        each question sampled as its ``samplings`` entry says (``model.sampling``; None: greedy). Shorter suffixes
+        are padded between the prefix and their tokens, masked out; positions count only real tokens, so each
+        answer equals the one its whole prompt gets alone."""
         if not suffixes or any(not s for s in suffixes):
             raise ValueError("suffixes: one non-empty list of ids per question")
         if any(self.config.image_token_index in s for s in suffixes):
@@ -334,13 +337,14 @@ class Vlm3rModel(nn.Module):
             mask[k, prefix.length + start:] = 1
             positions[k, start:] = prefix.length + torch.arange(len(suffix), device=device)
         return self._decode(embed(ids), mask, positions, prefix.expanded(batch), max_new_tokens, eos_token_id,
-                            pad_token_id)
+                            pad_token_id, samplings)
 
     @torch.inference_mode()
     def stream_from_prefix(self, prefix: PrefixCache, suffix: list[int], max_new_tokens: int = MAX_NEW_TOKENS,
-                           eos_token_id: int | None = None, pad_token_id: int | None = None):
+                           eos_token_id: int | None = None, pad_token_id: int | None = None,
+                           sampling: Sampling | None = None):
         """``generate_from_prefix`` for one question, yielding each new token id as it is chosen (the end of turn
-        is not yielded)."""
+        is not yielded); the same tokens as ``generate_from_prefix`` with the same ``sampling``."""
         if not suffix or self.config.image_token_index in suffix:
             raise ValueError("suffix: the non-empty ids after <image>, without another <image>")
         eos_token_id, pad_token_id = self._stop_ids(eos_token_id, pad_token_id)
@@ -348,35 +352,39 @@ class Vlm3rModel(nn.Module):
         ids = torch.tensor([suffix], dtype=torch.long, device=embed.weight.device)
         mask = torch.ones(1, prefix.length + len(suffix), dtype=torch.long, device=ids.device)
         positions = prefix.length + torch.arange(len(suffix), device=ids.device)[None]
-        for step in self._greedy_steps(embed(ids), mask, positions, prefix.expanded(1), max_new_tokens,
-                                       eos_token_id, pad_token_id):
+        for step in self._steps(embed(ids), mask, positions, prefix.expanded(1), max_new_tokens, eos_token_id,
+                                pad_token_id, [sampling]):
             if step[0] == eos_token_id:
                 return
             yield step[0]
 
     def _decode(self, embeds, mask, positions, past, max_new_tokens: int, eos_token_id: int,
-                pad_token_id: int) -> list[list[int]]:
-        """Greedy decoding from a first step of ``embeds`` [B, L, D] (after the cache ``past``, if any)."""
+                pad_token_id: int, samplings: list[Sampling | None] | None = None) -> list[list[int]]:
+        """Decoding from a first step of ``embeds`` [B, L, D] (after the cache ``past``, if any): greedy, or each
+        row as its ``samplings`` entry says."""
         outputs: list[list[int]] = [[] for _ in range(embeds.shape[0])]
         done = [False] * embeds.shape[0]
-        for tokens in self._greedy_steps(embeds, mask, positions, past, max_new_tokens, eos_token_id, pad_token_id):
+        for tokens in self._steps(embeds, mask, positions, past, max_new_tokens, eos_token_id, pad_token_id,
+                                  samplings):
             for k, token in enumerate(tokens):
                 if not done[k]:
                     outputs[k].append(token)
                     done[k] = token == eos_token_id
         return [[t for t in seq if t != eos_token_id] for seq in outputs]
 
-    def _greedy_steps(self, embeds, mask, positions, past, max_new_tokens: int, eos_token_id: int,
-                      pad_token_id: int):
-        """Each step's chosen token per row (a row that ended continues with padding) until every row has
-        produced the end of turn or ``max_new_tokens`` steps."""
+    def _steps(self, embeds, mask, positions, past, max_new_tokens: int, eos_token_id: int, pad_token_id: int,
+               samplings: list[Sampling | None] | None = None):
+        """Each step's chosen token per row (``model.sampling.TokenChooser``: the argmax, or drawn as the row's
+        ``samplings`` entry says; a row that ended continues with padding) until every row has produced the end
+        of turn or ``max_new_tokens`` steps."""
+        choose = TokenChooser(samplings, embeds.shape[0], embeds.device)
         finished = torch.zeros(embeds.shape[0], dtype=torch.bool, device=embeds.device)
         step_embeds, step_positions = embeds, positions
         for _ in range(max_new_tokens):
             out = self.llm(inputs_embeds=step_embeds, attention_mask=mask, position_ids=step_positions,
                            past_key_values=past, use_cache=True, logits_to_keep=1)
             past = out.past_key_values
-            next_tokens = out.logits[:, -1].argmax(dim=-1)
+            next_tokens = choose(out.logits[:, -1])
             yield next_tokens.tolist()
             finished |= next_tokens == eos_token_id
             if finished.all():

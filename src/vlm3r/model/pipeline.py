@@ -26,6 +26,7 @@ from vlm3r.model.loading import load_tokenizer
 from vlm3r.model.modeling_vlm3r import PrefixCache, Vlm3rModel
 from vlm3r.model.prompt import (IMAGE, MAX_NEW_TOKENS, chat_prompt, encode, eos_id, longest_token_bytes, pad_id,
                                 video_question)
+from vlm3r.model.sampling import Sampling
 from vlm3r.model.video import siglip_pixels
 from vlm3r.utils.devices import check_device, torch_dtype
 from vlm3r.utils.fileio import FileDigests
@@ -245,28 +246,33 @@ class Vlm3rPipeline:
         return [a.text for a in self.answer_video(video, questions, max_new_tokens, batch_size)]
 
     def answer_video(self, video: Path | str, questions: list[str], max_new_tokens: int = MAX_NEW_TOKENS,
-                     batch_size: int = 1) -> list[Answer]:
-        """``ask_video`` with each answer's tokens and prompt length."""
+                     batch_size: int = 1, samplings: list[Sampling | None] | None = None) -> list[Answer]:
+        """``ask_video`` with each answer's tokens and prompt length. ``samplings``: how each question's answer is
+        decoded (``model.sampling.Sampling``, one per question; None: greedy, as the benchmarks answer)."""
         if batch_size < 1:
             raise InputError(f"batch_size: at least 1, got {batch_size}")
+        if samplings is not None and len(samplings) != len(questions):
+            raise InputError(f"samplings: one per question ({len(questions)}), got {len(samplings)}")
         suffixes = [self.checked_suffix_ids(q, max_new_tokens) for q in questions]  # before any model work
         prefix = self.video_prefix(video)
         answers = []
         for start in range(0, len(suffixes), batch_size):
             batch = suffixes[start:start + batch_size]
-            outputs = self.model.generate_from_prefix(prefix, batch, max_new_tokens, self.eos, self.pad)
+            rows = None if samplings is None else samplings[start:start + batch_size]
+            outputs = self.model.generate_from_prefix(prefix, batch, max_new_tokens, self.eos, self.pad, rows)
             answers += [Answer(self._text(o), o, prefix.length + len(s), len(o) >= max_new_tokens)
                         for s, o in zip(batch, outputs)]
         return answers
 
-    def stream_video(self, video: Path | str, question: str, max_new_tokens: int = MAX_NEW_TOKENS):
-        """The answer to one question as text pieces while it is generated; joined, they are ``ask_video``'s
-        answer exactly (leading and trailing whitespace held back, as the whole answer is stripped). Returns
-        (by ``StopIteration.value``) the ``Answer``."""
+    def stream_video(self, video: Path | str, question: str, max_new_tokens: int = MAX_NEW_TOKENS,
+                     sampling: Sampling | None = None):
+        """The answer to one question as text pieces while it is generated; joined, they are ``answer_video``'s
+        answer with the same ``sampling`` exactly (leading and trailing whitespace held back, as the whole answer
+        is stripped). Returns (by ``StopIteration.value``) the ``Answer``."""
         suffix = self.checked_suffix_ids(question, max_new_tokens)
         prefix = self.video_prefix(video)
         tokens, sent = [], ""
-        for token in self.model.stream_from_prefix(prefix, suffix, max_new_tokens, self.eos, self.pad):
+        for token in self.model.stream_from_prefix(prefix, suffix, max_new_tokens, self.eos, self.pad, sampling):
             tokens.append(token)
             text = self.tokenizer.decode(tokens, skip_special_tokens=True).lstrip()
             ready = text.rstrip()
