@@ -10,6 +10,7 @@ import io
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -26,7 +27,9 @@ from helpers import replace_keeping_size_and_mtime, save_tiny_model
 openai = pytest.importorskip("openai")
 uvicorn = pytest.importorskip("uvicorn")
 
+from vlm3r.errors import InputError  # noqa: E402
 from vlm3r.model.pipeline import Vlm3rPipeline  # noqa: E402
+from vlm3r.model.sampling import Sampling  # noqa: E402
 from vlm3r.serve.server import ServeOptions, build_app, uvicorn_config  # noqa: E402
 
 KEY = "sekrit"
@@ -214,10 +217,10 @@ def test_bad_requests_get_their_status(setup, tmp_path):
             (ask({"messages": [{"role": "user", "content": "no video here"}]}), 400, "exactly one video_url"),
             (ask({"messages": [{"role": "user", "content": message(f"file://{videos[0]}", "q")[0]["content"] * 2}]}),
              400, "exactly one video_url part, got 2"),
-            (ask({**good, "temperature": 0.7}), 400, "only greedy decoding"),
+            (ask({**good, "temperature": 3}), 400, "temperature: Input should be less than or equal to 2"),
             (ask({**good, "max_tokens": 0}), 400, "max_tokens"),
             (ask({"messages": [*good["messages"], {"role": "assistant", "content": "x"}]}), 400, "one user turn"),
-            (ask({**good, "model": "gpt-4o"}), 404, "this server serves 'tiny'"),
+            (ask({**good, "model": "gpt-4o"}), 404, 'this server serves "tiny"'),
             (httpx.post(f"{server.url}/v1/videos", content=b"x" * (2 << 20),
                         headers={**headers, "Content-Type": "video/mp4"}), 413, "more than this server accepts"),
             (httpx.post(f"{server.url}/v1/videos", content=b"not a video at all",
@@ -415,6 +418,51 @@ def test_a_client_that_goes_away_is_not_an_error(setup):
     assert health(server)["status"] == "ok"
 
 
+ACCESS_LINE = re.compile(r"^(GET|POST) (\S+) (\d{3}) (\d+\.\d) ms$")  # app.AccessLog's line: no body, no query
+
+
+def test_one_access_line_per_request(setup, monkeypatch):
+    """Answered, refused (by the key check, the schema, the model name, the router) and failed requests each log
+    one line when their response ends (a stream's at its end): method, path as sent, status, duration in ms."""
+    server, videos, _, _ = setup
+    serving = server.app.state.serving
+    good = {"messages": message(f"file://{videos[0]}", QUESTIONS[0])}
+    real_health = serving.health
+
+    def slow_health():
+        time.sleep(0.25)
+        return real_health()
+
+    def failing_health():
+        raise RuntimeError("a bug")
+
+    sent = [("GET", "/health", "200"), ("GET", "/health", "500"), ("GET", "/health", "401"),
+            ("POST", "/v1/chat/completions", "404"), ("POST", "/v1/chat/completions", "400"),
+            ("GET", "/v1/no%0Asuch", "404"), ("POST", "/v1/chat/completions", "200")]
+    with Records("vlm3r.serve.access") as logs:
+        monkeypatch.setattr(serving, "health", slow_health)
+        httpx.get(f"{server.url}/health", headers=AUTH)
+        monkeypatch.setattr(serving, "health", failing_health)
+        httpx.get(f"{server.url}/health", headers=AUTH)
+        monkeypatch.setattr(serving, "health", real_health)
+        httpx.get(f"{server.url}/health")
+        httpx.post(chat_url(server), json={**good, "model": "other"}, headers=AUTH)
+        httpx.post(chat_url(server), json={**good, "temperature": 3}, headers=AUTH)
+        httpx.get(f"{server.url}/v1/no%0Asuch?key=hidden", headers=AUTH)
+        with httpx.stream("POST", chat_url(server), json={**good, "stream": True}, headers=AUTH) as response:
+            response.read()
+        deadline = time.monotonic() + 10
+        while len(logs.records) < len(sent):
+            assert time.monotonic() < deadline, [r.getMessage() for r in logs.records]
+            time.sleep(0.02)
+    lines = [r.getMessage() for r in logs.records]
+    matches = [ACCESS_LINE.match(line) for line in lines]
+    assert all(matches) and all(r.levelno == logging.INFO for r in logs.records), lines
+    assert sorted(m.groups()[:3] for m in matches) == sorted(sent)
+    slow = next(m for m in matches if m.groups()[:3] == sent[0])
+    assert float(slow.group(4)) >= 250  # milliseconds, measured around the whole request
+
+
 def test_a_dropped_stream_stops_its_generation(setup, monkeypatch):
     server, videos, expected, _ = setup
     model = server.engine.pipeline.model
@@ -485,7 +533,7 @@ def test_still_images_are_refused_however_they_come(setup):
 
 UNSUPPORTED = [("tools", [{"type": "function", "function": {"name": "f"}}]), ("tool_choice", "auto"),
                ("stop", ["\n"]), ("response_format", {"type": "json_object"}), ("logprobs", True),
-               ("top_logprobs", 2), ("seed", 7), ("n", 2), ("top_p", 0.5), ("presence_penalty", 1.0),
+               ("top_logprobs", 2), ("n", 2), ("presence_penalty", 1.0),
                ("logit_bias", {"42": 5}), ("functions", [{"name": "f"}]), ("best_of", 2)]
 
 
@@ -502,12 +550,70 @@ def test_fields_the_server_does_not_implement_are_refused(setup):
     assert answer.json()["choices"][0]["message"]["content"] == expected[(videos[0], QUESTIONS[0])]
     client = openai.OpenAI(base_url=f"{server.url}/v1", api_key=KEY)
     with pytest.raises(openai.BadRequestError) as refused:
-        client.chat.completions.create(model="tiny", messages=good["messages"], seed=3)
-    assert refused.value.body["param"] == "seed"
+        client.chat.completions.create(model="tiny", messages=good["messages"], n=2)
+    assert refused.value.body["param"] == "n"
+
+
+def test_sampling_as_openai_servers_do(setup, reference):
+    """temperature above 0 samples (top_p's nucleus, seed): a seed gives the reference pipeline's answer for it,
+    sent twice among other requests (the worker may batch them) or streamed; another seed gives another answer;
+    temperature 0, and a nucleus of the top token alone, give the greedy answer."""
+    server, videos, expected, _ = setup
+    video, question = videos[2], QUESTIONS[1]
+    want = {seed: reference.answer_video(video, [question], samplings=[Sampling(0.8, 0.9, seed)])[0].text
+            for seed in (5, 6)}
+    assert want[5] != want[6]
+    greedy = expected[(video, question)]
+    in_twos = reference.answer_video(video, [question] * 3, batch_size=2,
+                                     samplings=[Sampling(0.8, 0.9, 5), None, Sampling(0.8, 0.9, 6)])
+    assert [a.text for a in in_twos] == [want[5], greedy, want[6]]  # each batch gets its questions' samplings
+
+    def body(**fields) -> dict:
+        return {"messages": message(f"file://{video}", question), **fields}
+
+    sampled = {"temperature": 0.8, "top_p": 0.9}
+    bodies = [body(seed=5, **sampled), body(), body(seed=6, **sampled), body(seed=5, **sampled),
+              body(temperature=0, top_p=0.5, seed=3), body(temperature=1, top_p=1e-9)]
+
+    async def together() -> list[str]:
+        async with httpx.AsyncClient(headers=AUTH, timeout=60) as client:
+            responses = await asyncio.gather(*(client.post(chat_url(server), json=b) for b in bodies))
+        return [r.json()["choices"][0]["message"]["content"] for r in responses]
+
+    assert asyncio.run(together()) == [want[5], greedy, want[6], want[5], greedy, greedy]
+    client = openai.OpenAI(base_url=f"{server.url}/v1", api_key=KEY)
+    stream = client.chat.completions.create(model="tiny", messages=message(f"file://{video}", question), stream=True,
+                                            seed=5, **sampled)
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == want[5]
+
+
+def test_the_served_model_name_is_what_requests_name(setup, reference):
+    """--served-model-name (``ServeOptions.model_id``) is what /v1/models lists and requests name; the folder's
+    name then gets a 404 that names the served id."""
+    _, videos, expected, root = setup
+    named = RunningServer(reference, ServeOptions(port=free_port(), video_roots=[root], model_id="vlm-3r-7b"))
+    try:
+        client = openai.OpenAI(base_url=f"{named.url}/v1", api_key="none")
+        assert [m.id for m in client.models.list().data] == ["vlm-3r-7b"]
+        answer = client.chat.completions.create(model="vlm-3r-7b", messages=message(f"file://{videos[0]}",
+                                                                                    QUESTIONS[0]))
+        assert (answer.model, answer.choices[0].message.content) == ("vlm-3r-7b", expected[(videos[0], QUESTIONS[0])])
+        with pytest.raises(openai.NotFoundError) as missing:
+            client.chat.completions.create(model="tiny", messages=message(f"file://{videos[0]}", QUESTIONS[0]))
+        assert missing.value.body["param"] == "model"
+        assert missing.value.body["message"].startswith('model "tiny" is not served here; this server serves '
+                                                        '"vlm-3r-7b" (GET /v1/models lists it')
+    finally:
+        named.stop()
+    for name in ("", " vlm-3r"):
+        with pytest.raises(InputError, match="^--served-model-name: "):
+            ServeOptions(model_id=name)
 
 
 WRONG_TYPES = [("max_tokens", 1025), ("max_tokens", True), ("max_completion_tokens", 2.5), ("stream", 1),
-               ("stream_options", "x"), ("user", 5), ("model", 5)]
+               ("stream_options", "x"), ("user", 5), ("model", 5), ("temperature", 2.5), ("temperature", -0.5),
+               ("temperature", "0.7"), ("temperature", True), ("top_p", 0), ("top_p", 1.5), ("seed", 1.5),
+               ("seed", "7"), ("seed", 1 << 63)]
 
 
 def test_a_request_is_checked_against_its_schema(setup):
@@ -614,16 +720,16 @@ def test_the_server_stops_cleanly(setup):
 class ServeProcess:
     """A real ``vlm3r serve`` process on a free port, with its own temporary folder (where it keeps uploads)."""
 
-    def __init__(self, model: Path, folder: Path):
+    def __init__(self, model: Path, folder: Path, *options: str):
         self.folder, self.port = folder, free_port()
         self.temporary = folder / "tmp"
         self.temporary.mkdir(parents=True)
-        self.log = folder / "serve.log"
+        self.log, self.out = folder / "serve.log", folder / "serve.out"  # stderr, stdout
         vlm3r = Path(sys.executable).parent / "vlm3r"  # the virtual environment's entry point
-        with self.log.open("w") as log:
+        with self.log.open("w") as log, self.out.open("w") as out:
             self.process = subprocess.Popen([str(vlm3r), "serve", "--model", str(model), "--port", str(self.port),
-                                             "--dtype", "fp32"], env={**os.environ, "TMPDIR": str(self.temporary)},
-                                            stdout=log, stderr=subprocess.STDOUT)
+                                             "--dtype", "fp32", *options],
+                                            env={**os.environ, "TMPDIR": str(self.temporary)}, stdout=out, stderr=log)
         self.url = f"http://127.0.0.1:{self.port}"
 
     def wait_until_serving(self, timeout_s: float = 60) -> None:
@@ -645,9 +751,11 @@ class ServeProcess:
 
 def test_vlm3r_serve_removes_its_uploads_on_a_signal(tiny_folder, qa_synthetic, tmp_path):
     """Two real ``vlm3r serve`` processes (started together), each with an upload: one gets SIGTERM (what process
-    managers send), the other SIGINT (Ctrl-C); both remove their uploads."""
+    managers send), the other SIGINT (Ctrl-C); both remove their uploads. Each serves its --served-model-name and
+    writes one access line per request to stderr."""
     signals = {"SIGTERM": signal.SIGTERM, "SIGINT": signal.SIGINT}
-    servers = {name: ServeProcess(tiny_folder, tmp_path / name) for name in signals}
+    servers = {name: ServeProcess(tiny_folder, tmp_path / name, "--served-model-name", f"room-{name}")
+               for name in signals}
     video = sorted((qa_synthetic / "videos").rglob("*.mp4"))[0]
     try:
         folders = {}
@@ -658,6 +766,8 @@ def test_vlm3r_serve_removes_its_uploads_on_a_signal(tiny_folder, qa_synthetic, 
             assert uploaded.status_code == 200
             (folders[name],) = server.temporary.glob("vlm3r-uploads-*")
             assert [p.name for p in folders[name].iterdir()] == [f"{uploaded.json()['id']}.video"]
+            listed = httpx.get(f"{server.url}/v1/models").json()
+            assert [m["id"] for m in listed["data"]] == [f"room-{name}"]
         for name, server in servers.items():
             server.process.send_signal(signals[name])
         for server in servers.values():
@@ -667,6 +777,12 @@ def test_vlm3r_serve_removes_its_uploads_on_a_signal(tiny_folder, qa_synthetic, 
             server.kill()
     for name, server in servers.items():
         assert not folders[name].exists(), server.log.read_text()
+        stderr = server.log.read_text()
+        # asctime (date and time), then the request; /health answered once when it was polled until serving
+        logged = re.findall(r"^\d{4}-\d\d-\d\d [\d:,]+ (GET|POST) (\S+) (\d{3}) \d+\.\d ms$", stderr, re.MULTILINE)
+        requests = [("GET", "/health", "200"), ("POST", "/v1/videos", "200"), ("GET", "/v1/models", "200")]
+        assert logged == requests, stderr
+        assert "GET /" not in server.out.read_text()
     # SIGTERM: uvicorn re-raises it after the shutdown, so the process ends by it; SIGINT: 128 + 2, as shells do
     assert servers["SIGTERM"].process.returncode == -signal.SIGTERM
     assert servers["SIGINT"].process.returncode == 130

@@ -30,6 +30,9 @@ def serve(
     api_key: str = typer.Option(None, "--api-key", envvar="VLM3R_API_KEY", help="Refuse requests without "
                                                                                 "'Authorization: Bearer KEY' "
                                                                                 "(or set VLM3R_API_KEY)."),
+    served_model_name: str = typer.Option(None, "--served-model-name", help="The model id that requests name and "
+                                                                           "GET /v1/models lists (default: the "
+                                                                           "--model folder's name)."),
     frames: ModelFrames = None,
     dtype: Dtype = "bf16",
     device: Device = "cpu",
@@ -38,7 +41,7 @@ def serve(
     GET /health); encoded videos and their prompt prefixes stay cached across requests.
 
     Example: vlm3r serve --model vlm-3r-llava-qwen2-lora --base LLaVA-Video-7B-Qwen2 --cut3r cut3r_512_dpt_4_64.pth
-    --video-root /data/videos --device cuda --api-key secret
+    --video-root /data/videos --device cuda --api-key secret --served-model-name vlm-3r
     """
     from vlm3r.model.pipeline import Vlm3rPipeline
     from vlm3r.serve.server import ServeOptions, run_server
@@ -46,8 +49,9 @@ def serve(
     for root in video_root:
         if not root.is_dir():
             raise typer.BadParameter(f"{root}: not a folder", param_hint="--video-root")
-    options = ServeOptions(host, port, list(video_root), upload_dir, max_upload_mb, cache_mb, api_key)
+    options = ServeOptions(host, port, list(video_root), upload_dir, max_upload_mb, cache_mb, api_key,
+                           served_model_name)
     pipeline = Vlm3rPipeline.from_options(model, cut3r, base, vision_tower, dtype=dtype, device=device, frames=frames,
                                           max_cache_bytes=options.cache_bytes)
-    Console(stderr=True).print(f"serving {model.name} on http://{host}:{port}/v1 (Ctrl-C stops)")
+    Console(stderr=True).print(f"serving {options.served_id(model)} on http://{host}:{port}/v1 (Ctrl-C stops)")
     run_server(pipeline, options, model.name)

@@ -1,8 +1,9 @@
 """The model behind the server: one worker thread owns the pipeline (one model, used by one thread at a time),
 and requests wait in a queue. Each time the worker takes work it drains the queue and answers questions that
-share a video and a token limit in one batch, continuing from the video's cached prefix; streamed answers run
-one at a time. A request that fails (a video that does not decode) fails alone: nothing of it is cached. A
-cancelled request (its client gone) is skipped if it is still waiting, and a stream stops at its next token.
+share a video and a token limit in one batch, continuing from the video's cached prefix (greedy and sampled
+questions together: each sampled one draws with its own generator); streamed answers run one at a time. A
+request that fails (a video that does not decode) fails alone: nothing of it is cached. A cancelled request (its
+client gone) is skipped if it is still waiting, and a stream stops at its next token.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from vlm3r.errors import Vlm3rError
 from vlm3r.model.pipeline import Answer, Vlm3rPipeline
+from vlm3r.model.sampling import Sampling
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,7 @@ class Job:
     question: str
     max_tokens: int
     loop: asyncio.AbstractEventLoop
+    sampling: Sampling | None = None  # None: greedy
     future: asyncio.Future | None = None  # an answer
     pieces: asyncio.Queue | None = None  # a stream: text pieces, then the Answer (or an exception)
     cancelled: threading.Event = field(default_factory=threading.Event)
@@ -79,9 +82,9 @@ class Engine:
         self._thread.start()
 
     # ------------------------------------------------------------------ from the server
-    async def answer(self, video: Path, question: str, max_tokens: int) -> Answer:
+    async def answer(self, video: Path, question: str, max_tokens: int, sampling: Sampling | None = None) -> Answer:
         loop = asyncio.get_running_loop()
-        job = Job(video, question, max_tokens, loop, future=loop.create_future())
+        job = Job(video, question, max_tokens, loop, sampling, future=loop.create_future())
         self._queue.put(job)
         try:
             return await job.future
@@ -89,11 +92,11 @@ class Engine:
             job.cancel()
             raise
 
-    def stream(self, video: Path, question: str, max_tokens: int) -> Job:
+    def stream(self, video: Path, question: str, max_tokens: int, sampling: Sampling | None = None) -> Job:
         """A job whose ``pieces`` queue receives the answer's text pieces, then its ``Answer`` (or the exception
         that ended it); ``cancel()`` it when nobody reads them any more."""
         loop = asyncio.get_running_loop()
-        job = Job(video, question, max_tokens, loop, pieces=asyncio.Queue())
+        job = Job(video, question, max_tokens, loop, sampling, pieces=asyncio.Queue())
         self._queue.put(job)
         return job
 
@@ -149,7 +152,8 @@ class Engine:
         if not jobs:
             return
         try:
-            answers = self.pipeline.answer_video(video, [j.question for j in jobs], max_tokens, len(jobs))
+            answers = self.pipeline.answer_video(video, [j.question for j in jobs], max_tokens, len(jobs),
+                                                 [j.sampling for j in jobs])
         except Exception as exc:  # each waiting request gets the error; the worker goes on
             self.stats.failures += len(jobs)
             log.warning("%s: %s", video, exc)
@@ -162,7 +166,7 @@ class Engine:
             job.finish(answer)
 
     def _stream(self, job: Job) -> None:
-        pieces = self.pipeline.stream_video(job.video, job.question, job.max_tokens)
+        pieces = self.pipeline.stream_video(job.video, job.question, job.max_tokens, job.sampling)
         try:
             while True:
                 if job.cancelled.is_set() or self._closing.is_set():

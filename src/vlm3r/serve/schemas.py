@@ -2,7 +2,8 @@
 body against it), the answers (a completion, stream chunks), the model list, an upload, ``/health`` and the error
 body.
 
-A chat request is one user turn with a text part (the question) and one ``video_url`` part; greedy decoding.
+A chat request is one user turn with a text part (the question) and one ``video_url`` part; its answer is greedy
+unless it asks for sampling (``temperature`` above 0, with ``top_p`` and ``seed``: ``model.sampling``).
 Fields this server does not implement are refused (400, ``param`` the field), not ignored: a field in neither
 ``CHECKED_FIELDS`` nor ``SERVED_VALUES`` with any value, one of ``SERVED_VALUES`` with a value other than those it
 lists. ``describe`` turns pydantic's first error into the message and ``param`` of the 400.
@@ -19,6 +20,7 @@ from pydantic_core import PydanticCustomError
 
 from vlm3r.model.pipeline import Answer
 from vlm3r.model.prompt import MAX_NEW_TOKENS
+from vlm3r.model.sampling import MAX_TEMPERATURE, SEED_MAX, SEED_MIN, Sampling
 
 MAX_TOKENS_LIMIT = 1024  # tokens: the longest answer a request may ask for
 REFUSED = "vlm3r_refused"  # the error type of this module's own checks (their message is complete)
@@ -27,16 +29,13 @@ ECHO_CHARS = 60  # characters of a refused value that a message repeats
 # OpenAI's other fields: the values this server serves (each the field's default, or one meaning the same here)
 # and why others are not. A field in neither this table nor the request's own fields is refused too.
 SERVED_VALUES: dict[str, tuple[tuple, str]] = {
-    "temperature": ((None, 0), "only greedy decoding is served, as the benchmarks answer"),
-    "top_p": ((None, 1), "only greedy decoding is served"),
     "n": ((None, 1), "one answer per request"),
-    "presence_penalty": ((None, 0), "greedy decoding without penalties"),
-    "frequency_penalty": ((None, 0), "greedy decoding without penalties"),
-    "logit_bias": ((None, {}), "greedy decoding without logit bias"),
+    "presence_penalty": ((None, 0), "decoding without penalties"),
+    "frequency_penalty": ((None, 0), "decoding without penalties"),
+    "logit_bias": ((None, {}), "decoding without logit bias"),
     "logprobs": ((None, False), "no log probabilities are returned"),
     "top_logprobs": ((None, 0), "no log probabilities are returned"),
     "stop": ((None, []), "answers end at the end of the turn or at max_tokens"),
-    "seed": ((None,), "greedy answers do not sample"),
     "tools": ((None, []), "no tool calls"),
     "tool_choice": ((None, "none"), "no tool calls"),
     "parallel_tool_calls": ((None,), "no tool calls"),
@@ -110,6 +109,9 @@ class StreamOptions(BaseModel):
 # The fields of SERVED_VALUES: any JSON, checked against the table by ChatCompletionRequest._served_value.
 _ServedFields = create_model("_ServedFields", **{name: (Any, None) for name in SERVED_VALUES})
 TokenLimit = Annotated[int, Strict(), Field(ge=1, le=MAX_TOKENS_LIMIT)]
+Temperature = Annotated[float, Strict(), Field(ge=0, le=MAX_TEMPERATURE, allow_inf_nan=False)]  # 0: greedy
+TopP = Annotated[float, Strict(), Field(gt=0, le=1, allow_inf_nan=False)]
+Seed = Annotated[int, Strict(), Field(ge=SEED_MIN, le=SEED_MAX)]
 
 
 class ChatCompletionRequest(_ServedFields):
@@ -123,6 +125,9 @@ class ChatCompletionRequest(_ServedFields):
     max_completion_tokens: TokenLimit | None = None  # OpenAI's newer name; wins over max_tokens
     stream: Annotated[bool, Strict()] | None = None
     stream_options: StreamOptions | None = None
+    temperature: Temperature | None = None  # absent: greedy (the model's own decoding, as the benchmarks answer)
+    top_p: TopP | None = None
+    seed: Seed | None = None
     user: str | None = None  # these three identify a caller in logs: nothing to do here
     safety_identifier: str | None = None
     prompt_cache_key: str | None = None
@@ -171,6 +176,14 @@ class ChatCompletionRequest(_ServedFields):
     def max_new_tokens(self) -> int:
         limit = self.max_completion_tokens if self.max_completion_tokens is not None else self.max_tokens
         return MAX_NEW_TOKENS if limit is None else limit
+
+    @property
+    def sampling(self) -> Sampling | None:
+        """How the answer is decoded: None (greedy) unless ``temperature`` is above 0. An absent temperature is
+        greedy, unlike OpenAI's default of 1: answers are then the model's own, as the benchmarks get them."""
+        if not self.temperature:
+            return None
+        return Sampling(self.temperature, 1.0 if self.top_p is None else self.top_p, self.seed)
 
     @property
     def include_usage(self) -> bool:

@@ -11,6 +11,7 @@ runs on SIGTERM).
 
 from __future__ import annotations
 
+import copy
 import functools
 import shutil
 import tempfile
@@ -20,8 +21,9 @@ from pathlib import Path
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from vlm3r.errors import InputError
 from vlm3r.model.pipeline import Vlm3rPipeline
-from vlm3r.serve.app import create_app
+from vlm3r.serve.app import ACCESS_LOG, create_app
 from vlm3r.serve.body import BODY_TIMEOUT_S
 from vlm3r.serve.engine import Engine
 from vlm3r.serve.serving import ServeSettings
@@ -32,6 +34,7 @@ MB = 1 << 20
 KEEP_ALIVE_TIMEOUT_S = 5  # an idle keep-alive connection is closed after this many seconds
 HEADER_TIMEOUT_S = 10.0  # a request's headers must be complete this many seconds after the connection is ready
 GRACEFUL_SHUTDOWN_S = 5  # on SIGTERM / SIGINT, requests still running after this many seconds are cancelled
+ACCESS_FORMAT = "%(asctime)s %(message)s"  # an access line: its time, then app.AccessLog's "METHOD PATH STATUS N ms"
 
 
 @dataclass
@@ -43,9 +46,18 @@ class ServeOptions:
     max_upload_mb: int = 512
     cache_mb: int = 4096  # embeddings and prefixes of recent videos: the pipeline is loaded with it (cache_bytes)
     api_key: str | None = None
-    model_id: str | None = None  # what /v1/models lists (default: the model folder's name)
+    model_id: str | None = None  # what requests name and /v1/models lists (--served-model-name; default: the folder's)
     header_timeout_s: float = HEADER_TIMEOUT_S
     body_timeout_s: float = BODY_TIMEOUT_S
+
+    def __post_init__(self):
+        if self.model_id is not None and (not self.model_id.strip() or self.model_id != self.model_id.strip()):
+            raise InputError(f"--served-model-name: a name without leading or trailing spaces, got "
+                             f"{self.model_id!r}")
+
+    def served_id(self, model: Path | str) -> str:
+        """The model id served for the model folder ``model``: ``model_id``, else the folder's name."""
+        return self.model_id or Path(model).name
 
     @property
     def cache_bytes(self) -> int:
@@ -90,22 +102,35 @@ class HeaderTimeoutProtocol(H11Protocol):
 
 
 def build_app(pipeline: Vlm3rPipeline, options: ServeOptions, model_id: str):
-    """(app, engine, upload folder to remove or None) for a loaded pipeline; the app's shutdown stops the engine
-    and removes a temporary upload folder."""
+    """(app, engine, upload folder to remove or None) for a loaded pipeline, served as ``options.model_id`` or,
+    without one, ``model_id`` (the folder's name); the app's shutdown stops the engine and removes a temporary
+    upload folder."""
     temporary = options.upload_dir is None
     upload_dir = Path(tempfile.mkdtemp(prefix="vlm3r-uploads-")) if temporary else options.upload_dir
     store = VideoStore(options.video_roots, upload_dir, options.max_upload_mb * MB, temporary)
     engine = Engine(pipeline)
-    settings = ServeSettings(options.model_id or model_id, options.api_key, options.max_upload_mb * MB,
+    settings = ServeSettings(options.served_id(model_id), options.api_key, options.max_upload_mb * MB,
                              options.body_timeout_s)
     return create_app(engine, store, settings), engine, store.upload_dir if temporary else None
 
 
+def log_config() -> dict:
+    """uvicorn's logging settings and the server's access log (``app.ACCESS_LOG``): one line a request, to stderr,
+    in place of uvicorn's (which gives no duration)."""
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["formatters"]["vlm3r_access"] = {"format": ACCESS_FORMAT}
+    config["handlers"]["vlm3r_access"] = {"class": "logging.StreamHandler", "formatter": "vlm3r_access",
+                                          "stream": "ext://sys.stderr"}
+    config["loggers"][ACCESS_LOG] = {"handlers": ["vlm3r_access"], "level": "INFO", "propagate": False}
+    return config
+
+
 def uvicorn_config(app, options: ServeOptions) -> uvicorn.Config:
-    """uvicorn's settings for the app: where to listen, the timeouts, quiet logs."""
+    """uvicorn's settings for the app: where to listen, the timeouts, uvicorn's own logs at warning level and the
+    app's access log (``log_config``)."""
     protocol = functools.partial(HeaderTimeoutProtocol, header_timeout_s=options.header_timeout_s)
-    return uvicorn.Config(app, host=options.host, port=options.port, log_level="warning", access_log=False,
-                          http=protocol, timeout_keep_alive=KEEP_ALIVE_TIMEOUT_S,
+    return uvicorn.Config(app, host=options.host, port=options.port, log_config=log_config(), log_level="warning",
+                          access_log=False, http=protocol, timeout_keep_alive=KEEP_ALIVE_TIMEOUT_S,
                           timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
 
 

@@ -76,20 +76,21 @@ class ChatServing:
         """The answer to a validated chat request, or its stream once its first piece is ready (a video that
         does not decode fails before any token: a 422, not a stream)."""
         if request.model not in (None, self.settings.model_id):
-            raise RequestError(404, f"model {echo(request.model)}: this server serves {self.settings.model_id!r}",
-                               param="model")
+            raise RequestError(404, f"model {echo(request.model)} is not served here; this server serves "
+                                    f"{echo(self.settings.model_id)} (GET /v1/models lists it; vlm3r serve "
+                                    "--served-model-name sets it)", param="model")
         await run_in_threadpool(self._check_prompt, request)
         video = await run_in_threadpool(self.store.resolve, request.video_url)
         request_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         if not request.stream:
             try:
-                answer = await self.engine.answer(video, request.question, request.max_new_tokens)
+                answer = await self.engine.answer(video, request.question, request.max_new_tokens, request.sampling)
             except VideoError as exc:
                 raise self.store.undecodable(video, exc) from exc
             choice = Choice(message=AssistantMessage(content=answer.text), finish_reason=finish_reason(answer))
             return ChatCompletion(id=request_id, created=created, model=self.settings.model_id, choices=[choice],
                                   usage=Usage.of(answer))
-        job = self.engine.stream(video, request.question, request.max_new_tokens)
+        job = self.engine.stream(video, request.question, request.max_new_tokens, request.sampling)
         try:
             first = await job.pieces.get()
         except asyncio.CancelledError:
