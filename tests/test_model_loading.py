@@ -335,7 +335,8 @@ def test_pipeline_cache_and_ask_command(tmp_path, original):
                                       str(files.cut3r), "--dtype", "fp32", "--max-new-tokens", "4", "--frames", "4",
                                       str(videos[1]), "How far is the sofa from the tv?"])
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == together[1]
+    assert together[1] and result.stdout == f"{together[1]}\n"  # what ran goes to stderr
+    assert result.stderr == "running on cpu (chosen: --device auto) in fp32\n"
     result = CliRunner().invoke(app, ["ask", "--model", str(tmp_path / "none"), str(videos[0]), "q"],
                                 env={"COLUMNS": "200"})
     assert result.exit_code == 1 and "Download the VLM-3R weights" in result.output

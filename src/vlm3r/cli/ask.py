@@ -10,6 +10,7 @@ from vlm3r.cli.errors import guarded
 from vlm3r.cli.options import (BaseFolder, Cut3rWeights, Device, Dtype, MaxNewTokens, ModelFolder, ModelFrames,
                                VisionTower)
 from vlm3r.model.prompt import MAX_NEW_TOKENS
+from vlm3r.utils.devices import AUTO
 
 
 @guarded
@@ -22,16 +23,23 @@ def ask(
     base: BaseFolder = None,
     vision_tower: VisionTower = None,
     frames: ModelFrames = None,
-    dtype: Dtype = "bf16",
-    device: Device = "cpu",
+    dtype: Dtype = AUTO,
+    device: Device = AUTO,
     max_new_tokens: MaxNewTokens = MAX_NEW_TOKENS,
 ) -> None:
-    """Answer a spatial question about a video.
+    """Answer a spatial question about a video, in the prompt the model was trained with (its config.json records
+    it; a released model: the question as given). The answer goes to standard output; what ran and a warning for
+    an empty answer go to standard error.
 
     Example: vlm3r ask --model vlm-3r-llava-qwen2-lora --base LLaVA-Video-7B-Qwen2 --cut3r cut3r_512_dpt_4_64.pth
     room.mp4 "How far is the sofa from the tv (in meters)?"
     """
-    from vlm3r.model.pipeline import Vlm3rPipeline
+    from vlm3r.model.pipeline import EMPTY_ANSWER, Vlm3rPipeline
 
     pipeline = Vlm3rPipeline.from_options(model, cut3r, base, vision_tower, dtype=dtype, device=device, frames=frames)
-    typer.echo(pipeline.ask(video, question, max_new_tokens))  # as generated: no markup, no re-wrapping
+    typer.echo(pipeline.placement, err=True)
+    answer = pipeline.ask(video, question, max_new_tokens)
+    if answer:
+        typer.echo(answer)  # as generated: no markup, no re-wrapping
+    else:
+        typer.echo(f"warning: {EMPTY_ANSWER}", err=True)

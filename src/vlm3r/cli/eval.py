@@ -10,6 +10,7 @@ from vlm3r.cli.errors import check_output, guarded, report_failure
 from vlm3r.cli.options import (BaseFolder, Bench, Cut3rWeights, Device, Dtype, MaxNewTokens, ModelFolder, ModelFrames,
                                QuestionFile, VisionTower)
 from vlm3r.model.prompt import MAX_NEW_TOKENS
+from vlm3r.utils.devices import AUTO
 from vlm3r.viz.tables import output_console, score_tables
 
 app = typer.Typer(help="Evaluation: score predictions, chance baselines, reports.", no_args_is_help=True)
@@ -75,23 +76,28 @@ def run_command(
     frames: ModelFrames = None,
     batch_size: int = typer.Option(1, "--batch-size", min=1, help="Questions of one video answered together."),
     max_new_tokens: MaxNewTokens = MAX_NEW_TOKENS,
-    dtype: Dtype = "bf16",
-    device: Device = "cpu",
+    dtype: Dtype = AUTO,
+    device: Device = AUTO,
 ) -> None:
     """Run a whole benchmark: every video encoded and prefilled once, answers appended as they come (rerun the
-    same command to resume), then scored into a report beside the paper's VLM-3R row.
+    same command to resume), then scored into a report (beside the paper's VLM-3R row when the questions are the
+    public benchmark's).
 
-    Example: vlm3r eval run --model vlm-3r-llava-qwen2-lora --base LLaVA-Video-7B-Qwen2 --cut3r
-    cut3r_512_dpt_4_64.pth --bench vsibench --qa VSI-Bench/test.jsonl --videos VSI-Bench --out runs/vsibench
-    --device cuda; several GPUs: torchrun --nproc-per-node 8 -m vlm3r eval run ...
+    Example: vlm3r eval run --model vlm-3r-llava-qwen2-lora --base LLaVA-NeXT-Video-7B-Qwen2 --cut3r
+    cut3r_512_dpt_4_64.pth --bench vsibench --qa VSI-Bench/test.jsonl --videos VSI-Bench --out runs/vsibench;
+    several GPUs: torchrun --nproc-per-node 8 -m vlm3r eval run ...
     """
     from vlm3r.eval.run import RunOptions, run_benchmark
+    from vlm3r.utils.devices import placement
     from vlm3r.utils.progress import rate_progress_bar
 
     check_output(out, folder=True)
-    options = RunOptions(bench, qa, videos, out, limit, frames, batch_size, max_new_tokens, dtype, device)
+    chosen = placement(device, dtype)
+    options = RunOptions(bench, qa, videos, out, limit, frames, batch_size, max_new_tokens, chosen.dtype,
+                         chosen.device)
     with rate_progress_bar() as bar:
         def start(num_videos: int, num_questions: int, already: int):
+            bar.console.print(chosen)  # once the folder is this run's
             video_task = bar.add_task("videos", total=num_videos, unit="videos")
             question_task = bar.add_task("questions", total=num_questions, completed=already, unit="q")
             return lambda v, q: (bar.update(video_task, advance=v), bar.update(question_task, advance=q))

@@ -23,8 +23,10 @@ ModelFrames = Annotated[int | None, typer.Option(
     "--frames", min=1, help="Frames sampled uniformly from each video (default: the model's own, 32 for the "
                             "released one).")]
 MaxNewTokens = Annotated[int, typer.Option("--max-new-tokens", min=1, help="Longest answer, in tokens.")]
-Dtype = Annotated[str, typer.Option("--dtype", help="fp32, bf16 or fp16.")]
-Device = Annotated[str, typer.Option("--device", help="cpu, cuda or cuda:N.")]
+Dtype = Annotated[str, typer.Option("--dtype", help="auto, fp32, bf16 or fp16; auto: bf16 on a GPU that has it, "
+                                                    "fp16 on an older GPU, fp32 on a CPU.")]
+Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps; auto: the first GPU, else "
+                                                      "the CPU.")]
 QuestionFile = Annotated[Path, typer.Option(
     "--qa", help="Questions: a vlm3r .jsonl, VSI-Bench's test.jsonl or parquet, VSTI-Bench's records or a reference "
                  ".json.")]

@@ -9,6 +9,7 @@ from rich.console import Console
 
 from vlm3r.cli.errors import guarded
 from vlm3r.cli.options import BaseFolder, Cut3rWeights, Device, Dtype, ModelFolder, ModelFrames, VisionTower
+from vlm3r.utils.devices import AUTO
 
 
 @guarded
@@ -34,8 +35,8 @@ def serve(
                                                                            "GET /v1/models lists (default: the "
                                                                            "--model folder's name)."),
     frames: ModelFrames = None,
-    dtype: Dtype = "bf16",
-    device: Device = "cpu",
+    dtype: Dtype = AUTO,
+    device: Device = AUTO,
 ) -> None:
     """Serve VLM-3R with the OpenAI chat API (POST /v1/chat/completions, POST /v1/videos, GET /v1/models,
     GET /health); encoded videos and their prompt prefixes stay cached across requests.
@@ -53,5 +54,6 @@ def serve(
                            served_model_name)
     pipeline = Vlm3rPipeline.from_options(model, cut3r, base, vision_tower, dtype=dtype, device=device, frames=frames,
                                           max_cache_bytes=options.cache_bytes)
+    Console(stderr=True).print(pipeline.placement)
     Console(stderr=True).print(f"serving {options.served_id(model)} on http://{host}:{port}/v1 (Ctrl-C stops)")
     run_server(pipeline, options, model.name)

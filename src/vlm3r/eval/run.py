@@ -47,6 +47,7 @@ from vlm3r.qa.benchmarks import Benchmark
 from vlm3r.qa.prompts import question_text
 from vlm3r.qa.record import QARecord
 from vlm3r.utils.fileio import sha256_of
+from vlm3r.utils.devices import AUTO
 from vlm3r.utils.parallel import shard_of
 from vlm3r.utils.video import VideoError
 
@@ -94,8 +95,8 @@ class RunOptions:
     frames: int | None = None
     batch_size: int = 1
     max_new_tokens: int = MAX_NEW_TOKENS
-    dtype: str = "bf16"
-    device: str = "cpu"
+    dtype: str = AUTO  # the best for the device (utils.devices.placement); run.json records the choice
+    device: str = AUTO
 
 
 @dataclass
@@ -108,8 +109,8 @@ class RunResult:
     failures: dict[str, str] = field(default_factory=dict)  # question id -> why it has no answer
     held: int = 0  # answers in predictions.jsonl (process 0): the scored ones and any kept beyond --limit
     scope: str | None = None  # what the report scored, when not every question of the file or answer of the folder
-
     empty: str | None = None  # how many scored answers are empty text (process 0; the report's line)
+
 
 def select_questions(options: RunOptions, benchmark: Benchmark) -> tuple[list[QARecord], list[QARecord], str]:
     """(the questions to answer and score: the benchmark's first ``--limit`` of the file, all of the file's
@@ -195,14 +196,14 @@ def run_benchmark(options: RunOptions, model: Path | str, cut3r: Path | str | No
 
         from vlm3r.qa.benchmarks import get_benchmark
         from vlm3r.model.pipeline import Vlm3rPipeline
-        from vlm3r.utils.devices import check_device, torch_dtype
+        from vlm3r.utils.devices import placement
 
+        chosen = placement(options.device, options.dtype)  # auto resolved; both checked before any file is read
+        options = replace(options, device=chosen.device, dtype=chosen.dtype)
         state = PartialState(cpu=options.device == "cpu")
         rank, world = state.process_index, state.num_processes
         _broadcast_error(verdict, world)
         benchmark = get_benchmark(options.bench)
-        torch_dtype(options.dtype)  # both checked before any question or video is read
-        check_device(options.device)
         device = str(state.device) if world > 1 and options.device != "cpu" else options.device
         records, every, qa_sha256 = select_questions(options, benchmark)
         groups = group_by_video(records, options.videos)

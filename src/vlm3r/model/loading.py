@@ -84,7 +84,8 @@ def release_files(model_path: Path | str, base: Path | str | None = None,
                                        "vlm3r train --resume latest)")
         raise Vlm3rCheckpointError(
             f"{model}: no config.json. Download the VLM-3R weights (e.g. Journey9ni/vlm-3r-llava-qwen2-lora) "
-            "into this folder, and LLaVA-Video-7B-Qwen2 into a folder passed as the base")
+            "into this folder, and the base lmms-lab/LLaVA-NeXT-Video-7B-Qwen2 into a folder passed as the base "
+            "(README.md, \"Weights\")")
     config = read_json(model / "config.json", Vlm3rCheckpointError)
     adapter = (model / ADAPTER_CONFIG).is_file() or any((model / name).is_file() for name in ADAPTER_WEIGHTS)
     if base is None and config.get("model_base"):
@@ -93,7 +94,8 @@ def release_files(model_path: Path | str, base: Path | str | None = None,
         cut3r = _local(config["cut3r_weights"], model)
     if base is None and adapter:
         raise Vlm3rCheckpointError(f"{model}: a LoRA adapter needs its base model: pass the local "
-                                   "LLaVA-Video-7B-Qwen2 folder as base (--base)")
+                                   "LLaVA-NeXT-Video-7B-Qwen2 folder (lmms-lab/LLaVA-NeXT-Video-7B-Qwen2) as base "
+                                   "(--base)")
     base = Path(base) if base is not None else model
     if not base.is_dir():
         raise Vlm3rCheckpointError(f"{base}: the base model folder does not exist (from {model / 'config.json'})")

@@ -24,19 +24,23 @@ import torch
 from vlm3r.errors import InputError
 from vlm3r.model.loading import load_tokenizer
 from vlm3r.model.modeling_vlm3r import PrefixCache, Vlm3rModel
-from vlm3r.model.prompt import (IMAGE, MAX_NEW_TOKENS, chat_prompt, encode, eos_id, longest_token_bytes, pad_id,
-                                video_question)
+from vlm3r.model.prompt import (IMAGE, MAX_NEW_TOKENS, PromptTemplate, chat_prompt, encode, eos_id,
+                                longest_token_bytes, pad_id)
 from vlm3r.model.sampling import Sampling
 from vlm3r.model.video import siglip_pixels
-from vlm3r.utils.devices import check_device, torch_dtype
+from vlm3r.utils.devices import AUTO, Placement, dtype_name, placement, torch_dtype
 from vlm3r.utils.fileio import FileDigests
-from vlm3r.utils.video import VideoError, read_video_frames
+from vlm3r.utils.video import VideoError, read_video_frames, sampled_timing
 
 # Unicode normalization, which the tokenizer applies before splitting (Qwen2: NFC), can shorten text: at most 4x in
 # UTF-8 bytes (a 4-byte character with a 1-byte compatibility form); text already in NFKC is left as it is.
 MAX_NORMALIZED_SHRINK = 4
 EMBEDDING_CACHE_VIDEOS = 8
 PREFIX_CACHE_VIDEOS = 2  # a 7B prefix is about 0.4 GB in bf16
+TIMING_CACHE_VIDEOS = 4096  # videos whose sampled frame times are kept (a few hundred bytes each)
+EMPTY_ANSWER = ("the model gave an empty answer (it ended its turn at once): it may not have been trained on "
+                "this kind of question, or the prompt differs from its training prompt (docs/model.md, "
+                "\"Prompt template\")")
 
 
 def nbytes(value) -> int:
@@ -109,6 +113,10 @@ class Vlm3rPipeline:
         self.encodings = 0  # videos encoded so far (embedding cache misses)
         self.prefills = 0  # prefixes prefilled so far (prefix cache misses)
         self.eos, self.pad = eos_id(tokenizer), pad_id(tokenizer)
+        self.template: PromptTemplate = model.config.prompt
+        parameter = next(model.parameters())
+        self.placement = Placement(str(parameter.device), dtype_name(parameter.dtype))
+        self._timings: OrderedDict[tuple, tuple] = OrderedDict()  # video key -> (sampled indices, frame rate)
 
     @classmethod
     def from_pretrained(cls, model_path, cut3r_path=None, base_path=None, dtype=torch.float32, device="cpu",
@@ -123,16 +131,19 @@ class Vlm3rPipeline:
         return cls(model, tokenizer, num_frames, max_cache_bytes=max_cache_bytes)
 
     @classmethod
-    def from_options(cls, model, cut3r=None, base=None, vision_tower=None, *, dtype: str = "bf16",
-                     device: str = "cpu", frames: int | None = None, max_cache_bytes: int | None = None,
+    def from_options(cls, model, cut3r=None, base=None, vision_tower=None, *, dtype: str = AUTO,
+                     device: str = AUTO, frames: int | None = None, max_cache_bytes: int | None = None,
                      dtype_option: str = "--dtype", device_option: str = "--device") -> Vlm3rPipeline:
         """The pipeline that a command's options name (``vlm3r ask``, ``serve``, ``eval run``, the lmms-eval
-        model): the dtype by name (fp32, bf16, fp16) and the device, both checked before any file is read (an
-        error names them as ``dtype_option`` and ``device_option``: the command's options, or lmms-eval's
-        ``model_args``), then ``from_pretrained``."""
-        run_dtype = torch_dtype(dtype, dtype_option)
-        device = check_device(device, device_option)
-        return cls.from_pretrained(model, cut3r, base, run_dtype, device, frames, vision_tower, max_cache_bytes)
+        model): the dtype by name (fp32, bf16, fp16) and the device, ``auto`` for the best this machine has
+        (``utils.devices.placement``), both checked before any file is read (an error names them as
+        ``dtype_option`` and ``device_option``: the command's options, or lmms-eval's ``model_args``), then
+        ``from_pretrained``. ``pipeline.placement`` says what was chosen."""
+        chosen = placement(device, dtype, device_option, dtype_option)
+        pipeline = cls.from_pretrained(model, cut3r, base, torch_dtype(chosen.dtype), chosen.device, frames,
+                                       vision_tower, max_cache_bytes)
+        pipeline.placement = chosen
+        return pipeline
 
     def stats(self) -> dict[str, int]:
         """What the pipeline has done and holds: videos encoded and prefixes prefilled so far (cache misses),
@@ -155,7 +166,8 @@ class Vlm3rPipeline:
         cached = self.caches.get("embeddings", key)
         if cached is not None:
             return cached
-        frames, _, _ = read_video_frames(path, self.num_frames)
+        frames, indices, fps = read_video_frames(path, self.num_frames)
+        self._remember_timing(key, (indices, fps))
         device = self.model.image_newline.device
         pixels = siglip_pixels(frames, self.model.config.vision.image_size).to(device)
         with torch.inference_mode():
@@ -175,19 +187,44 @@ class Vlm3rPipeline:
         return prefix
 
     # ------------------------------------------------------------------ prompts
-    def prompt_ids(self, question: str) -> list[int]:
+    def _remember_timing(self, key: tuple, timing: tuple) -> None:
+        self._timings[key] = timing
+        self._timings.move_to_end(key)
+        while len(self._timings) > TIMING_CACHE_VIDEOS:
+            self._timings.popitem(last=False)
+
+    def video_timing(self, video: Path | str) -> tuple:
+        """(sampled frame indices, frame rate) of a video, for the time instruction: as its encoding sampled them,
+        else read from the file's packets without decoding (``utils.video.sampled_timing``)."""
+        path = Path(video).resolve()
+        key = self._key(path)
+        if key not in self._timings:
+            self._remember_timing(key, sampled_timing(path, self.num_frames))
+        return self._timings[key]
+
+    def user_turn(self, question: str, video: Path | str | None = None) -> list:
+        """The user turn of ``question`` about ``video`` in the model's prompt template (``model.config.prompt``).
+        ``video`` None: without the time instruction, the shortest form (only to refuse a prompt early)."""
+        template = self.template
+        if template.time_instruction and video is None:
+            template = PromptTemplate(False, template.pre_prompt, template.post_prompt)
+        return template.user_turn(question, self.video_timing(video) if template.time_instruction else None)
+
+    def prompt_ids(self, question: str, video: Path | str | None = None) -> list[int]:
         """The whole prompt's ids, the question read literally (docs/design.md, model §1.10)."""
-        return encode(self.tokenizer, chat_prompt(*video_question(question)), self.model.config.image_token_index)
+        return encode(self.tokenizer, chat_prompt(*self.user_turn(question, video)),
+                      self.model.config.image_token_index)
 
     @cached_property
     def prefix_ids(self) -> list[int]:
         """The prompt up to ``<image>``: the same for every question."""
-        pieces = chat_prompt(*video_question(""))
+        pieces = chat_prompt(*self.user_turn(""))
         return encode(self.tokenizer, pieces[:pieces.index(IMAGE)])
 
-    def suffix_ids(self, question: str) -> list[int]:
-        """The prompt after ``<image>``: the question and the open assistant turn."""
-        pieces = chat_prompt(*video_question(question))
+    def suffix_ids(self, question: str, video: Path | str | None = None) -> list[int]:
+        """The prompt after ``<image>``: the time instruction if the template has it, the question and the open
+        assistant turn."""
+        pieces = chat_prompt(*self.user_turn(question, video))
         return encode(self.tokenizer, pieces[pieces.index(IMAGE) + 1:])
 
     @property
@@ -199,7 +236,7 @@ class Vlm3rPipeline:
     def longest_token_bytes(self) -> int:
         return longest_token_bytes(self.tokenizer)
 
-    def checked_suffix_ids(self, question: str, max_new_tokens: int) -> list[int]:
+    def checked_suffix_ids(self, question: str, max_new_tokens: int, video: Path | str | None = None) -> list[int]:
         """``suffix_ids``, refused (``PromptTooLongError``) when the prompt and ``max_new_tokens`` exceed the LLM's
         context. Tokenizing a huge question is itself work, so a question too long by its UTF-8 bytes alone (no
         token stands for more than ``longest_token_bytes``) is refused without being tokenized."""
@@ -214,7 +251,7 @@ class Vlm3rPipeline:
                 raise PromptTooLongError(f"the prompt is too long: the question is {size} bytes, so at least {least} "
                                          f"tokens; with the {parts} and max_tokens {max_new_tokens} that is more "
                                          f"than the model's context of {context} tokens")
-        suffix = self.suffix_ids(question)
+        suffix = self.suffix_ids(question, video)
         if fixed + len(suffix) + max_new_tokens > context:
             raise PromptTooLongError(f"the prompt is too long: {fixed + len(suffix)} tokens ({parts}, question "
                                      f"{len(suffix)}) and max_tokens {max_new_tokens} are more than the model's "
@@ -231,9 +268,9 @@ class Vlm3rPipeline:
 
     def ask_many(self, videos: list, questions: list[str], max_new_tokens: int = MAX_NEW_TOKENS) -> list[str]:
         """Answers for (video, question) pairs, generated as one batch (each video keeps its own CUT3R state)."""
-        for question in questions:
-            self.checked_suffix_ids(question, max_new_tokens)
-        ids = [self.prompt_ids(q) for q in questions]
+        for video, question in zip(videos, questions):
+            self.checked_suffix_ids(question, max_new_tokens, video)
+        ids = [self.prompt_ids(q, v) for v, q in zip(videos, questions)]
         visuals = [self.video_embeddings(v) for v in videos]
         outputs = self.model.generate(ids, visuals, max_new_tokens=max_new_tokens, eos_token_id=self.eos,
                                       pad_token_id=self.pad)
@@ -253,7 +290,7 @@ class Vlm3rPipeline:
             raise InputError(f"batch_size: at least 1, got {batch_size}")
         if samplings is not None and len(samplings) != len(questions):
             raise InputError(f"samplings: one per question ({len(questions)}), got {len(samplings)}")
-        suffixes = [self.checked_suffix_ids(q, max_new_tokens) for q in questions]  # before any model work
+        suffixes = [self.checked_suffix_ids(q, max_new_tokens, video) for q in questions]  # before any model work
         prefix = self.video_prefix(video)
         answers = []
         for start in range(0, len(suffixes), batch_size):
@@ -269,7 +306,7 @@ class Vlm3rPipeline:
         """The answer to one question as text pieces while it is generated; joined, they are ``answer_video``'s
         answer with the same ``sampling`` exactly (leading and trailing whitespace held back, as the whole answer
         is stripped). Returns (by ``StopIteration.value``) the ``Answer``."""
-        suffix = self.checked_suffix_ids(question, max_new_tokens)
+        suffix = self.checked_suffix_ids(question, max_new_tokens, video)
         prefix = self.video_prefix(video)
         tokens, sent = [], ""
         for token in self.model.stream_from_prefix(prefix, suffix, max_new_tokens, self.eos, self.pad, sampling):

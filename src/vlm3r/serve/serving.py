@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from fastapi.concurrency import run_in_threadpool
 
@@ -65,10 +66,12 @@ class ChatServing:
         video_id = await run_in_threadpool(self.store.add, data)  # hashing, writing and probing: off the event loop
         return VideoObject(id=video_id, bytes=len(data))
 
-    def _check_prompt(self, request: ChatCompletionRequest) -> None:
-        """The prompt and its answer fit the model's context (counting tokens is work: off the event loop)."""
+    def _check_prompt(self, request: ChatCompletionRequest, video: Path | None) -> None:
+        """The prompt and its answer fit the model's context (counting tokens is work: off the event loop). Without
+        the video, a prompt whose template has the time instruction is checked without it (a lower bound, to refuse
+        before an upload is stored), then again with the video's frame times."""
         try:
-            self.engine.pipeline.checked_suffix_ids(request.question, request.max_new_tokens)
+            self.engine.pipeline.checked_suffix_ids(request.question, request.max_new_tokens, video)
         except PromptTooLongError as exc:
             raise RequestError(400, str(exc), param=PARAM) from exc
 
@@ -79,8 +82,13 @@ class ChatServing:
             raise RequestError(404, f"model {echo(request.model)} is not served here; this server serves "
                                     f"{echo(self.settings.model_id)} (GET /v1/models lists it; vlm3r serve "
                                     "--served-model-name sets it)", param="model")
-        await run_in_threadpool(self._check_prompt, request)
+        await run_in_threadpool(self._check_prompt, request, None)
         video = await run_in_threadpool(self.store.resolve, request.video_url)
+        if self.engine.pipeline.template.time_instruction:
+            try:
+                await run_in_threadpool(self._check_prompt, request, video)
+            except VideoError as exc:
+                raise self.store.undecodable(video, exc) from exc
         request_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         if not request.stream:
             try:

@@ -17,12 +17,12 @@ from lmms_eval.api.model import lmms
 from vlm3r.errors import InputError
 from vlm3r.model.pipeline import Vlm3rPipeline
 from vlm3r.model.prompt import MAX_NEW_TOKENS
-from vlm3r.utils.devices import check_device
+from vlm3r.utils.devices import AUTO, check_device, placement
 from vlm3r.utils.frames import NUM_FRAMES
 
 class Vlm3rLmms(lmms):
-    def __init__(self, pretrained: str, cut3r: str | None = None, base: str | None = None, device: str = "cpu",
-                 dtype: str = "bf16", max_frames_num: int = NUM_FRAMES, batch_size: int = 1,
+    def __init__(self, pretrained: str, cut3r: str | None = None, base: str | None = None, device: str = AUTO,
+                 dtype: str = AUTO, max_frames_num: int = NUM_FRAMES, batch_size: int = 1,
                  vision_tower: str | None = None, **unknown) -> None:
         """The model of ``--model_args`` (lmms-eval adds ``batch_size`` and ``device``, and ``max_batch_size`` when
         given); an argument it does not take is refused, as lmms-eval's own models refuse one, not ignored."""
@@ -33,13 +33,15 @@ class Vlm3rLmms(lmms):
         super().__init__()
         self._rank = int(os.environ.get("RANK", 0))
         self._world_size = int(os.environ.get("WORLD_SIZE", 1))
-        if str(device).startswith("cuda") and ":" not in str(device) and self._world_size > 1:
+        chosen = placement(str(device), str(dtype), "device", "dtype")  # auto: the best this machine has
+        device = chosen.device
+        if device.startswith("cuda") and ":" not in device and self._world_size > 1:
             device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
-        self._device = torch.device(check_device(str(device), "device"))
+        self._device = torch.device(check_device(device, "device"))
         self.batch_size_per_gpu = int(batch_size)
         if self.batch_size_per_gpu < 1:
             raise InputError(f"batch_size: at least 1, got {batch_size}")
-        self.pipeline = Vlm3rPipeline.from_options(pretrained, cut3r, base, vision_tower, dtype=str(dtype),
+        self.pipeline = Vlm3rPipeline.from_options(pretrained, cut3r, base, vision_tower, dtype=chosen.dtype,
                                                    device=str(self._device), frames=int(max_frames_num),
                                                    dtype_option="dtype", device_option="device")
 
