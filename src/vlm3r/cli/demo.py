@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from vlm3r.cli.errors import check_output, guarded
@@ -14,7 +13,7 @@ from vlm3r.datasets.synthetic.generate import SynthConfig
 from vlm3r.eval.demo import run_demo
 from vlm3r.eval.report import fmt
 from vlm3r.utils.progress import progress_bar
-from vlm3r.viz.tables import distance_table, scene_metadata_summary
+from vlm3r.viz.tables import distance_table, output_console, scene_metadata_summary
 
 
 @guarded
@@ -29,7 +28,7 @@ def demo(
 
     Example: vlm3r demo --out demo_out --num-scenes 3
     """
-    console = Console()
+    console = output_console()
     check_output(out, folder=True)
     config = SynthConfig()
     with progress_bar() as bar:

@@ -5,14 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
 from vlm3r.cli.errors import check_output, guarded, report_failure
 from vlm3r.cli.options import Workers, parse_size
 from vlm3r.scene import detect_metadata_kind
 from vlm3r.utils.frames import NUM_FRAMES
 from vlm3r.utils.progress import progress_bar
-from vlm3r.viz.tables import frame_metadata_summary, scene_metadata_summary
+from vlm3r.viz.tables import frame_metadata_summary, output_console, scene_metadata_summary
 
 app = typer.Typer(help="Scenes: synthesise them, inspect their metadata, look at them.", no_args_is_help=True)
 
@@ -30,7 +29,7 @@ def info(
     """
     summary = frame_metadata_summary if detect_metadata_kind(file) == "frame" else scene_metadata_summary
     for item in summary(file, scene, max_scenes):
-        Console().print(item)
+        output_console().print(item)
 
 
 @app.command("synth")
@@ -58,7 +57,7 @@ def synth(
         task = bar.add_task("rendering", total=num_scenes * video_frames)
         layout = generate_dataset(out, num_scenes, seed, config,
                                   progress=lambda scene, n: bar.update(task, advance=n, description=scene))
-    Console().print(f"wrote {num_scenes} scenes to {out}\n  scene metadata: {layout.scene_metadata_path}\n"
+    output_console().print(f"wrote {num_scenes} scenes to {out}\n  scene metadata: {layout.scene_metadata_path}\n"
                     f"  frame metadata: {layout.frame_metadata_path}")
 
 
@@ -77,7 +76,7 @@ def show(
     check_output(out)
     layout, scene = find_scene(scene_dir)
     render_scene_overview(layout, scene, out)
-    Console().print(f"wrote {out}")
+    output_console().print(f"wrote {out}")
 
 
 @app.command("metadata")
@@ -95,7 +94,7 @@ def metadata(
     """
     from vlm3r.datasets.metadata import ADAPTERS, build_dataset_metadata
 
-    console = Console()
+    console = output_console()
     if dataset not in ADAPTERS:
         raise typer.BadParameter(f"one of {', '.join(sorted(ADAPTERS))}", param_hint="--dataset")
     out = out or root
