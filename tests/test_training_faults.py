@@ -252,8 +252,8 @@ def test_config_errors_name_where_the_value_came_from(tmp_path):
     assert error("data.train=x.json", "optim.lr=-1", config="tiny") == \
         "error: --set optim.lr=-1: optim.lr: must be positive, got -1.0\n"
     assert error("data.train=x.json", "optim.learning_rate=1", config="tiny") == \
-        ("error: --set optim.learning_rate=1: optim.learning_rate: unknown field (known: lr, epochs, batch_size, "
-         "grad_accum, warmup_ratio, weight_decay, max_grad_norm, adam_betas, adam_eps)\n")
+        ("error: --set optim.learning_rate=1: optim.learning_rate: unknown field (known: lr, epochs, max_steps, "
+         "batch_size, grad_accum, warmup_ratio, weight_decay, max_grad_norm, adam_betas, adam_eps)\n")
     assert error("data.train=x.json", "optimizer.lr=1", config="tiny") == \
         "error: --set optimizer.lr=1: optimizer: unknown section (known: model, data, lora, optim, run)\n"
     assert error("data.train=x.json", "optim.lr=[1", config="tiny").startswith(

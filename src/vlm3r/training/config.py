@@ -75,6 +75,8 @@ class LoraSection:
 class OptimSection:
     lr: float = 2e-5
     epochs: int = 5
+    max_steps: int | None = None  # train exactly this many optimizer steps (as many epochs as they take; epochs
+    #                               is then not used), the schedule spanning them: a quick try; None: epochs
     batch_size: int = 1  # per process
     grad_accum: int = 16
     warmup_ratio: float = 0.03
@@ -164,6 +166,8 @@ RULES: tuple[tuple[str, str, object], ...] = (
     ("lora.dropout", "a probability in [0, 1)", _probability),
     ("optim.lr", "positive", lambda v: v > 0),
     ("optim.epochs", "at least 1", lambda v: v >= 1),
+    ("optim.max_steps", "at least 1 (optimizer steps), or null to train optim.epochs epochs",
+     lambda v: v is None or v >= 1),
     ("optim.batch_size", "at least 1", lambda v: v >= 1),
     ("optim.grad_accum", "at least 1", lambda v: v >= 1),
     ("optim.warmup_ratio", "in [0, 1)", _probability),

@@ -41,7 +41,7 @@ from vlm3r.training.lora import add_lora, set_trainable
 from vlm3r.training.features import FeatureSpec
 from vlm3r.training.state import ResumeError, load_state, save_state
 from vlm3r.utils.fileio import atomic_path, atomic_write_text, parse_jsonl_objects, read_json
-from vlm3r.utils.progress import progress_bar
+from vlm3r.utils.progress import PlainProgress, output_is_terminal, progress_bar
 
 log = logging.getLogger(__name__)
 STATE_FILE = "trainer_state.json"
@@ -175,12 +175,32 @@ class Trainer:
         self._stepped = True  # whether the current step's optimizer step has run (error messages count steps)
 
     def setup(self) -> Trainer:
-        cfg = self.cfg
+        """Check the run folder, then set the run up (``_setup_run``); a failed start leaves no trace of itself."""
         check_run_folder(self.run_dir, self.resuming, self.overwrite)
+        existed = self.run_dir.exists()
         self.accelerator = self._setup_accelerator()
         self.accelerator.wait_for_everyone()  # every process has checked the folder before any writes to it
         if self.overwrite and not self.resuming and self.accelerator.is_main_process and self.run_dir.is_dir():
             clear_run_outputs(self.run_dir)
+        try:
+            self._setup_run()
+        except BaseException:
+            self._undo_start(existed)
+            raise
+        return self
+
+    def _undo_start(self, existed: bool) -> None:
+        """After a failed start of a new run, remove what it wrote (the tiny recipe's ``base/``) and the folder if
+        it made it, so that the next try is not refused as a used folder. A resumed run's folder is left alone."""
+        if self.resuming or not self.accelerator.is_main_process or not self.run_dir.is_dir():
+            return
+        clear_run_outputs(self.run_dir)
+        if not existed and not any(self.run_dir.iterdir()):
+            self.run_dir.rmdir()
+
+    def _setup_run(self) -> None:
+        """Seed, model, data, optimizer and schedule (``setup`` once the run folder is checked)."""
+        cfg = self.cfg
         set_seed(cfg.run.seed)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         model = self._setup_model()
@@ -191,7 +211,6 @@ class Trainer:
             raise TrainingDataError(f"{cfg.data.train}: {len(loader.dataset)} samples make no full batch of "
                                     f"{cfg.optim.batch_size} per process")
         self.scheduler = self._setup_lr_scheduler()
-        return self
 
     def _setup_accelerator(self) -> Accelerator:
         cfg = self.cfg
@@ -260,11 +279,11 @@ class Trainer:
                                  eps=o.adam_eps, weight_decay=o.weight_decay)
 
     def _setup_lr_scheduler(self):
-        """Cosine with linear warm-up over the run's optimizer steps; stepped by us once per optimizer step (not
-        prepared: accelerate would step it once per process)."""
+        """Cosine with linear warm-up over the run's optimizer steps (``optim.max_steps``, else ``optim.epochs``
+        epochs); stepped by us once per optimizer step (not prepared: accelerate would step it once per process)."""
         o = self.cfg.optim
         steps_per_epoch = math.ceil(len(self.loader) / o.grad_accum)
-        total = steps_per_epoch * o.epochs
+        total = steps_per_epoch * o.epochs if o.max_steps is None else o.max_steps
         self.state = TrainerState(steps_per_epoch=steps_per_epoch, total_steps=total)
         return get_cosine_schedule_with_warmup(self.optimizer, math.ceil(o.warmup_ratio * total), total)
 
@@ -387,15 +406,19 @@ class Trainer:
         return mean_loss
 
     def train(self, stop_after_steps: int | None = None) -> Path:
-        """Run to the end of the schedule (or for ``stop_after_steps`` more optimizer steps, then checkpoint)."""
+        """Run to the end of the schedule (or for ``stop_after_steps`` more optimizer steps, then checkpoint).
+        Progress: a bar on a terminal, else plain lines (``utils.progress.PlainProgress``) from the first process."""
         acc, cfg, st = self.accelerator, self.cfg, self.state
         start_step = st.global_step
         self._trainable_params = [p for p in self.model.parameters() if p.requires_grad]
         self.model.train()
-        with progress_bar() as bar:
+        terminal = output_is_terminal()
+        lines = PlainProgress(st.total_steps, start_step) if acc.is_main_process and not terminal else None
+        epochs = math.ceil(st.total_steps / st.steps_per_epoch)  # optim.epochs, or as many as optim.max_steps take
+        with progress_bar(enabled=terminal) as bar:
             task = bar.add_task("training", total=st.total_steps, completed=st.global_step,
                                 visible=acc.is_main_process)
-            for epoch in range(st.global_step // st.steps_per_epoch, cfg.optim.epochs):
+            for epoch in range(st.global_step // st.steps_per_epoch, epochs):
                 self.loader.set_epoch(epoch)
                 done_in_epoch = st.global_step - epoch * st.steps_per_epoch
                 window = []
@@ -411,6 +434,8 @@ class Trainer:
                     mean_loss = self._log_step(epoch, window, lr)
                     window = []
                     bar.update(task, completed=st.global_step, description=f"training  loss {mean_loss:.3f}")
+                    if lines is not None:
+                        lines.update(st.global_step, mean_loss)
                     end_of_epoch = st.global_step == (epoch + 1) * st.steps_per_epoch
                     stopping = stop_after_steps is not None and st.global_step - start_step >= stop_after_steps
                     stopping = stopping and st.global_step < st.total_steps
@@ -419,6 +444,8 @@ class Trainer:
                         self.save(checkpoint_dir(self.run_dir, st.global_step))
                     if stopping:
                         return checkpoint_dir(self.run_dir, st.global_step)
+                    if st.global_step == st.total_steps:  # optim.max_steps may end the run inside an epoch
+                        break
         self._check_weights()
         if acc.is_main_process:
             self.unwrapped.save_pretrained(self.run_dir, **self.references_from(self.run_dir))
