@@ -18,8 +18,13 @@ app = typer.Typer(help="Precomputed CUT3R tokens for training.", no_args_is_help
 @app.command("extract")
 @guarded
 def extract(
-    videos: Path = typer.Option(..., "--videos", help="The video folder training reads (data.video_folder); "
-                                                      "searched recursively."),
+    videos: Path = typer.Option(..., "--videos", help="The video folder training reads (data.video_folder; the "
+                                                      "recipes' default is '.'): feature files are named by the "
+                                                      "video's path below it. Searched recursively unless --data "
+                                                      "is given."),
+    data: Path = typer.Option(None, "--data", help="Training data (data.train: LLaVA JSON or YAML list): extract "
+                                                   "only the videos it names, each below --videos as training "
+                                                   "looks them up."),
     cut3r: Path = typer.Option(..., "--cut3r", help="CUT3R weights (.pth or .safetensors): the model's own."),
     out: Path = typer.Option(..., "--out", help="Feature folder (data.features): <video path>.pt below it."),
     config: Path = typer.Option(None, "--config", help="JSON CUT3R architecture config (needed for .safetensors)."),
@@ -35,8 +40,12 @@ def extract(
 ) -> None:
     """Extract CUT3R camera and patch tokens of every video; finished files are skipped, failures listed.
 
+    Training finds a video's file at <data.features>/<its path below data.video_folder>.pt: pass training's
+    data.video_folder as --videos and its data.features as --out.
+
     Example: vlm3r features extract --videos data/scannet --cut3r cut3r_512_dpt_4_64.pth --out data/scannet_features
-    (several processes: torchrun --nproc-per-node 8 -m vlm3r features extract ...)
+    (several processes: torchrun --nproc-per-node 8 -m vlm3r features extract ...; the tiny recipe on the demo's
+    data: docs/training.md)
     """
     from vlm3r.training.extraction import FAILURES, extract_folder
     from vlm3r.utils.parallel import parse_shard
@@ -53,7 +62,7 @@ def extract(
             return lambda video: bar.update(task, advance=1, description=video.name)
 
         result = extract_folder(cut3r, videos, out, frames, image_size, cut3r_size, config, device, dtype, parts,
-                                start)
+                                start, data)
     report, (index, count) = result.report, result.shard
     part = f" (shard {index}/{count})" if count > 1 else ""
     console.print(f"{len(report.written)} written, {len(report.skipped)} already present, "

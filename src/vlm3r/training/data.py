@@ -62,7 +62,9 @@ def _sample(samples: list[dict], strategy: str, rng: random.Random, where: str) 
     return rng.sample(samples, min(count, len(samples)))
 
 
-def read_training_samples(path: Path | str, seed: int = 42) -> list[dict]:
+def read_training_samples(path: Path | str, seed: int = 42, every: bool = False) -> list[dict]:
+    """The samples of ``path`` (JSON list, or YAML ``datasets``, each file's ``sampling_strategy`` drawn with
+    ``seed``); ``every``: ignore the strategies (feature extraction, which must cover any seed's draw)."""
     path = Path(path)
     if path.suffix.lower() not in (".yaml", ".yml"):
         return _read_json_list(path)
@@ -80,8 +82,8 @@ def read_training_samples(path: Path | str, seed: int = 42) -> list[dict]:
             raise TrainingDataError(f"{path}: datasets[{k}]: needs json_path")
         json_path = Path(entry["json_path"])
         json_path = json_path if json_path.is_absolute() else path.parent / json_path
-        samples += _sample(_read_json_list(json_path), str(entry.get("sampling_strategy", "all")), rng,
-                           f"{path}: datasets[{k}]")
+        strategy = "all" if every else str(entry.get("sampling_strategy", "all"))
+        samples += _sample(_read_json_list(json_path), strategy, rng, f"{path}: datasets[{k}]")
     return samples
 
 
