@@ -103,10 +103,15 @@ def test_tables_keep_names_whole_in_a_narrow_terminal(tmp_path):
     assert names == [*DIRECTIONS, "obj_appearance_order", "camera_displacement"]
 
 
-def test_qa_export_parquet_says_what_it_wrote(tmp_path, monkeypatch):
+@pytest.fixture
+def questions_here(tmp_path, monkeypatch):
+    """qa.jsonl with a few questions in a fresh working folder, output not a terminal and no COLUMNS."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("COLUMNS", raising=False)
-    _questions(Path("qa.jsonl"))
+    return _questions(Path("qa.jsonl"))
+
+
+def test_qa_export_parquet_says_what_it_wrote(questions_here):
     runner = CliRunner()
     result = runner.invoke(app, ["qa", "export", "--qa", "qa.jsonl", "--format", "parquet", "--bench", "vsi",
                                  "--out", "vsi.parquet"])
@@ -117,10 +122,7 @@ def test_qa_export_parquet_says_what_it_wrote(tmp_path, monkeypatch):
     assert result.output == "wrote 1 vstibench questions to vsti.parquet\n"
 
 
-def test_eval_baseline_says_what_it_wrote(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("COLUMNS", raising=False)
-    _questions(Path("qa.jsonl"))
+def test_eval_baseline_says_what_it_wrote(questions_here):
     runner = CliRunner()
     result = runner.invoke(app, ["eval", "baseline", "--kind", "frequency", "--bench", "vsibench", "--qa", "qa.jsonl",
                                  "--out", "freq"])
