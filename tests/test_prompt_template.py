@@ -134,3 +134,10 @@ def test_auto_picks_the_best_device_and_a_dtype_that_suits_it(monkeypatch):
     assert str(Placement("cuda", "bf16", True, False)) == "running on cuda (chosen: --device auto) in bf16"
     with pytest.raises(devices.InputError, match=r"^--dtype 'half': expected auto, fp32, bf16 or fp16$"):
         placement("auto", "half")
+
+
+def test_ask_about_a_folder_says_it_is_a_folder(tiny_model, tmp_path):
+    result = CliRunner().invoke(app, ["ask", "--model", str(tiny_model), str(tmp_path), QUESTION],
+                                env={"COLUMNS": "300"})
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == f"error: {tmp_path}: a folder, not a video file (name one video in it)"

@@ -30,7 +30,7 @@ from vlm3r.model.sampling import Sampling
 from vlm3r.model.video import siglip_pixels
 from vlm3r.utils.devices import AUTO, Placement, dtype_name, placement, torch_dtype
 from vlm3r.utils.fileio import FileDigests
-from vlm3r.utils.video import VideoError, read_video_frames, sampled_timing
+from vlm3r.utils.video import read_video_frames, require_file, sampled_timing
 
 # Unicode normalization, which the tokenizer applies before splitting (Qwen2: NFC), can shorten text: at most 4x in
 # UTF-8 bytes (a 4-byte character with a 1-byte compatibility form); text already in NFKC is left as it is.
@@ -156,8 +156,7 @@ class Vlm3rPipeline:
     def _key(self, path: Path) -> tuple:
         """What the caches know a video by: its bytes' digest (a file replaced by another of the same size and
         time is another video) and the frame count."""
-        if not path.is_file():
-            raise VideoError(f"{path}: no such file")
+        require_file(path)
         return self.digests.digest(path), self.num_frames
 
     def video_embeddings(self, video: Path | str) -> torch.Tensor:

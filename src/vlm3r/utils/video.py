@@ -26,6 +26,14 @@ class VideoError(Vlm3rError):
     """A video that cannot be read; the message names the file."""
 
 
+def require_file(path: Path) -> None:
+    """A ``VideoError`` unless ``path`` is a file: saying so when it is a folder (a video is one file) or missing."""
+    if path.is_dir():
+        raise VideoError(f"{path}: a folder, not a video file (name one video in it)")
+    if not path.is_file():
+        raise VideoError(f"{path}: no such file")
+
+
 def _open_video(path: Path):
     container = av.open(str(path))
     if not container.streams.video:
@@ -38,8 +46,7 @@ def probe_video(path: Path | str) -> None:
     """Raise ``VideoError`` unless ``path`` is a file whose container opens and has a video stream, and is not a
     still image (reads the header only: cheap enough to check every video of a dataset before work starts)."""
     path = Path(path)
-    if not path.is_file():
-        raise VideoError(f"{path}: no such file")
+    require_file(path)
     try:
         container, stream = _open_video(path)
         with container:
@@ -114,8 +121,7 @@ def sampled_timing(path: Path | str, num_frames: int = NUM_FRAMES) -> tuple[np.n
     """(the indices ``read_video_frames`` samples, the frame rate), from the packets and the header alone: the
     time instruction's facts without decoding (they differ only for a video whose decoder drops frames)."""
     path = Path(path)
-    if not path.is_file():
-        raise VideoError(f"{path}: no such file")
+    require_file(path)
     total = count_frames(path)
     if not total:
         raise VideoError(f"{path}: the video has no frames")
@@ -151,8 +157,7 @@ def read_video_frames(path: Path | str, num_frames: int = NUM_FRAMES) -> tuple[n
     by linspace over all decoded frames. Only the sampled frames are kept while decoding, so memory is that of
     the ``num_frames`` frames, whatever the video's length."""
     path = Path(path)
-    if not path.is_file():
-        raise VideoError(f"{path}: no such file")
+    require_file(path)
     total = count_frames(path)
     try:
         indices = linspace_indices(total, num_frames)
