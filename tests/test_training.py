@@ -50,6 +50,10 @@ def test_label_masking_matches_a_hand_built_example():
     assert got.labels.count(NL) == 7 and user[4] == NL  # 2 + 3 + 2: the one after <image> is learned too
     strict = tokenize_conversation(tok, conversation, masking="assistant")
     assert strict.labels == [IGNORE] * len(system + user) + assistant
+    # answer: the assistant's header ignored too; its answer and closing tokens learned
+    answer = tokenize_conversation(tok, conversation, masking="answer")
+    assert answer.labels == [IGNORE] * len(system + user) + [IGNORE, IGNORE, IGNORE] + pieces(tok, "3", IM_END, NL)
+    assert assistant[:3] == [IM_START, tok.convert_tokens_to_ids("assistant"), NL]
 
 
 def test_sample_text_that_spells_turn_markers_stays_text():

@@ -14,6 +14,7 @@ import yaml
 
 from vlm3r.errors import Vlm3rError
 from vlm3r.model.config import SELECT_FEATURES
+from vlm3r.training.tokenization import MASKING
 from vlm3r.utils.frames import NUM_FRAMES
 
 
@@ -57,7 +58,8 @@ class DataSection:
     video_folder: str = "."  # sample "video" paths are relative to it
     num_frames: int = NUM_FRAMES
     add_time_instruction: bool = True
-    masking: str = "reference"  # or "assistant" (no un-masking of newlines / turn tokens in user turns)
+    masking: str = "reference"  # "assistant": no un-masking of newlines / turn tokens in user turns; "answer":
+    #                             nor the assistant turn's header (training/tokenization.py)
     max_length: int = 32768
     num_workers: int = 2
     features: str | None = None  # `vlm3r features extract --out` of video_folder: CUT3R tokens read, not computed
@@ -158,7 +160,7 @@ RULES: tuple[tuple[str, str, object], ...] = (
      lambda v: v in SELECT_FEATURES),
     ("model.fusion_dropout", "a probability in [0, 1)", _probability),
     ("data.num_frames", "at least 1", lambda v: v >= 1),
-    ("data.masking", "reference or assistant", lambda v: v in ("reference", "assistant")),
+    ("data.masking", "reference, assistant or answer", lambda v: v in MASKING),
     ("data.max_length", "at least 1 token", lambda v: v >= 1),
     ("data.num_workers", "0 or more", lambda v: v >= 0),
     ("lora.r", "at least 1", lambda v: v >= 1),

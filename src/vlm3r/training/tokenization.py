@@ -6,8 +6,11 @@ is those characters, docs/design.md model §1.10), with ``<image>`` as the forma
 system and user turns are ignored, assistant turns (header and closing tokens included) are learned. Masking
 ``"reference"`` then UN-masks every ``\\n`` (198), ``<|im_start|>`` and ``<|im_end|>`` everywhere, user turns
 included, as LLaVA-NeXT does; training with the released recipe needs it. ``"assistant"`` leaves the user turns
-fully ignored. The ids are the tokenizer's, read by ``model.prompt``, and the two sentinels the caller passes
-(a model config's ``image_token_index`` and ``ignore_index``; ``model.prompt``'s defaults).
+fully ignored. ``"answer"`` also ignores each assistant turn's header (``<|im_start|>assistant\\n``): only what the
+assistant says and its closing tokens are learned, so a model trained from scratch (the tiny recipe) spends its
+first steps on answers rather than on the template's markers, which every turn repeats. The ids are the
+tokenizer's, read by ``model.prompt``, and the two sentinels the caller passes (a model config's
+``image_token_index`` and ``ignore_index``; ``model.prompt``'s defaults).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from vlm3r.model.prompt import (IGNORE_INDEX, IM_END, IM_START, IMAGE, IMAGE_TOK
                                 newline_id, turn, with_image_slots)
 
 ROLES = {"human": "user", "gpt": "assistant", "user": "user", "assistant": "assistant", "system": "system"}
-MASKING = ("reference", "assistant")
+MASKING = ("reference", "assistant", "answer")
 
 
 class ConversationError(Vlm3rError):
@@ -54,7 +57,11 @@ def tokenize_conversation(tokenizer, conversations: list[dict], masking: str = "
         images += pieces.count(IMAGE)
         turn_ids = encode(tokenizer, pieces, image_token_index)
         ids += turn_ids
-        labels += turn_ids if role == "assistant" else [ignore_index] * len(turn_ids)
+        if role != "assistant":
+            labels += [ignore_index] * len(turn_ids)
+        else:
+            header = len(encode(tokenizer, [IM_START, f"{role}\n"])) if masking == "answer" else 0
+            labels += [ignore_index] * header + turn_ids[header:]
     if masking == "reference":
         unmasked = {newline_id(tokenizer), marker_id(tokenizer, IM_START), marker_id(tokenizer, IM_END)}
         labels = [i if i in unmasked else label for i, label in zip(ids, labels)]
