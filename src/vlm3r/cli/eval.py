@@ -97,7 +97,7 @@ def run_command(
                          chosen.device)
     with rate_progress_bar() as bar:
         def start(num_videos: int, num_questions: int, already: int):
-            bar.console.print(chosen)  # once the folder is this run's
+            bar.console.print(str(chosen))  # once the folder is this run's
             video_task = bar.add_task("videos", total=num_videos, unit="videos")
             question_task = bar.add_task("questions", total=num_questions, completed=already, unit="q")
             return lambda v, q: (bar.update(video_task, advance=v), bar.update(question_task, advance=q))

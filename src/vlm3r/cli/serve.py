@@ -54,6 +54,6 @@ def serve(
                            served_model_name)
     pipeline = Vlm3rPipeline.from_options(model, cut3r, base, vision_tower, dtype=dtype, device=device, frames=frames,
                                           max_cache_bytes=options.cache_bytes)
-    Console(stderr=True).print(pipeline.placement)
+    Console(stderr=True).print(str(pipeline.placement))
     Console(stderr=True).print(f"serving {options.served_id(model)} on http://{host}:{port}/v1 (Ctrl-C stops)")
     run_server(pipeline, options, model.name)
