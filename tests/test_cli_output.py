@@ -192,7 +192,9 @@ def test_make_demo_ends_saying_how_to_run_vlm3r():
     """``make demo`` installs vlm3r into .venv, which is not on the PATH: its last line says how to run it."""
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
-    make = subprocess.run(["make", "-n", "demo"], cwd=Path(__file__).parents[1], capture_output=True, text=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}  # under make test
+    make = subprocess.run(["make", "--no-print-directory", "-n", "demo"], cwd=Path(__file__).parents[1],
+                          capture_output=True, text=True, env=env)
     assert make.stdout.splitlines()[-2:] == [
         ".venv/bin/vlm3r demo",
         "echo \"vlm3r is installed in .venv: run .venv/bin/vlm3r, or 'source .venv/bin/activate' first\""]
