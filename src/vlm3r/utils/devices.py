@@ -24,10 +24,12 @@ def torch_dtype(name: str, option: str = "--dtype"):
     return getattr(torch, DTYPE_NAMES[name])
 
 
+SHORT_NAMES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
+
+
 def dtype_name(dtype) -> str:
     """The short name (fp32, bf16, fp16) of a torch dtype."""
-    long = str(dtype).removeprefix("torch.")
-    return next(short for short, name in DTYPE_NAMES.items() if name == long and len(short) == 4)
+    return SHORT_NAMES[str(dtype).removeprefix("torch.")]
 
 
 def check_device(name: str, option: str = "--device") -> str:

@@ -17,7 +17,7 @@ from lmms_eval.api.model import lmms
 from vlm3r.errors import InputError
 from vlm3r.model.pipeline import Vlm3rPipeline
 from vlm3r.model.prompt import MAX_NEW_TOKENS
-from vlm3r.utils.devices import AUTO, check_device, placement
+from vlm3r.utils.devices import AUTO, placement
 from vlm3r.utils.frames import NUM_FRAMES
 
 class Vlm3rLmms(lmms):
@@ -37,13 +37,13 @@ class Vlm3rLmms(lmms):
         device = chosen.device
         if device.startswith("cuda") and ":" not in device and self._world_size > 1:
             device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
-        self._device = torch.device(check_device(device, "device"))
         self.batch_size_per_gpu = int(batch_size)
         if self.batch_size_per_gpu < 1:
             raise InputError(f"batch_size: at least 1, got {batch_size}")
         self.pipeline = Vlm3rPipeline.from_options(pretrained, cut3r, base, vision_tower, dtype=chosen.dtype,
-                                                   device=str(self._device), frames=int(max_frames_num),
-                                                   dtype_option="dtype", device_option="device")
+                                                   device=device, frames=int(max_frames_num),
+                                                   dtype_option="dtype", device_option="device")  # checks both
+        self._device = torch.device(device)
 
     @property
     def device(self) -> torch.device:
