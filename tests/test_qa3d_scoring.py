@@ -4,8 +4,29 @@ definitions, the question types and the scores, and what the reference lets thro
 import pytest
 
 from vlm3r.errors import InputError
-from vlm3r.eval.qa3d import (answer_match, clean_answer, scanqa_question_type, score_scanqa, score_sqa3d,
-                             sqa3d_question_type)
+from vlm3r.eval.qa3d import answer_match, clean_answer, scanqa_question_type, score_qa3d, sqa3d_question_type
+from vlm3r.eval.qa3d_bench import SCANQA, SQA3D, Qa3dQuestion
+
+
+def scanqa(qid: str, question: str, answers: list[str]) -> Qa3dQuestion:
+    return Qa3dQuestion(qid, "scene0000_00", question, tuple(answers), scanqa_question_type(question))
+
+
+def sqa3d(qid: str, question: str, answer: str) -> Qa3dQuestion:
+    return Qa3dQuestion(qid, "scene0000_00", f" I sit on the bed. {question} Answer the question using a single "
+                        "word or phrase.", (answer,), sqa3d_question_type(question))
+
+
+class RecordingCaptions:
+    """Stands for the captioning scorer: records each corpus it is given and scores it by its size (so that each
+    call's result is told apart)."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, predictions, references):
+        self.calls.append((predictions, references))
+        return {"CIDEr": len(predictions) / 100}
 
 
 @pytest.mark.parametrize("raw, cleaned", [
@@ -64,35 +85,53 @@ def test_sqa3d_question_types(question, kind):
 
 
 def test_scanqa_scores_by_hand():
-    questions = {"q1": ("What color is the chair?", ["brown", "dark brown"]),
-                 "q2": ("What color is the table?", ["white"]),
-                 "q3": ("Where is the lamp?", ["on the desk"]),
-                 "q4": ("How many chairs are there?", ["2"])}
+    questions = [scanqa("q1", "What color is the chair?", ["brown", "dark brown"]),
+                 scanqa("q2", "What color is the table?", ["white"]),
+                 scanqa("q3", "Where is the lamp?", ["on the desk"]),
+                 scanqa("q4", "How many chairs are there?", ["2"])]
     predictions = [("q3", "desk"), ("q1", "Brown."), ("q4", "two"), ("q2", "light white wood")]
-    scores = score_scanqa(questions, predictions)
+    captions = RecordingCaptions()
+    scores = score_qa3d(SCANQA, questions, predictions, captions=captions)
     # q1 exact (cleaned "brown"); q2 refined only ("lightwhitewood" contains "white"); q3 refined only ("desk" in
     # "ondesk", after "the" goes); q4 exact ("2" cleans to "two")
-    assert scores.overall == {"EM1": 50.0, "EM1_refined": 100.0}
-    assert scores.per_type == {"Color": {"EM1": 50.0, "EM1_refined": 100.0},
-                               "Place": {"EM1": 0.0, "EM1_refined": 100.0},
-                               "Number": {"EM1": 100.0, "EM1_refined": 100.0}}
-    assert scores.counts == {"Color": 2, "Place": 1, "Number": 1}
+    assert scores.overall == {"EM1": 50.0, "EM1_refined": 100.0, "CIDEr": 4.0}
+    assert scores.per_type == {"Color": {"EM1": 50.0, "EM1_refined": 100.0, "CIDEr": 2.0},
+                               "Place": {"EM1": 0.0, "EM1_refined": 100.0, "CIDEr": 1.0},
+                               "Number": {"EM1": 100.0, "EM1_refined": 100.0, "CIDEr": 1.0}}
+    assert scores.counts == {"Color": 2, "Place": 1, "Number": 1}  # ScanQA's order: Color before Place
+    # the captioning corpora: cleaned answers in the prediction file's order, overall then each type's own
+    assert captions.calls == [
+        (["desk", "brown", "two", "light white wood"], [["on desk"], ["brown", "dark brown"], ["two"], ["white"]]),
+        (["brown", "light white wood"], [["brown", "dark brown"], ["white"]]),
+        (["desk"], [["on desk"]]),
+        (["two"], [["two"]])]
+
+
+def test_scanqa_answers_over_several_lines_are_one_caption():
+    """clean_answer keeps line breaks; the PTB tokenizer reads one caption a line, so a two-line answer would
+    shift every later one onto another question: vlm3r gives the captioning metrics one line (and counts it)."""
+    questions = [scanqa("q1", "What is on the desk?", ["a lamp"]), scanqa("q2", "What is it?", ["chair"])]
+    captions = RecordingCaptions()
+    scores = score_qa3d(SCANQA, questions, [("q1", "A lamp.\nIt is white."), ("q2", "chair")], captions=captions)
+    assert captions.calls[0] == (["lamp it is white", "chair"], [["lamp"], ["chair"]])
+    assert scores.multiline == 1 and scores.overall["EM1"] == 50.0
 
 
 def test_sqa3d_scores_by_hand():
-    questions = {"1": ("What is in front of me?", "table"), "2": ("Is the door open?", "yes"),
-                 "3": ("Is the lamp on?", "no"), "4": ("Which way to the bed?", "left")}
-    scores = score_sqa3d(questions, [("1", "The table."), ("2", "yes"), ("3", "yes"), ("4", "letf")])
+    questions = [sqa3d("1", "What is in front of me?", "table"), sqa3d("2", "Is the door open?", "yes"),
+                 sqa3d("3", "Is the lamp on?", "no"), sqa3d("4", "Which way to the bed?", "left")]
+    scores = score_qa3d(SQA3D, questions, [("1", "The table."), ("2", "yes"), ("3", "yes"), ("4", "letf")])
     assert scores.overall == {"EM1": 75.0}
     assert scores.per_type == {"what": {"EM1": 100.0}, "is": {"EM1": 50.0}, "which": {"EM1": 100.0}}
     assert scores.counts == {"what": 1, "is": 2, "which": 1}
 
 
 def test_what_the_reference_lets_through_is_refused():
-    questions = {"1": ("What is it?", "table"), "2": ("Is it open?", "yes")}
+    questions = [sqa3d("1", "What is it?", "table"), sqa3d("2", "Is it open?", "yes")]
     with pytest.raises(InputError, match=r"^pred.jsonl: questions answered more than once: 1$"):
-        score_sqa3d(questions, [("1", "table"), ("1", "chair"), ("2", "yes")], "pred.jsonl")
+        score_qa3d(SQA3D, questions, [("1", "table"), ("1", "chair"), ("2", "yes")], "pred.jsonl")
     with pytest.raises(InputError, match=r"^pred.jsonl: 1 of 2 questions have no answer \(an incomplete run\): 2$"):
-        score_sqa3d(questions, [("1", "table")], "pred.jsonl")
+        score_qa3d(SQA3D, questions, [("1", "table")], "pred.jsonl")
     with pytest.raises(InputError, match=r"^pred.jsonl: answers to questions not in the question file: 9$"):
-        score_scanqa({"1": ("What is it?", ["table"])}, [("1", "table"), ("9", "x")], "pred.jsonl")
+        score_qa3d(SCANQA, [scanqa("1", "What is it?", ["table"])], [("1", "table"), ("9", "x")], "pred.jsonl",
+                   captions=RecordingCaptions())

@@ -6,6 +6,7 @@ fits; a name that cannot be created is refused before any work)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -306,7 +307,8 @@ def test_a_smaller_limit_keeps_every_answer(plain_eval_run, tiny_model, vsi_ques
     assert json.loads((out / "scores.json").read_text())["n"] == 2
     note = (f"Scored the first 2 of the file's {total} vsibench questions (--limit 2); predictions.jsonl holds 4 "
             "answers, all kept.")
-    assert (out / "report.md").read_text().endswith(f"\n{note}\n") and note in result.stdout
+    checksum = f"Question file: {vsi_questions} (SHA-256 {hashlib.sha256(vsi_questions.read_bytes()).hexdigest()})."
+    assert (out / "report.md").read_text().endswith(f"\n{note}\n\n{checksum}\n") and note in result.stdout
     result = run_cli(*eval_args(tiny_model, vsi_questions, qa_synthetic, out, "--limit", 5))
     assert result.exit_code == 0, result.output
     assert (out / "predictions.jsonl").read_bytes() == b"".join(plain[:5])  # the missing one answered

@@ -7,33 +7,37 @@ from pathlib import Path
 import typer
 
 from vlm3r.cli.errors import check_output, guarded, report_failure
-from vlm3r.cli.options import (BaseFolder, Bench, Cut3rWeights, Device, Dtype, MaxNewTokens, ModelFolder, ModelFrames,
-                               QuestionFile, VisionTower)
-from vlm3r.model.prompt import MAX_NEW_TOKENS
+from vlm3r.cli.options import (BaseFolder, Bench, Cut3rWeights, Device, Dtype, EvalBench, EvalQuestionFile,
+                               ModelFolder, ModelFrames, QuestionFile, VisionTower)
 from vlm3r.utils.devices import AUTO
 from vlm3r.viz.tables import output_console, score_tables
 
-app = typer.Typer(help="Evaluation: score predictions, chance baselines, reports.", no_args_is_help=True)
+app = typer.Typer(help="Evaluation: VSI-Bench, VSTI-Bench, ScanQA and SQA3D runs, scores, chance baselines, reports.",
+                  no_args_is_help=True)
 
 
 @app.command("score")
 @guarded
 def score_command(
     *,
-    bench: Bench,
-    qa: QuestionFile,
-    pred: Path = typer.Option(..., "--pred", help='Predictions .jsonl: {"id": ..., "prediction": "..."} per line.'),
+    bench: EvalBench,
+    qa: EvalQuestionFile,
+    pred: Path = typer.Option(..., "--pred", help='Predictions .jsonl: {"id": ..., "prediction": "..."} per line '
+                                                 "(ScanQA, SQA3D: also the reference scripts' answer files)."),
     out: Path = typer.Option(None, "--out", help="Folder for scores.json, report.md and plots."),
+    spice: bool = typer.Option(False, "--spice", help="ScanQA: also SPICE (needs Java 8; downloads Stanford "
+                                                      "CoreNLP models at first use)."),
 ) -> None:
     """Score model predictions exactly as the benchmark does and print the per-task table.
 
-    Example: vlm3r eval score --bench vsibench --qa qa.jsonl --pred predictions.jsonl --out results/
+    Example: vlm3r eval score --bench vsibench --qa qa.jsonl --pred predictions.jsonl --out results/;
+    vlm3r eval score --bench scanqa --qa ScanQA_v1.0_val.json --pred runs/scanqa/predictions.jsonl
     """
-    from vlm3r.eval.files import score_files
+    from vlm3r.eval.suites import score_bench_files
 
     check_output(out, folder=True)
     written = [out / "scores.json", out / "report.md"] if out is not None else []
-    for item in score_tables(score_files(bench, qa, pred, out), f"{bench}: {pred.name}", written):
+    for item in score_tables(score_bench_files(bench, qa, pred, out, spice), f"{bench}: {pred.name}", written):
         output_console().print(item)
 
 
@@ -64,10 +68,11 @@ def baseline_command(
 def run_command(
     *,
     model: ModelFolder,
-    bench: Bench,
-    qa: QuestionFile,
-    videos: Path = typer.Option(..., "--videos", help="Video root: <dataset>/<scene_name>.mp4 (VSI-Bench) or the "
-                                                     "records' video_path below it."),
+    bench: EvalBench,
+    qa: EvalQuestionFile,
+    videos: Path = typer.Option(..., "--videos", help="Video root: <dataset>/<scene_name>.mp4 (VSI-Bench), the "
+                                                     "records' video_path below it, or <scene_id>.mp4 (ScanQA, "
+                                                     "SQA3D; or scannet/<scene_id>.mp4)."),
     out: Path = typer.Option(..., "--out", help="Run folder: predictions.jsonl, run.json, scores.json, report.md."),
     base: BaseFolder = None,
     cut3r: Cut3rWeights = None,
@@ -75,7 +80,11 @@ def run_command(
     limit: int = typer.Option(None, "--limit", min=1, help="Only the first N questions of the benchmark."),
     frames: ModelFrames = None,
     batch_size: int = typer.Option(1, "--batch-size", min=1, help="Questions of one video answered together."),
-    max_new_tokens: MaxNewTokens = MAX_NEW_TOKENS,
+    max_new_tokens: int = typer.Option(None, "--max-new-tokens", min=1, help="Longest answer, in tokens (default: "
+                                                                           "the benchmark's: 16, ScanQA/SQA3D 512)."),
+    prompt: str = typer.Option(None, "--prompt", help="ScanQA, SQA3D: which reference script's prompt, preload "
+                                                      "(default, model_*_preload.py) or plain (model_scanqa.py, "
+                                                      "model_sqa3d.py)."),
     dtype: Dtype = AUTO,
     device: Device = AUTO,
 ) -> None:
@@ -85,6 +94,7 @@ def run_command(
 
     Example: vlm3r eval run --model vlm-3r-llava-qwen2-lora --base LLaVA-NeXT-Video-7B-Qwen2 --cut3r
     cut3r_512_dpt_4_64.pth --bench vsibench --qa VSI-Bench/test.jsonl --videos VSI-Bench --out runs/vsibench;
+    ScanQA: --bench scanqa --qa ScanQA_v1.0_val.json --videos scannet_videos --out runs/scanqa;
     several GPUs: torchrun --nproc-per-node 8 -m vlm3r eval run ...
     """
     from vlm3r.eval.run import RunOptions, run_benchmark
@@ -94,7 +104,7 @@ def run_command(
     check_output(out, folder=True)
     chosen = placement(device, dtype)
     options = RunOptions(bench, qa, videos, out, limit, frames, batch_size, max_new_tokens, chosen.dtype,
-                         chosen.device)
+                         chosen.device, prompt)
     with rate_progress_bar() as bar:
         def start(num_videos: int, num_questions: int, already: int):
             bar.console.print(str(chosen))  # once the folder is this run's
@@ -103,6 +113,9 @@ def run_command(
             return lambda v, q: (bar.update(video_task, advance=v), bar.update(question_task, advance=q))
 
         result = run_benchmark(options, model, cut3r, base, vision_tower, progress_factory=start)
+    if result.unscored:
+        output_console().print(f"wrote {out / 'predictions.jsonl'}, {out / 'report.md'}: {result.unscored}",
+                               soft_wrap=True)
     if result.report is None:
         return
     for question, reason in sorted(result.failures.items()):

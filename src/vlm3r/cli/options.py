@@ -30,7 +30,12 @@ Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N o
 QuestionFile = Annotated[Path, typer.Option(
     "--qa", help="Questions: a vlm3r .jsonl, VSI-Bench's test.jsonl or parquet, VSTI-Bench's records or a reference "
                  ".json.")]
+EvalQuestionFile = Annotated[Path, typer.Option(
+    "--qa", help="Questions: a vlm3r .jsonl, VSI-Bench's test.jsonl or parquet, VSTI-Bench's records or a reference "
+                 ".json; ScanQA's ScanQA_v1.0_<split>.json; SQA3D's llava-style .json or its "
+                 "v1_balanced_questions_<split>_scannetv2.json (the annotations file beside it).")]
 Bench = Annotated[str, typer.Option("--bench", help="vsibench or vstibench (or the short names vsi, vsti).")]
+EvalBench = Annotated[str, typer.Option("--bench", help="vsibench, vstibench (or vsi, vsti), scanqa or sqa3d.")]
 Workers = Annotated[int, typer.Option("--workers", min=1, help="Processes working in parallel (the output does "
                                                                "not depend on how many).")]
 

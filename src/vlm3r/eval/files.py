@@ -15,7 +15,7 @@ from vlm3r.eval.public import paper_rows
 from vlm3r.eval.scoring import ScoreReport, benchmark_questions, score, split_questions
 from vlm3r.qa.benchmarks import Benchmark, get_benchmark
 from vlm3r.qa.record import QAFileError, QARecord
-from vlm3r.utils.fileio import atomic_write_text
+from vlm3r.utils.fileio import atomic_write_text, sha256_of
 
 BASELINES = {"random": random_baseline, "frequency": frequency_baseline}  # the paper's chance-level rows
 
@@ -23,6 +23,11 @@ BASELINES = {"random": random_baseline, "frequency": frequency_baseline}  # the 
 def chance_rows(benchmark: Benchmark, questions: list[QARecord]) -> dict[str, ScoreReport]:
     """Every chance baseline of ``questions``, by name, for a report's comparison rows."""
     return {name: baseline(benchmark, questions) for name, baseline in BASELINES.items()}
+
+
+def checksum_note(qa: Path) -> str:
+    """The report's line naming the question file scored and its SHA-256 (which tells releases apart)."""
+    return f"Question file: {qa} (SHA-256 {sha256_of(qa)})."
 
 
 def score_files(bench: str, qa: Path, pred: Path, out: Path | None = None) -> ScoreReport:
@@ -38,8 +43,10 @@ def score_files(bench: str, qa: Path, pred: Path, out: Path | None = None) -> Sc
     if out is not None:
         write_scores(out, report)
         empty = empty_answers({str(q.id): {"prediction": predictions[str(q.id)]} for q in scored})
-        write_report(out, report, chance_rows(benchmark, questions), f"{benchmark.name} results: {Path(pred).name}",
-                     empty=empty)
+        paper, rows_note = paper_rows(benchmark, scored)
+        write_report(out, report, {**paper, **chance_rows(benchmark, questions)},
+                     f"{benchmark.name} results: {Path(pred).name}", empty=empty, rows_note=rows_note,
+                     note=checksum_note(qa))
     return report
 
 

@@ -3,6 +3,7 @@ checking their videos, and reading predictions."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,11 +60,13 @@ class VideoQuestions:
     questions: list[QARecord] = field(default_factory=list)
 
 
-def group_by_video(records: list[QARecord], root: Path) -> list[VideoQuestions]:
-    """Questions per video, videos in the order of their first question, questions in file order."""
+def group_by_video(records: list, root: Path, locate: Callable[[object, Path], Path] = video_of
+                   ) -> list[VideoQuestions]:
+    """Questions per video (``locate(question, root)``: where its video is), videos in the order of their first
+    question, questions in file order."""
     groups: dict[Path, VideoQuestions] = {}
     for record in records:
-        video = video_of(record, root)
+        video = locate(record, root)
         groups.setdefault(video, VideoQuestions(video)).questions.append(record)
     return list(groups.values())
 

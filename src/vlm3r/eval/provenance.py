@@ -15,7 +15,7 @@ from vlm3r.utils.fileio import atomic_write_text, read_json, settled, sha256_of
 
 RUN_FILE = "run.json"
 # Settings that change the answers: a run folder holds predictions of one setting only.
-IDENTITY_FIELDS = ("bench", "qa_sha256", "model_files", "dtype", "frames", "max_new_tokens", "config")
+IDENTITY_FIELDS = ("bench", "qa_sha256", "model_files", "dtype", "frames", "max_new_tokens", "prompt", "config")
 
 
 def file_checksums(path: Path | None, known: dict | None = None, clock=time.time) -> dict[str, dict]:
@@ -72,7 +72,7 @@ def run_record(options, model, qa_sha256: str, world: int, known: dict | None) -
                         "base": part("base", files.base if files.base != files.model else None),
                         "cut3r": part("cut3r", files.cut3r)},
         "dtype": options.dtype, "device": options.device, "frames": options.frames, "batch_size": options.batch_size,
-        "max_new_tokens": options.max_new_tokens,
+        "max_new_tokens": options.max_new_tokens, "prompt": options.prompt,
         "config": {"fusion": config.fusion, "spatial_tower_select_feature": config.spatial_tower_select_feature,
                    "pool_mode": config.pool_mode, "cut3r_image_size": config.cut3r_image_size,
                    "fusion_heads": config.fusion_heads, "vision": config.to_dict()["vision"],

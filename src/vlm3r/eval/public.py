@@ -57,7 +57,7 @@ PUBLIC_RELEASES: dict[str, PublicRelease] = {
     ),
     "vstibench": PublicRelease(
         benchmark="vstibench",
-        description="the public VSTI-Bench test split (Journey9ni/vstibench)",
+        description="the public VSTI-Bench test split as first released (Journey9ni/vstibench, before the erratum)",
         questions=6042,
         type_counts=(
             (("camera_displacement",), 839), (("camera_movement_direction",), 913), (("camera_obj_abs_dist",), 905),
@@ -70,6 +70,21 @@ PUBLIC_RELEASES: dict[str, PublicRelease] = {
                   "table's five columns)",
     ),
 }
+
+
+#: The reference's VSTI-Bench erratum (docs/evaluation.md, "The VSTI-Bench erratum"), said under every VSTI-Bench
+#: table: the paper's numbers of these five question types were measured on labels computed with a wrong camera
+#: centre, so they (and the paper's average) are not comparable with scores on correct labels.
+VSTI_ERRATUM_TYPES = ("camera_displacement", "camera_obj_abs_dist", "camera_obj_rel_dist_v1", "camera_obj_rel_dist_v2",
+                      "camera_obj_rel_dist_v3")
+VSTI_ERRATUM = (
+    "VSTI-Bench erratum: the released labels of " + ", ".join(VSTI_ERRATUM_TYPES) + " were computed with a wrong "
+    "camera centre (the translation of the world-to-camera pose, -R^T t, where the camera-to-world pose's own "
+    "translation is the centre); the reference has since corrected them and removed the questions that became "
+    "ambiguous (Journey9ni/vstibench, newer revisions). The paper's VSTI-Bench numbers of these types, its "
+    "Cam-Obj Abs. Dist., Cam. Displace. and Cam-Obj Rel. Dist. columns and its average were measured on the old "
+    "labels. vlm3r's generator takes the centre from the camera-to-world pose, as the correction does; the question "
+    "file scored here is named by its SHA-256 below, which tells the releases apart.")
 
 
 def mismatch(release: PublicRelease, questions: list[QARecord]) -> str | None:
@@ -109,14 +124,16 @@ def paper_rows(benchmark: Benchmark, questions: list[QARecord]) -> tuple[dict[st
     file a run read) are the public release, else none; and the report's line that says which and why."""
     release = PUBLIC_RELEASES[benchmark.name]
     reason = mismatch(release, questions)
+    erratum = f"\n\n{VSTI_ERRATUM}" if benchmark.name == "vstibench" else ""
     if reason is not None:
         return {}, (f"The paper's VLM-3R row is not shown: this question file is not {release.description} "
-                    f"({reason}), so the paper's scores are not comparable with this run's.")
+                    f"({reason}), so the paper's scores are not comparable with this run's.{erratum}")
     return {release.row_label: paper_report(benchmark)}, (
         f"'{release.row_label}': {release.paper_row}, scored by the paper on all {release.questions} questions. "
         f"Shown because this question file agrees with every known fact of {release.description}: "
         f"{release.questions} questions, the count of each question type, the datasets"
-        f"{' and the videos per dataset' if release.videos else ''} (its checksum is not known here).")
+        f"{' and the videos per dataset' if release.videos else ''} (its checksum is not known here).{erratum}")
 
 
-__all__ = ["PUBLIC_RELEASES", "REAL_DATASETS", "PublicRelease", "mismatch", "paper_rows", "public_release"]
+__all__ = ["PUBLIC_RELEASES", "REAL_DATASETS", "VSTI_ERRATUM", "VSTI_ERRATUM_TYPES", "PublicRelease", "mismatch",
+           "paper_rows", "public_release"]

@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 
 from vlm3r.errors import InputError
+from vlm3r.eval.qa3d_bench import (SCANQA_OTHER, SCANQA_TYPES, SQA3D_OTHER, SQA3D_TYPES,  # noqa: F401
+                                   Qa3dBenchmark, Qa3dQuestion, scanqa_question_type, sqa3d_question_type)
 
 # Whole-word typo fixes, in the reference's order (``tv`` becomes upper case there, and so here).
 TYPOS: tuple[tuple[str, str], ...] = (
@@ -31,19 +34,6 @@ NUMBER_WORDS: tuple[tuple[str, str], ...] = (
     ("13", "thirteen"), ("14", "fourteen"), ("15", "fifteen"), ("16", "sixteen"), ("17", "seventeen"),
     ("18", "eighteen"), ("19", "nineteen"), ("20", "twenty"), ("23", "twenty-three"))
 ARTICLES = ("a", "an", "the")  # dropped before a word, in this order
-
-# ScanQA's question types: the first rule whose prefix starts the lower-cased question wins; the rest are "Other".
-SCANQA_TYPES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Color", ("what color", "what is the color")),
-    ("Object nature", ("what type", "what shape", "what kind")),
-    ("Place", ("where is",)),
-    ("Number", ("how many",)),
-    ("Object", ("what is",)),
-)
-SCANQA_OTHER = "Other"
-# SQA3D's question types: the question's first characters, case aside, after leading spaces ("Isn't" is "is").
-SQA3D_TYPES = ("what", "is", "how", "can", "which")
-SQA3D_OTHER = "others"
 
 
 def clean_answer(text: str) -> str:
@@ -76,79 +66,86 @@ def answer_match(prediction: str, answers: list[str]) -> tuple[bool, bool]:
     return exact, refined
 
 
-def scanqa_question_type(question: str) -> str:
-    lowered = question.lower()
-    return next((name for name, prefixes in SCANQA_TYPES if lowered.startswith(prefixes)), SCANQA_OTHER)
+@dataclass
+class Qa3dReport:
+    """A ScanQA or SQA3D score: metrics in points (0-100; CIDEr may pass 100) under the reference's names, overall
+    and per question type (the benchmark's order, types present only), with the counts; ``absent``: metrics the
+    reference computes that were not (SPICE unless asked); ``multiline``: predictions with a line break, which
+    the reference's tokenizer would shift onto later questions' references (vlm3r scores them as one line)."""
 
-
-def sqa3d_question_type(question: str) -> str:
-    lowered = question.lstrip().lower()
-    return next((name for name in SQA3D_TYPES if lowered.startswith(name)), SQA3D_OTHER)
-
-
-@dataclass(frozen=True)
-class ExactMatchScores:
-    """Scores in points (0-100), overall and per question type (types in first-seen order), with the counts."""
-
+    benchmark: str
+    n: int
     overall: dict[str, float]
     per_type: dict[str, dict[str, float]]
     counts: dict[str, int]
+    absent: list[str] = field(default_factory=list)
+    prompt: str | None = None
+    multiline: int = 0
+
+    def to_json(self) -> dict:
+        return asdict(self)
 
 
-def _matched(predictions: list[tuple[str, str]], known: set[str], source: str) -> dict[str, str]:
-    """{question id: prediction}, refusing a repeated id, an unknown id and a question left unanswered."""
+def matched_predictions(predictions: list[tuple[str, str]], known: list[str], source: str) -> dict[str, str]:
+    """{question id: prediction} in the prediction file's order, refusing a repeated id, an unknown id and a
+    question left unanswered (``known``: the questions' ids)."""
     repeated = sorted(qid for qid, n in Counter(qid for qid, _ in predictions).items() if n > 1)
     if repeated:
         raise InputError(f"{source}: questions answered more than once: {', '.join(repeated[:20])}")
     answered = dict(predictions)
-    unknown = sorted(set(answered) - known)
+    unknown = sorted(set(answered) - set(known))
     if unknown:
         raise InputError(f"{source}: answers to questions not in the question file: {', '.join(unknown[:20])}")
-    missing = sorted(known - set(answered))
+    missing = [qid for qid in known if qid not in answered]
     if missing:
         raise InputError(f"{source}: {len(missing)} of {len(known)} questions have no answer (an incomplete run): "
                          f"{', '.join(missing[:20])}")
     return answered
 
 
-def _means(rows: list[tuple[str, dict[str, bool]]]) -> ExactMatchScores:
-    """Per-metric means in points over all rows and over each type's rows."""
-    def mean(selected: list[dict[str, bool]]) -> dict[str, float]:
-        return {name: 100.0 * sum(r[name] for r in selected) / len(selected) for name in selected[0]}
-
-    types = list(dict.fromkeys(t for t, _ in rows))
-    return ExactMatchScores(mean([r for _, r in rows]),
-                            {t: mean([r for k, r in rows if k == t]) for t in types},
-                            {t: sum(k == t for k, _ in rows) for t in types})
+def _points(values: list[bool]) -> float:
+    return 100.0 * sum(values) / len(values)
 
 
-def score_scanqa(questions: dict[str, tuple[str, list[str]]], predictions: list[tuple[str, str]],
-                 source: str = "predictions") -> ExactMatchScores:
-    """EM@1 and refined EM (``EM1``, ``EM1_refined``) of ScanQA answers, overall and per question type.
+def score_qa3d(bench: Qa3dBenchmark, questions: list[Qa3dQuestion], predictions: list[tuple[str, str]],
+               source: str = "predictions", captions: Callable | None = None) -> Qa3dReport:
+    """Score answers as the reference does: each prediction and answer cleaned (``clean_answer``); ScanQA's EM@1
+    and refined EM, SQA3D's exact match; and, for a benchmark with captioning metrics, ``captions``
+    (``eval.captions.CaptionScorer.scores``) on the whole set and again on each type's items as their own corpus,
+    items in the prediction file's order (the reference keys them by that position).
 
     Args:
-        questions: question id -> (question text, its reference answers), as ScanQA's files give them.
+        bench: the benchmark (``eval.qa3d_bench``).
+        questions: its questions, every one with its answers.
         predictions: (question id, predicted text) in the prediction file's order.
         source: the prediction file's name, for errors.
+        captions: the captioning scorer; needed when ``bench`` has captioning metrics.
     """
-    answered = _matched(predictions, set(questions), source)
-    rows = []
-    for qid, (question, answers) in questions.items():
-        exact, refined = answer_match(clean_answer(answered[qid]), [clean_answer(a) for a in answers])
-        rows.append((scanqa_question_type(question), {"EM1": exact, "EM1_refined": refined}))
-    return _means(rows)
-
-
-def score_sqa3d(questions: dict[str, tuple[str, str]], predictions: list[tuple[str, str]],
-                source: str = "predictions") -> ExactMatchScores:
-    """SQA3D exact match (``EM1``: the cleaned prediction equals the cleaned answer), overall and per type.
-
-    Args:
-        questions: question id -> (question text, its answer).
-        predictions: (question id, predicted text) in the prediction file's order.
-        source: the prediction file's name, for errors.
-    """
-    answered = _matched(predictions, set(questions), source)
-    rows = [(sqa3d_question_type(question), {"EM1": clean_answer(answered[qid]) == clean_answer(answer)})
-            for qid, (question, answer) in questions.items()]
-    return _means(rows)
+    by_id = {q.id: q for q in questions}
+    answered = matched_predictions(predictions, list(by_id), source)
+    items = []  # (type, cleaned prediction, cleaned answers, EM@1, refined EM) in the file's order
+    for qid, text in answered.items():
+        question = by_id[qid]
+        prediction, answers = clean_answer(text), [clean_answer(a) for a in question.answers]
+        exact, refined = answer_match(prediction, answers)
+        items.append((question.question_type, prediction, answers, exact, refined))
+    types = [t for t in bench.types if any(item[0] == t for item in items)]
+    chosen = {"overall": items, **{t: [item for item in items if item[0] == t] for t in types}}
+    scores: dict[str, dict[str, float]] = {}
+    multiline = sum("\n" in item[1] for item in items)
+    for name, selected in chosen.items():
+        row = {"EM1": _points([item[3] for item in selected])}
+        if "EM1_refined" in bench.metrics:
+            row["EM1_refined"] = _points([item[4] for item in selected])
+        if set(bench.metrics) - set(row):
+            if captions is None:
+                raise ValueError(f"captions: {bench.name} needs a captioning scorer")
+            # references as the reference passes them (line breaks to spaces, stripped); predictions too, else
+            # the tokenizer, one caption a line, would shift every later caption onto another item
+            found = captions([" ".join(item[1].split("\n")) for item in selected],
+                             [[" ".join(a.split("\n")).strip() for a in item[2]] for item in selected])
+            row.update({metric: 100.0 * value for metric, value in found.items()})
+        scores[name] = row
+    overall = scores.pop("overall")
+    return Qa3dReport(bench.name, len(items), overall, scores, {t: len(chosen[t]) for t in types},
+                      multiline=multiline)

@@ -96,7 +96,8 @@ def write_report(out_dir: Path | str, model: ScoreReport, baselines: dict[str, S
     return path
 
 
-def _save(fig: Figure, path: Path) -> None:
+def save_figure(fig: Figure, path: Path) -> None:
+    """Draw ``fig`` off-screen into ``path`` (written to a temporary file, then renamed)."""
     FigureCanvasAgg(fig)  # drawn off-screen; the program's own matplotlib backend is left alone
     with atomic_path(path) as tmp:
         fig.savefig(tmp)
@@ -132,7 +133,7 @@ def _plot_bars(path: Path, rows: dict[str, ScoreReport], columns: list[str]) -> 
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, fontsize=8)
     ax.set_title(f"{next(iter(rows.values())).benchmark}: per task")
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
     return fig
 
 
@@ -171,5 +172,5 @@ def _plot_mra(path: Path, report: ScoreReport) -> Figure:
     ax.set_title(title, fontsize=9)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, fontsize=8)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
     return fig

@@ -35,17 +35,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from vlm3r.errors import EvalRunError
-from vlm3r.eval.files import write_results
-from vlm3r.eval.loading import VideoQuestions, check_videos, group_by_video, load_questions
+from vlm3r.eval.files import checksum_note
+from vlm3r.eval.loading import VideoQuestions, check_videos, group_by_video
 from vlm3r.eval.predictions import (PREDICTIONS, PredictionWriter, done_predictions, empty_answers,
                                     merge_predictions, predictions_path)
 from vlm3r.eval.report import empty_answers_note
 from vlm3r.eval.provenance import record_run
-from vlm3r.eval.scoring import ScoreReport, split_questions
-from vlm3r.model.prompt import MAX_NEW_TOKENS
-from vlm3r.qa.benchmarks import Benchmark
-from vlm3r.qa.prompts import question_text
-from vlm3r.qa.record import QARecord
+from vlm3r.eval.suites import Suite, get_suite
 from vlm3r.utils.fileio import sha256_of
 from vlm3r.utils.devices import AUTO
 from vlm3r.utils.parallel import shard_of
@@ -85,7 +81,8 @@ def run_lock(run_dir: Path) -> Iterator[None]:
 
 @dataclass(frozen=True)
 class RunOptions:
-    """What to run and where to write (``vlm3r eval run``'s options); ``frames`` None: the model's own."""
+    """What to run and where to write (``vlm3r eval run``'s options); ``frames`` None: the model's own;
+    ``max_new_tokens`` None: the benchmark's answer length; ``prompt`` None: the benchmark's default prompt."""
 
     bench: str
     qa: Path
@@ -94,9 +91,10 @@ class RunOptions:
     limit: int | None = None
     frames: int | None = None
     batch_size: int = 1
-    max_new_tokens: int = MAX_NEW_TOKENS
+    max_new_tokens: int | None = None
     dtype: str = AUTO  # the best for the device (utils.devices.placement); run.json records the choice
     device: str = AUTO
+    prompt: str | None = None
 
 
 @dataclass
@@ -104,21 +102,20 @@ class RunResult:
     """What a run did, for the command to print."""
 
     run_dir: Path
-    report: ScoreReport | None  # None on the processes other than 0
+    report: object | None  # ScoreReport or Qa3dReport; None on the processes other than 0 and for a split
+    # without public answers
     answered: int  # questions answered by this run (this process)
     failures: dict[str, str] = field(default_factory=dict)  # question id -> why it has no answer
     held: int = 0  # answers in predictions.jsonl (process 0): the scored ones and any kept beyond --limit
     scope: str | None = None  # what the report scored, when not every question of the file or answer of the folder
     empty: str | None = None  # how many scored answers are empty text (process 0; the report's line)
+    unscored: str | None = None  # process 0, when the questions have no public answers: why nothing was scored
 
 
-def select_questions(options: RunOptions, benchmark: Benchmark) -> tuple[list[QARecord], list[QARecord], str]:
+def select_questions(options: RunOptions, suite: Suite) -> tuple[list, list, str]:
     """(the questions to answer and score: the benchmark's first ``--limit`` of the file, all of the file's
     benchmark questions: the order of predictions.jsonl, the file's SHA-256)."""
-    records = load_questions(options.qa)
-    every, _ = split_questions(benchmark, records)
-    if not every:
-        raise EvalRunError(f"{options.qa}: no {benchmark.name} questions in it")
+    every = suite.load(options.qa)
     chosen = every
     if options.limit is not None:
         if options.limit < 1:
@@ -137,16 +134,17 @@ def scope_note(scored: int, total: int, held: int, limit: int | None, benchmark:
 
 
 def answer_videos(pipeline, groups: list[VideoQuestions], done: dict, writer: PredictionWriter,
-                  options: RunOptions, progress: Callable[[int, int], None] | None = None) -> tuple[int, dict]:
-    """Answer every question of ``groups`` not in ``done``, video by video; returns (answers written, failures).
-    ``progress(videos, questions)`` is called after each video with what it added."""
+                  options: RunOptions, suite: Suite,
+                  progress: Callable[[int, int], None] | None = None) -> tuple[int, dict]:
+    """Answer every question of ``groups`` not in ``done``, video by video, in ``suite``'s prompt; returns
+    (answers written, failures). ``progress(videos, questions)`` is called after each video with what it added."""
     answered, failures = 0, {}
     for group in groups:
         todo = [q for q in group.questions if str(q.id) not in done]
         if todo:
             try:
-                answers = pipeline.ask_video(group.video, [question_text(q) for q in todo], options.max_new_tokens,
-                                             options.batch_size)
+                answers = pipeline.ask_video(group.video, [suite.text(q) for q in todo], options.max_new_tokens,
+                                             options.batch_size, suite.template)
                 rows = [{"id": q.id, "prediction": a} for q, a in zip(todo, answers)]
             except VideoError as exc:  # decoding failed after the header was read
                 rows = [{"id": q.id, "prediction": "", "error": str(exc)} for q in todo]
@@ -194,7 +192,6 @@ def run_benchmark(options: RunOptions, model: Path | str, cut3r: Path | str | No
                 verdict = str(exc)
         from accelerate import PartialState
 
-        from vlm3r.qa.benchmarks import get_benchmark
         from vlm3r.model.pipeline import Vlm3rPipeline
         from vlm3r.utils.devices import placement
 
@@ -203,15 +200,17 @@ def run_benchmark(options: RunOptions, model: Path | str, cut3r: Path | str | No
         state = PartialState(cpu=options.device == "cpu")
         rank, world = state.process_index, state.num_processes
         _broadcast_error(verdict, world)
-        benchmark = get_benchmark(options.bench)
+        suite = get_suite(options.bench, options.prompt)
         device = str(state.device) if world > 1 and options.device != "cpu" else options.device
-        records, every, qa_sha256 = select_questions(options, benchmark)
-        groups = group_by_video(records, options.videos)
+        records, every, qa_sha256 = select_questions(options, suite)
+        groups = group_by_video(records, options.videos, suite.video)
         check_videos(groups)
         pipeline = Vlm3rPipeline.from_options(model, cut3r, base, vision_tower, dtype=options.dtype, device=device,
                                               frames=options.frames)
-        # what ran, in a copy (the caller's options stay as given): the benchmark's name, the model's frames
-        ran = replace(options, bench=benchmark.name, frames=pipeline.num_frames)
+        # what ran, in a copy (the caller's options stay as given): the benchmark's name, the model's frames, the
+        # answer length and the prompt
+        ran = replace(options, bench=suite.name, frames=pipeline.num_frames, prompt=suite.prompt,
+                      max_new_tokens=options.max_new_tokens or suite.max_new_tokens)
         if state.is_main_process:
             try:
                 record_run(run_dir, ran, pipeline.model, qa_sha256, world)
@@ -227,7 +226,7 @@ def run_benchmark(options: RunOptions, model: Path | str, cut3r: Path | str | No
                                         sum(1 for g in mine for q in g.questions if str(q.id) in done))
         writer = PredictionWriter(predictions_path(run_dir, rank, world))
         try:
-            answered, failures = answer_videos(pipeline, mine, done, writer, ran, progress)
+            answered, failures = answer_videos(pipeline, mine, done, writer, ran, suite, progress)
         finally:
             writer.close()
         state.wait_for_everyone()
@@ -237,12 +236,14 @@ def run_benchmark(options: RunOptions, model: Path | str, cut3r: Path | str | No
         missing = [str(r.id) for r in records if str(r.id) not in predictions]
         if missing:
             raise EvalRunError(f"{run_dir}: {len(missing)} questions have no prediction, e.g. ids {missing[:5]}")
-        note = scope_note(len(records), len(every), len(predictions), options.limit, benchmark.name)
-        report = write_results(run_dir, benchmark, records, predictions, f"{benchmark.name}: {Path(model).name}",
-                               note, file_questions=every)
+        note = scope_note(len(records), len(every), len(predictions), options.limit, suite.name)
+        report = suite.write(run_dir, records, every, predictions, f"{suite.name}: {Path(model).name}",
+                             "\n\n".join(filter(None, (note, checksum_note(options.qa)))))
         empty = empty_answers({str(r.id): predictions[str(r.id)] for r in records})
+        unscored = None if report is not None else (f"answered all {len(records)} questions, scored none: the "
+                                                    "answers of this split are not public (report.md says so)")
         return RunResult(run_dir, report, answered, failures, len(predictions), note,
-                         empty_answers_note(empty, len(records)))
+                         empty_answers_note(empty, len(records)), unscored)
 
 
 __all__ = ["RunOptions", "RunResult", "answer_videos", "run_benchmark", "run_lock", "scope_note",

@@ -24,7 +24,7 @@ import torch
 from vlm3r.errors import InputError
 from vlm3r.model.loading import load_tokenizer
 from vlm3r.model.modeling_vlm3r import PrefixCache, Vlm3rModel
-from vlm3r.model.prompt import (IMAGE, MAX_NEW_TOKENS, PromptTemplate, chat_prompt, encode, eos_id,
+from vlm3r.model.prompt import (IMAGE, MAX_NEW_TOKENS, PromptTemplate, Template, chat_prompt, encode, eos_id,
                                 longest_token_bytes, pad_id)
 from vlm3r.model.sampling import Sampling
 from vlm3r.model.video import siglip_pixels
@@ -201,17 +201,18 @@ class Vlm3rPipeline:
             self._remember_timing(key, sampled_timing(path, self.num_frames))
         return self._timings[key]
 
-    def user_turn(self, question: str, video: Path | str | None = None) -> list:
-        """The user turn of ``question`` about ``video`` in the model's prompt template (``model.config.prompt``).
+    def user_turn(self, question: str, video: Path | str | None = None, template: Template | None = None) -> list:
+        """The user turn of ``question`` about ``video`` in ``template`` (None: the model's own,
+        ``model.config.prompt``; a benchmark may give the reference's, ``model.prompt.ReferenceQaPrompt``).
         ``video`` None: without the time instruction, the shortest form (only to refuse a prompt early)."""
-        template = self.template
+        template = self.template if template is None else template
         if template.time_instruction and video is None:
-            template = PromptTemplate(False, template.pre_prompt, template.post_prompt)
+            template = template.untimed()
         return template.user_turn(question, self.video_timing(video) if template.time_instruction else None)
 
-    def prompt_ids(self, question: str, video: Path | str | None = None) -> list[int]:
+    def prompt_ids(self, question: str, video: Path | str | None = None, template: Template | None = None) -> list[int]:
         """The whole prompt's ids, the question read literally (docs/design.md, model §1.10)."""
-        return encode(self.tokenizer, chat_prompt(*self.user_turn(question, video)),
+        return encode(self.tokenizer, chat_prompt(*self.user_turn(question, video, template)),
                       self.model.config.image_token_index)
 
     @cached_property
@@ -220,10 +221,10 @@ class Vlm3rPipeline:
         pieces = chat_prompt(*self.user_turn(""))
         return encode(self.tokenizer, pieces[:pieces.index(IMAGE)])
 
-    def suffix_ids(self, question: str, video: Path | str | None = None) -> list[int]:
+    def suffix_ids(self, question: str, video: Path | str | None = None, template: Template | None = None) -> list[int]:
         """The prompt after ``<image>``: the time instruction if the template has it, the question and the open
-        assistant turn."""
-        pieces = chat_prompt(*self.user_turn(question, video))
+        assistant turn. Every template starts the user turn with the video, so the prefix is shared."""
+        pieces = chat_prompt(*self.user_turn(question, video, template))
         return encode(self.tokenizer, pieces[pieces.index(IMAGE) + 1:])
 
     @property
@@ -235,7 +236,8 @@ class Vlm3rPipeline:
     def longest_token_bytes(self) -> int:
         return longest_token_bytes(self.tokenizer)
 
-    def checked_suffix_ids(self, question: str, max_new_tokens: int, video: Path | str | None = None) -> list[int]:
+    def checked_suffix_ids(self, question: str, max_new_tokens: int, video: Path | str | None = None,
+                           template: Template | None = None) -> list[int]:
         """``suffix_ids``, refused (``PromptTooLongError``) when the prompt and ``max_new_tokens`` exceed the LLM's
         context. Tokenizing a huge question is itself work, so a question too long by its UTF-8 bytes alone (no
         token stands for more than ``longest_token_bytes``) is refused without being tokenized."""
@@ -250,7 +252,7 @@ class Vlm3rPipeline:
                 raise PromptTooLongError(f"the prompt is too long: the question is {size} bytes, so at least {least} "
                                          f"tokens; with the {parts} and max_tokens {max_new_tokens} that is more "
                                          f"than the model's context of {context} tokens")
-        suffix = self.suffix_ids(question, video)
+        suffix = self.suffix_ids(question, video, template)
         if fixed + len(suffix) + max_new_tokens > context:
             raise PromptTooLongError(f"the prompt is too long: {fixed + len(suffix)} tokens ({parts}, question "
                                      f"{len(suffix)}) and max_tokens {max_new_tokens} are more than the model's "
@@ -276,20 +278,22 @@ class Vlm3rPipeline:
         return [self._text(o) for o in outputs]
 
     def ask_video(self, video: Path | str, questions: list[str], max_new_tokens: int = MAX_NEW_TOKENS,
-                  batch_size: int = 1) -> list[str]:
+                  batch_size: int = 1, template: Template | None = None) -> list[str]:
         """Answers to several questions about one video: encoded and prefilled once, then ``batch_size``
-        questions at a time continue from the prefix."""
-        return [a.text for a in self.answer_video(video, questions, max_new_tokens, batch_size)]
+        questions at a time continue from the prefix; ``template``: the user turn's form (None: the model's)."""
+        return [a.text for a in self.answer_video(video, questions, max_new_tokens, batch_size, template=template)]
 
     def answer_video(self, video: Path | str, questions: list[str], max_new_tokens: int = MAX_NEW_TOKENS,
-                     batch_size: int = 1, samplings: list[Sampling | None] | None = None) -> list[Answer]:
+                     batch_size: int = 1, samplings: list[Sampling | None] | None = None,
+                     template: Template | None = None) -> list[Answer]:
         """``ask_video`` with each answer's tokens and prompt length. ``samplings``: how each question's answer is
         decoded (``model.sampling.Sampling``, one per question; None: greedy, as the benchmarks answer)."""
         if batch_size < 1:
             raise InputError(f"batch_size: at least 1, got {batch_size}")
         if samplings is not None and len(samplings) != len(questions):
             raise InputError(f"samplings: one per question ({len(questions)}), got {len(samplings)}")
-        suffixes = [self.checked_suffix_ids(q, max_new_tokens, video) for q in questions]  # before any model work
+        # every prompt checked before any model work
+        suffixes = [self.checked_suffix_ids(q, max_new_tokens, video, template) for q in questions]
         prefix = self.video_prefix(video)
         answers = []
         for start in range(0, len(suffixes), batch_size):

@@ -115,6 +115,10 @@ class PromptTemplate:
             return question
         return "\n".join(part for part in (self.pre_prompt, question, self.post_prompt) if part)
 
+    def untimed(self) -> PromptTemplate:
+        """The same template without the time instruction (its shortest form: to refuse a prompt early)."""
+        return PromptTemplate(False, self.pre_prompt, self.post_prompt)
+
     def user_turn(self, question: str, timing: tuple | None = None) -> list[Piece]:
         """The user turn's content: the video's slot, then the time instruction (from ``timing``, the sampled
         frame indices and the frame rate) with the blank line training leaves after it, then the question."""
@@ -124,6 +128,38 @@ class PromptTemplate:
                 raise ValueError("timing: this template's time instruction needs the sampled frames and frame rate")
             text = f"{time_instruction_text(*timing)}\n\n{text}"
         return video_question(text)
+
+
+@dataclass(frozen=True)
+class ReferenceQaPrompt:
+    """The user turn of the reference's ScanQA and SQA3D evaluation scripts (docs/evaluation.md, "ScanQA and
+    SQA3D"): the video's slot directly followed, with no newline, by an optional ``lead`` line, the time
+    instruction, the question as given and an optional ``instruction`` line::
+
+        <image>{lead}\n{time instruction}\n{question}\n{instruction}
+
+    The texts are the benchmark's (``eval.qa3d_bench``); this class only places them.
+    """
+
+    lead: str = ""
+    instruction: str = ""
+    time_instruction: bool = True
+
+    def untimed(self) -> ReferenceQaPrompt:
+        """Without the time instruction (its shortest form: to refuse a prompt early)."""
+        return ReferenceQaPrompt(self.lead, self.instruction, False)
+
+    def user_turn(self, question: str, timing: tuple | None = None) -> list[Piece]:
+        if self.time_instruction and timing is None:
+            raise ValueError("timing: this template's time instruction needs the sampled frames and frame rate")
+        lines = [self.lead] if self.lead else []
+        if self.time_instruction:
+            lines.append(time_instruction_text(*timing))
+        tail = f"\n{self.instruction}" if self.instruction else ""
+        return [IMAGE, "\n".join(lines + [question]) + tail]
+
+
+Template = PromptTemplate | ReferenceQaPrompt  # what a user turn can be built by
 
 
 def render(pieces: list[Piece]) -> str:

@@ -11,6 +11,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Column, Table
 
+from vlm3r.eval.qa3d import Qa3dReport
+from vlm3r.eval.qa3d_report import HEADINGS
 from vlm3r.eval.report import fmt
 from vlm3r.qa.stats import TaskStats
 from vlm3r.scene import MetadataError, SceneMeta, category_totals, read_frame_metadata, read_scene_metadata
@@ -94,7 +96,10 @@ def distance_table(scene: SceneMeta) -> Table:
 
 def score_tables(report, title: str, written: list[Path] = ()) -> list:
     """A score report: the benchmark's overall and paper columns, then every question type with its count, the
-    question types it ignored, and the files ``written`` with the number of questions scored."""
+    question types it ignored, and the files ``written`` with the number of questions scored (a ScanQA or SQA3D
+    score: ``qa3d_score_tables``)."""
+    if isinstance(report, Qa3dReport):
+        return qa3d_score_tables(report, title, written)
     table = _table("", "overall", *report.columns, title=title)
     table.add_row(report.benchmark, fmt(report.overall), *(fmt(v) for v in report.columns.values()))
     detail = _table("question type", "questions", "score")
@@ -105,6 +110,21 @@ def score_tables(report, title: str, written: list[Path] = ()) -> list:
     files = ([f"wrote {', '.join(str(p) for p in written)} ({report.n} {report.benchmark} questions scored)"]
              if written else [])
     return [table, detail, *ignored, *files]
+
+
+def qa3d_score_tables(report: Qa3dReport, title: str, written: list[Path] = ()) -> list:
+    """A ScanQA or SQA3D score: the overall metrics, then every question type with its count and metrics (in
+    points, as the reference prints them), what was not computed, and the files ``written``."""
+    metrics = list(report.overall)
+    table = _table("", *(HEADINGS[m] for m in metrics), title=title)
+    table.add_row(report.benchmark, *(f"{report.overall[m]:.2f}" for m in metrics))
+    detail = _table("question type", "questions", *(HEADINGS[m] for m in metrics))
+    for kind, count in report.counts.items():
+        detail.add_row(kind, str(count), *(f"{report.per_type[kind][m]:.2f}" for m in metrics))
+    absent = [f"not computed: {', '.join(report.absent)}"] if report.absent else []
+    files = ([f"wrote {', '.join(str(p) for p in written)} ({report.n} {report.benchmark} questions scored)"]
+             if written else [])
+    return [table, detail, *absent, *files]
 
 
 def qa_stats_summary(stats: list[TaskStats]) -> list:
