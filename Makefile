@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml requirements/constraints.txt requirements/lmms-eval.txt
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV) || \
 		{ rm -rf $(VENV); echo "could not create $(VENV): install Python's venv module (Debian/Ubuntu: apt install python3-venv)"; exit 1; }
 	@echo "installing vlm3r and its pinned requirements into $(VENV) (requirements/constraints.txt)"
-	$(PIP) -e '.[test]'
+	$(PIP) -e '.[test,qa3d]'
 	$(PIP) -r requirements/lmms-eval.txt
 	@echo "installing DeepSpeed (optional extra, for the ZeRO-2 test) with one compiled op, its CPU shared-memory"
 	@echo "communication (otherwise compiled at its first run, inside the tests: about 30 s); the rest need CUDA"
