@@ -11,7 +11,7 @@ import pytest
 
 from vlm3r.errors import InputError
 from vlm3r.eval.captions import (CAPTION_METRICS, CaptionScorer, MetricsError, count_line_breaks, find_java,
-                                 java_on_path, ptb_tokenize)
+                                 java_on_path, ptb_tokenize, shared_scorer)
 
 # Cleaned predictions and answers, as qa3d.clean_answer leaves them.
 PREDICTIONS = [
@@ -41,8 +41,25 @@ REFERENCES = [
 
 @pytest.fixture(scope="module")
 def scorer():
-    with CaptionScorer() as started:
-        yield started
+    """The process's shared scorer (``shared_scorer``): one METEOR start for every test that scores ScanQA."""
+    return shared_scorer()
+
+
+def test_the_shared_scorer_is_kept_and_replaced_once_stopped(scorer):
+    assert shared_scorer() is scorer
+    spare = CaptionScorer().__enter__()
+    spare.close()
+    assert not spare.started
+
+
+def test_sets_scored_together_equal_each_set_scored_alone(scorer):
+    """grouped_scores tokenizes the texts once for every set; each set's numbers equal its own call's."""
+    predictions = ["brown chair", "on left of bed", "two", "white table", "tv"]
+    references = [["brown chair", "brown"], ["left of bed"], ["two", "three"], ["white"], ["TV", "television"]]
+    groups = {"overall": [0, 1, 2, 3, 4], "a": [3, 0], "b": [1, 2, 4]}
+    together = scorer.grouped_scores(predictions, references, groups)
+    for name, members in groups.items():
+        assert together[name] == scorer.scores([predictions[i] for i in members], [references[i] for i in members])
 
 
 @pytest.fixture(scope="module")

@@ -98,21 +98,22 @@ def test_the_run_asks_in_the_reference_prompt_and_answers_with_it(scanqa_run, ti
 
 def reference_scanqa_scores(*answer_sets: list[dict]) -> list[dict]:
     """scanqa_evaluator.py's overall scores of each set of answers, in points: clean, EM@1, refined EM, then the
-    captioning metrics by pycocoevalcap on items keyed by their position (one METEOR process for all sets)."""
+    captioning metrics by pycocoevalcap on items keyed by their position."""
     from pycocoevalcap.bleu.bleu import Bleu
     from pycocoevalcap.cider.cider import Cider
-    from pycocoevalcap.meteor.meteor import Meteor
     from pycocoevalcap.rouge.rouge import Rouge
     from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 
-    from vlm3r.eval.captions import find_java, java_on_path
+    from vlm3r.eval.captions import find_java, java_on_path, shared_scorer
 
     answers = {q["question_id"]: q["answers"] for q in SCANQA_VAL}
     out = []
     with java_on_path(find_java()):
         tokenizer = PTBTokenizer()
-        scorers = ((Bleu(4), ["Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4"]), (Meteor(), ["METEOR"]), (Rouge(), ["ROUGE_L"]),
-                   (Cider(), ["CIDEr"]))
+        # METEOR: pycocoevalcap's Meteor object of vlm3r's shared scorer (a call's answer does not depend on
+        # earlier calls), so that its paraphrase table is not loaded a second time
+        scorers = ((Bleu(4), ["Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4"]), (shared_scorer()._meteor, ["METEOR"]),
+                   (Rouge(), ["ROUGE_L"]), (Cider(), ["CIDEr"]))
         for rows in answer_sets:
             em = refined = 0
             res, gts = {}, {}

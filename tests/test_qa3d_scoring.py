@@ -18,15 +18,15 @@ def sqa3d(qid: str, question: str, answer: str) -> Qa3dQuestion:
 
 
 class RecordingCaptions:
-    """Stands for the captioning scorer: records each corpus it is given and scores it by its size (so that each
-    call's result is told apart)."""
+    """Stands for the captioning scorer: records the corpus and the sets it is given and scores each set by its size
+    (so that each set's result is told apart)."""
 
     def __init__(self):
         self.calls = []
 
-    def __call__(self, predictions, references):
-        self.calls.append((predictions, references))
-        return {"CIDEr": len(predictions) / 100}
+    def __call__(self, predictions, references, groups):
+        self.calls.append((predictions, references, groups))
+        return {name: {"CIDEr": len(members) / 100} for name, members in groups.items()}
 
 
 @pytest.mark.parametrize("raw, cleaned", [
@@ -99,22 +99,21 @@ def test_scanqa_scores_by_hand():
                                "Place": {"EM1": 0.0, "EM1_refined": 100.0, "CIDEr": 1.0},
                                "Number": {"EM1": 100.0, "EM1_refined": 100.0, "CIDEr": 1.0}}
     assert scores.counts == {"Color": 2, "Place": 1, "Number": 1}  # ScanQA's order: Color before Place
-    # the captioning corpora: cleaned answers in the prediction file's order, overall then each type's own
+    # the captioning corpus: cleaned answers in the prediction file's order; the sets: all, then each type's own
     assert captions.calls == [
-        (["desk", "brown", "two", "light white wood"], [["on desk"], ["brown", "dark brown"], ["two"], ["white"]]),
-        (["brown", "light white wood"], [["brown", "dark brown"], ["white"]]),
-        (["desk"], [["on desk"]]),
-        (["two"], [["two"]])]
+        (["desk", "brown", "two", "light white wood"], [["on desk"], ["brown", "dark brown"], ["two"], ["white"]],
+         {"overall": [0, 1, 2, 3], "Color": [1, 3], "Place": [0], "Number": [2]})]
 
 
-def test_scanqa_answers_over_several_lines_are_one_caption():
-    """clean_answer keeps line breaks; the PTB tokenizer reads one caption a line, so a two-line answer would
-    shift every later one onto another question: vlm3r gives the captioning metrics one line (and counts it)."""
+def test_answers_with_a_shifting_line_break_are_counted():
+    """clean_answer keeps line breaks; "\\r" (unlike "\\n") makes the reference's tokenizer end the caption there
+    and shift every later one onto another question: the report counts such answers."""
     questions = [scanqa("q1", "What is on the desk?", ["a lamp"]), scanqa("q2", "What is it?", ["chair"])]
     captions = RecordingCaptions()
-    scores = score_qa3d(SCANQA, questions, [("q1", "A lamp.\nIt is white."), ("q2", "chair")], captions=captions)
-    assert captions.calls[0] == (["lamp it is white", "chair"], [["lamp"], ["chair"]])
-    assert scores.multiline == 1 and scores.overall["EM1"] == 50.0
+    scores = score_qa3d(SCANQA, questions, [("q1", "A lamp.\rIt is white."), ("q2", "chair\nseat")],
+                        captions=captions)
+    assert captions.calls[0][:2] == (["lamp\rit is white", "chair\nseat"], [["lamp"], ["chair"]])
+    assert scores.multiline == 1 and scores.overall["EM1"] == 0.0
 
 
 def test_sqa3d_scores_by_hand():

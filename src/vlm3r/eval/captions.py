@@ -34,6 +34,7 @@ What pycocoevalcap 1.2 does at the edges (each checked by running it, with jdk4p
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
@@ -189,9 +190,21 @@ class CaptionScorer:
                 meteor.lock.release()
         self._spice = None
 
+    @property
+    def started(self) -> bool:
+        return self._meteor is not None
+
     def scores(self, predictions: list[str], references: list[list[str]]) -> dict[str, float]:
         """The corpus metrics (``CAPTION_METRICS``, and ``SPICE`` when asked) of cleaned predictions against their
         cleaned reference answers, item i against item i; line breaks become spaces (module docstring)."""
+        return self.grouped_scores(predictions, references, {"all": list(range(len(predictions)))})["all"]
+
+    def grouped_scores(self, predictions: list[str], references: list[list[str]],
+                       groups: dict[str, list[int]]) -> dict[str, dict[str, float]]:
+        """``scores`` of several sets of the same items (the whole set, then each question type's items), each
+        scored as its own corpus with its items keyed 0, 1, ... in the order given, as the reference scores them.
+        The texts are tokenized once for all sets: the tokenizer reads each caption on its own line, so a
+        caption's tokens do not depend on the others (two Java starts instead of two per set)."""
         if self._meteor is None:
             raise RuntimeError("CaptionScorer.scores needs a started scorer: `with CaptionScorer() as scorer:`")
         if len(predictions) != len(references):
@@ -202,8 +215,18 @@ class CaptionScorer:
         empty = [i for i, refs in enumerate(references) if not refs]
         if empty:
             raise InputError(f"captioning metrics: items without a reference answer: {empty[:20]}")
-        res = ptb_tokenize(self._java, {i: [_one_line(p)] for i, p in enumerate(predictions)})
-        gts = ptb_tokenize(self._java, {i: [_one_line(r) for r in refs] for i, refs in enumerate(references)})
+        every_res = ptb_tokenize(self._java, {i: [_one_line(p)] for i, p in enumerate(predictions)})
+        every_gts = ptb_tokenize(self._java, {i: [_one_line(r) for r in refs] for i, refs in enumerate(references)})
+        out = {}
+        for name, members in groups.items():
+            if not members:
+                raise InputError(f"captioning metrics: the set {name!r} has no items")
+            out[name] = self._corpus_scores({k: every_gts[i] for k, i in enumerate(members)},
+                                            {k: every_res[i] for k, i in enumerate(members)})
+        return out
+
+    def _corpus_scores(self, gts: dict[int, list[str]], res: dict[int, list[str]]) -> dict[str, float]:
+        """Every metric of one tokenized corpus."""
         Bleu, Rouge, Cider = self._classes
         bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
         values = dict(zip(CAPTION_METRICS[:4], bleu))
@@ -232,3 +255,25 @@ class CaptionScorer:
                 message = "(it is still running)"
             self.close()
             raise MetricsError(f"METEOR's Java process ({self._java}) failed: {err} {message}") from err
+
+
+_SHARED: dict[bool, CaptionScorer] = {}  # the process's started scorers, without and with SPICE
+
+
+def shared_scorer(spice: bool = False) -> CaptionScorer:
+    """A started scorer kept for the rest of the process, so that METEOR's Java loads its paraphrase table (7-17 s)
+    once however many sets the process scores (a run and a rescoring, lmms-eval's aggregation, the tests); a
+    scorer whose METEOR failed is replaced. Stopped when the process exits."""
+    scorer = _SHARED.get(spice)
+    if scorer is None or not scorer.started:
+        if not _SHARED:
+            atexit.register(_close_shared)
+        scorer = CaptionScorer(spice).__enter__()
+        _SHARED[spice] = scorer
+    return scorer
+
+
+def _close_shared() -> None:
+    for scorer in _SHARED.values():
+        scorer.close()
+    _SHARED.clear()

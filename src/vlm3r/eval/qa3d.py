@@ -1,4 +1,4 @@
-"""Exact-match scoring of the 3D question-answering benchmarks, ScanQA and SQA3D, as the reference scores them
+"""Scoring of the 3D question-answering benchmarks, ScanQA and SQA3D, as the reference scores them
 (``llava/eval/scanqa_evaluator.py``, ``eval_sqa3d.py``; docs/evaluation.md, "ScanQA and SQA3D").
 
 Both clean the prediction and every reference answer with LEO's ``clean_answer`` (lower case, punctuation out,
@@ -8,7 +8,7 @@ question and of an SQA3D question comes from how the question starts. What the r
 refuses: a prediction file that answers a question twice, or a question nobody answered, is an error naming it (the
 reference counts a repeat twice and scores a partial run as if it were whole).
 
-The captioning metrics of ScanQA (BLEU, METEOR, ROUGE-L, CIDEr) are not here yet: see docs/evaluation.md.
+ScanQA's captioning metrics (BLEU, METEOR, ROUGE-L, CIDEr) are computed by ``eval.captions`` on the cleaned texts.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from vlm3r.errors import InputError
+from vlm3r.eval.captions import count_line_breaks
 from vlm3r.eval.qa3d_bench import (SCANQA_OTHER, SCANQA_TYPES, SQA3D_OTHER, SQA3D_TYPES,  # noqa: F401
                                    Qa3dBenchmark, Qa3dQuestion, scanqa_question_type, sqa3d_question_type)
 
@@ -70,8 +71,9 @@ def answer_match(prediction: str, answers: list[str]) -> tuple[bool, bool]:
 class Qa3dReport:
     """A ScanQA or SQA3D score: metrics in points (0-100; CIDEr may pass 100) under the reference's names, overall
     and per question type (the benchmark's order, types present only), with the counts; ``absent``: metrics the
-    reference computes that were not (SPICE unless asked); ``multiline``: predictions with a line break, which
-    the reference's tokenizer would shift onto later questions' references (vlm3r scores them as one line)."""
+    reference computes that were not (SPICE unless asked); ``multiline``: predictions with a line break that the
+    reference's tokenizer would take for the end of a caption (``eval.captions.count_line_breaks``), shifting every
+    later answer onto another question's references (vlm3r scores each as one line)."""
 
     benchmark: str
     n: int
@@ -111,8 +113,8 @@ def score_qa3d(bench: Qa3dBenchmark, questions: list[Qa3dQuestion], predictions:
                source: str = "predictions", captions: Callable | None = None) -> Qa3dReport:
     """Score answers as the reference does: each prediction and answer cleaned (``clean_answer``); ScanQA's EM@1
     and refined EM, SQA3D's exact match; and, for a benchmark with captioning metrics, ``captions``
-    (``eval.captions.CaptionScorer.scores``) on the whole set and again on each type's items as their own corpus,
-    items in the prediction file's order (the reference keys them by that position).
+    (``eval.captions.CaptionScorer.grouped_scores``) on the whole set and on each type's items as their own
+    corpus, items in the prediction file's order (the reference keys them by that position).
 
     Args:
         bench: the benchmark (``eval.qa3d_bench``).
@@ -123,29 +125,27 @@ def score_qa3d(bench: Qa3dBenchmark, questions: list[Qa3dQuestion], predictions:
     """
     by_id = {q.id: q for q in questions}
     answered = matched_predictions(predictions, list(by_id), source)
-    items = []  # (type, cleaned prediction, cleaned answers, EM@1, refined EM) in the file's order
+    kinds, cleaned, references, exact, refined = [], [], [], [], []  # per item, in the file's order
     for qid, text in answered.items():
         question = by_id[qid]
         prediction, answers = clean_answer(text), [clean_answer(a) for a in question.answers]
-        exact, refined = answer_match(prediction, answers)
-        items.append((question.question_type, prediction, answers, exact, refined))
-    types = [t for t in bench.types if any(item[0] == t for item in items)]
-    chosen = {"overall": items, **{t: [item for item in items if item[0] == t] for t in types}}
-    scores: dict[str, dict[str, float]] = {}
-    multiline = sum("\n" in item[1] for item in items)
-    for name, selected in chosen.items():
-        row = {"EM1": _points([item[3] for item in selected])}
-        if "EM1_refined" in bench.metrics:
-            row["EM1_refined"] = _points([item[4] for item in selected])
-        if set(bench.metrics) - set(row):
-            if captions is None:
-                raise ValueError(f"captions: {bench.name} needs a captioning scorer")
-            # references as the reference passes them (line breaks to spaces, stripped); predictions too, else
-            # the tokenizer, one caption a line, would shift every later caption onto another item
-            found = captions([" ".join(item[1].split("\n")) for item in selected],
-                             [[" ".join(a.split("\n")).strip() for a in item[2]] for item in selected])
-            row.update({metric: 100.0 * value for metric, value in found.items()})
-        scores[name] = row
+        hit, near = answer_match(prediction, answers)
+        kinds.append(question.question_type)
+        cleaned.append(prediction)
+        references.append([" ".join(a.split("\n")).strip() for a in answers])  # as the reference passes them
+        exact.append(hit)
+        refined.append(near)
+    types = [t for t in bench.types if t in kinds]
+    groups = {"overall": list(range(len(kinds))), **{t: [i for i, k in enumerate(kinds) if k == t] for t in types}}
+    scores = {name: {"EM1": _points([exact[i] for i in members])} for name, members in groups.items()}
+    if "EM1_refined" in bench.metrics:
+        for name, members in groups.items():
+            scores[name]["EM1_refined"] = _points([refined[i] for i in members])
+    if set(bench.metrics) - {"EM1", "EM1_refined"}:
+        if captions is None:
+            raise ValueError(f"captions: {bench.name} needs a captioning scorer")
+        for name, found in captions(cleaned, references, groups).items():
+            scores[name].update({metric: 100.0 * value for metric, value in found.items()})
     overall = scores.pop("overall")
-    return Qa3dReport(bench.name, len(items), overall, scores, {t: len(chosen[t]) for t in types},
-                      multiline=multiline)
+    return Qa3dReport(bench.name, len(kinds), overall, scores, {t: len(groups[t]) for t in types},
+                      multiline=count_line_breaks(cleaned))

@@ -51,14 +51,14 @@ def require_answers(bench: Qa3dBenchmark, questions: list[Qa3dQuestion], qa: Pat
 
 def score_answers(bench: Qa3dBenchmark, questions: list[Qa3dQuestion], predictions: list[tuple[str, str]],
                   source: str, spice: bool = False, prompt: str | None = None) -> Qa3dReport:
-    """``score_qa3d`` with Java started for the captioning metrics only when the benchmark has them."""
+    """``score_qa3d`` with Java started for the captioning metrics only when the benchmark has them (once per
+    process: ``eval.captions.shared_scorer``)."""
     if set(bench.metrics) <= {"EM1", "EM1_refined"}:
         report = score_qa3d(bench, questions, predictions, source)
     else:
-        from vlm3r.eval.captions import SPICE, CaptionScorer
+        from vlm3r.eval.captions import SPICE, shared_scorer
 
-        with CaptionScorer(spice=spice) as scorer:
-            report = score_qa3d(bench, questions, predictions, source, captions=scorer.scores)
+        report = score_qa3d(bench, questions, predictions, source, captions=shared_scorer(spice).grouped_scores)
         report.absent = [] if spice else [SPICE]
     report.prompt = prompt
     return report
@@ -129,9 +129,9 @@ def write_qa3d_report(out_dir: Path | str, report: Qa3dReport, title: str, note:
         lines += [f"Not computed: {', '.join(report.absent)} (the reference also reports SPICE; it needs Java 8 "
                   "and downloads Stanford CoreNLP models at first use: `vlm3r eval score --spice`).", ""]
     if report.multiline:
-        lines += [f"{report.multiline} answers span several lines: each is scored as one line. The reference's "
-                  "tokenizer would split them and shift every later answer onto another question's references.",
-                  ""]
+        lines += [f"{report.multiline} answers hold a line break other than `\\n` (`\\r`, `\\v`, `\\f`, U+2028 "
+                  "or U+2029): each is scored as one line. The reference's tokenizer would end the answer there and "
+                  "shift every later answer onto another question's references.", ""]
     lines += ["Per question type:", "", "| question type | questions | " + " | ".join(HEADINGS[m] for m in metrics)
               + " |", "|---" * (len(metrics) + 2) + "|"]
     for kind, count in report.counts.items():
