@@ -125,11 +125,11 @@ def reference_scanqa_scores(*answer_sets: list[dict]) -> list[dict]:
                                                      for r in refs)
                 res[k] = [{"caption": prediction}]
                 gts[k] = [{"caption": r.replace("\n", " ").strip()} for r in refs]
-            scores = {"EM1": 100 * em / len(rows), "EM1_refined": 100 * refined / len(rows)}
+            scores = {"EM1": em / len(rows) * 100, "EM1_refined": refined / len(rows) * 100}
             res, gts = tokenizer.tokenize(res), tokenizer.tokenize(gts)
             for scorer, names in scorers:
                 value, _ = scorer.compute_score(gts, res)
-                scores.update({n: 100 * v for n, v in zip(names, value if isinstance(value, list) else [value])})
+                scores.update({n: v * 100 for n, v in zip(names, value if isinstance(value, list) else [value])})
             out.append(scores)
     return out
 
@@ -147,7 +147,9 @@ def test_scores_are_the_reference_computation_and_eval_score_agrees(scanqa_run, 
     scored = json.loads((tmp_path / "scored" / "scores.json").read_text())
     mine = [{"id": q, "prediction": t} for q, t in given]
     # by hand: "left of bed" and "brown" exact; "three chairs" contains no reference and no reference contains it
-    assert (scored["overall"]["EM1"], scored["overall"]["EM1_refined"]) == (200 / 3, 200 / 3)
+    # in points as the reference computes them: the fraction, then x100 (2 / 3 * 100 is 66.66666666666666, one bit
+    # below 200 / 3)
+    assert (scored["overall"]["EM1"], scored["overall"]["EM1_refined"]) == (66.66666666666666, 66.66666666666666)
     expected_mine, expected_run = reference_scanqa_scores(mine, rows)
     assert scored["overall"] == expected_mine
     assert scored["absent"] == ["SPICE"] and scored["counts"] == {"Color": 1, "Place": 1, "Number": 1}
@@ -187,7 +189,7 @@ def test_sqa3d_runs_from_its_own_pair_with_videos_in_a_scannet_folder(tiny_model
                                                        template=SQA3D.prompt("plain"))[0]
     expected = [clean_answer(rows[0]["prediction"]) == "table", clean_answer(rows[1]["prediction"]) == "yes"]
     scores = json.loads((out / "scores.json").read_text())
-    assert scores["overall"] == {"EM1": 100 * sum(expected) / 2}
+    assert scores["overall"] == {"EM1": sum(expected) / 2 * 100}
     assert scores["per_type"] == {"what": {"EM1": 100.0 * expected[0]}, "is": {"EM1": 100.0 * expected[1]}}
     assert scores["prompt"] == "plain" and json.loads((out / "run.json").read_text())["max_new_tokens"] == 8
 

@@ -134,3 +134,11 @@ def test_what_the_reference_lets_through_is_refused():
     with pytest.raises(InputError, match=r"^pred.jsonl: answers to questions not in the question file: 9$"):
         score_qa3d(SCANQA, [scanqa("1", "What is it?", ["table"])], [("1", "table"), ("9", "x")], "pred.jsonl",
                    captions=RecordingCaptions())
+
+
+def test_points_are_the_fraction_times_100_as_the_reference_prints():
+    """2 of 3 right: the reference computes 2 / 3, then x100, which is 66.66666666666666; 100 * 2 / 3 would be
+    66.66666666666667, one bit off (found by comparing with the official scorer on ScanQA val)."""
+    questions = [sqa3d(str(k), "What is it?", "table") for k in range(3)]
+    scores = score_qa3d(SQA3D, questions, [("0", "table"), ("1", "table"), ("2", "chair")])
+    assert scores.overall["EM1"] == 66.66666666666666

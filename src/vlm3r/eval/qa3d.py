@@ -106,7 +106,9 @@ def matched_predictions(predictions: list[tuple[str, str]], known: list[str], so
 
 
 def _points(values: list[bool]) -> float:
-    return 100.0 * sum(values) / len(values)
+    """The share of true values in points, computed as the reference does (the fraction, then x100: the other order
+    can differ in the last bit)."""
+    return sum(values) / len(values) * 100
 
 
 def score_qa3d(bench: Qa3dBenchmark, questions: list[Qa3dQuestion], predictions: list[tuple[str, str]],
@@ -145,7 +147,7 @@ def score_qa3d(bench: Qa3dBenchmark, questions: list[Qa3dQuestion], predictions:
         if captions is None:
             raise ValueError(f"captions: {bench.name} needs a captioning scorer")
         for name, found in captions(cleaned, references, groups).items():
-            scores[name].update({metric: 100.0 * value for metric, value in found.items()})
+            scores[name].update({metric: value * 100 for metric, value in found.items()})
     overall = scores.pop("overall")
     return Qa3dReport(bench.name, len(kinds), overall, scores, {t: len(groups[t]) for t in types},
                       multiline=count_line_breaks(cleaned))
