@@ -132,22 +132,25 @@ def run_command(
 @guarded
 def lmms_tasks_command(
     *,
-    qa: QuestionFile,
-    video_root: Path = typer.Option(..., "--video-root", help="Folder the questions' video paths are relative to."),
+    qa: EvalQuestionFile,
+    video_root: Path = typer.Option(..., "--video-root", help="Folder the questions' video paths are relative to "
+                                                             "(ScanQA, SQA3D: <scene_id>.mp4 or "
+                                                             "scannet/<scene_id>.mp4 below it)."),
     out: Path = typer.Option(..., "--out", help="Folder to pass to lmms-eval as --include_path."),
-    bench: Bench = "vsibench",
+    bench: EvalBench = "vsibench",
+    prompt: str = typer.Option(None, "--prompt", help="ScanQA, SQA3D: which reference script's prompt the model "
+                                                      "is asked in, preload (default) or plain."),
 ) -> None:
     """Write an offline lmms-eval task for a local question file, to run VLM-3R inside lmms-eval.
 
     Example: vlm3r eval lmms-tasks --qa qa.jsonl --video-root data/synthetic --out lmms_tasks
     then: lmms-eval --model vlm3r --model_args pretrained=DIR,cut3r=FILE,base=DIR --tasks vlm3r_vsibench
-    --include_path lmms_tasks
+    --include_path lmms_tasks; ScanQA: --bench scanqa --qa ScanQA_v1.0_val.json --video-root scannet_videos
+    (task vlm3r_scanqa)
     """
-    from vlm3r.qa.benchmarks import get_benchmark
-    from vlm3r.eval.lmms.tasks import write_lmms_tasks
-    from vlm3r.eval.loading import load_questions
+    from vlm3r.eval.lmms.tasks import write_bench_lmms_tasks
 
     check_output(out, folder=True)
-    task = write_lmms_tasks(out, get_benchmark(bench), load_questions(qa), video_root)
+    task = write_bench_lmms_tasks(out, bench, qa, video_root, prompt)
     output_console().print(f"wrote task {task} to {out.resolve()}; run lmms-eval with --tasks {task} "
                            f"--include_path {out.resolve()}")
