@@ -2,6 +2,7 @@
 empty answers counted, plots that draw every value and hide none, scene labels that do not overlap, the valid
 scene names when one is wrong, and a demo whose benchmark files come from scenes its training data does not."""
 
+import hashlib
 import itertools
 import json
 import shutil
@@ -22,7 +23,7 @@ from vlm3r.eval.public import mismatch, PUBLIC_RELEASES
 from vlm3r.eval.scoring import aggregate, paper_report
 from vlm3r.qa.benchmarks import VSIBENCH, VSTIBENCH
 from vlm3r.qa.generate import generate, load_scenes
-from vlm3r.qa.record import QARecord, read_qa_jsonl
+from vlm3r.qa.record import QARecord, read_qa_jsonl, write_qa_jsonl
 from vlm3r.qa.tasks import answer_kind, select_tasks
 
 runner = CliRunner()
@@ -123,6 +124,32 @@ def test_the_public_vstibench_file_gets_table_2(tmp_path):
     extra = records[1:] + [QARecord(**{**vars(records[0]), "question_type": "camera_obj_dist_change"})]
     assert mismatch(PUBLIC_RELEASES["vstibench"], extra) == \
         "it has question types the public release does not: camera_obj_dist_change"
+
+
+def test_vstibench_reports_carry_the_erratum_and_the_files_checksum(tmp_path):
+    """Every VSTI-Bench report says that the paper's numbers of the five camera types were measured on labels with a
+    wrong camera centre, beside the public first release (its paper row) and beside any other file; every report
+    names the question file scored by its SHA-256, which tells the releases apart. VSI-Bench has no erratum."""
+    public = records_like(VSTI_COUNTS, {"scannet": 50})
+    small = public[:: 500]
+    for name, records in (("public", public), ("small", small)):
+        qa = tmp_path / f"{name}.jsonl"
+        write_qa_jsonl(qa, records)
+        pred = tmp_path / f"{name}_pred.jsonl"
+        pred.write_text("".join(json.dumps(row) + "\n" for row in right_answers(records).values()))
+        out = tmp_path / name
+        result = CliRunner().invoke(app, ["eval", "score", "--bench", "vstibench", "--qa", str(qa), "--pred", str(pred),
+                                          "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        report = " ".join((out / "report.md").read_text().split())
+        assert ("VSTI-Bench erratum: the released labels of camera_displacement, camera_obj_abs_dist, "
+                "camera_obj_rel_dist_v1, camera_obj_rel_dist_v2, camera_obj_rel_dist_v3 were computed with a wrong "
+                "camera centre") in report
+        assert f"Question file: {qa} (SHA-256 {hashlib.sha256(qa.read_bytes()).hexdigest()})." in report
+        assert ("paper: VLM-3R 7B, Table 2" in table_rows((out / "report.md").read_text())) == (name == "public")
+    vsi = records_like({"object_counting": 3}, {"scannet": 1})
+    write_results(tmp_path / "vsi", VSIBENCH, vsi, right_answers(vsi), "t")
+    assert "erratum" not in (tmp_path / "vsi" / "report.md").read_text()
 
 
 def test_a_synthetic_run_has_no_paper_row_and_counts_its_empty_answers(plain_eval_run, vsi_questions):
