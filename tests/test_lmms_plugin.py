@@ -234,13 +234,13 @@ def test_scanqa_aggregation_scores_the_whole_set_once(scannet, tmp_path, monkeyp
     per_doc = [task_utils.qa3d_process_results(d, [a]) for d, a in zip(docs, ("Brown.", "the bed", "two"))]
     items = {metric: [row[metric] for row in per_doc] for metric in per_doc[0]}
     scores = {metric: task_utils.qa3d_aggregate(values) for metric, values in items.items()}
-    assert scores == {"EM1": 200 / 3, "EM1_refined": 100.0, "Bleu_1": 3.0, "Bleu_2": 6.0, "Bleu_3": 9.0,
+    assert scores == {"EM1": 2 / 3 * 100, "EM1_refined": 100.0, "Bleu_1": 3.0, "Bleu_2": 6.0, "Bleu_3": 9.0,
                       "Bleu_4": 12.0, "METEOR": 15.0, "ROUGE_L": 18.0, "CIDEr": 21.0}  # 3 captions: the set
     assert calls == [("scanqa", [("val-0", "Color", ("brown armchair", "brown")), ("val-1", "Place", ("left of bed",)),
                                  ("val-2", "Number", ("2", "two chairs"))],
                       [("val-0", "Brown."), ("val-1", "the bed"), ("val-2", "two")])]  # nine metrics, one scoring
     # another set is scored anew
-    assert task_utils.qa3d_aggregate([{**item, "prediction": "brown"} for item in items["EM1"]]) == 100 / 3
+    assert task_utils.qa3d_aggregate([{**item, "prediction": "brown"} for item in items["EM1"]]) == 1 / 3 * 100
     assert len(calls) == 2
 
 
@@ -343,6 +343,6 @@ def test_lmms_eval_runs_scanqa_in_the_reference_prompt_and_scores_it_with_vlm3r(
                                    "".join(a.split()) for r in refs) for a, refs in cleaned)
     scores = {k.split(",")[0]: v for k, v in out["results"]["vlm3r_scanqa"].items()
               if k.endswith(",none") and "stderr" not in k}
-    assert scores == {"EM1": 100 * em / 3, "EM1_refined": 100 * refined / 3, "Bleu_1": 3.0, "Bleu_2": 6.0,
+    assert scores == {"EM1": em / 3 * 100, "EM1_refined": refined / 3 * 100, "Bleu_1": 3.0, "Bleu_2": 6.0,
                       "Bleu_3": 9.0, "Bleu_4": 12.0, "METEOR": 15.0, "ROUGE_L": 18.0, "CIDEr": 21.0}
     assert len(calls) == 1 and calls[0][2] == [(q["question_id"], a) for q, a in zip(SCANQA_VAL, answers)]
