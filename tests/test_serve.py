@@ -440,6 +440,14 @@ def test_one_access_line_per_request(setup, monkeypatch):
             ("POST", "/v1/chat/completions", "404"), ("POST", "/v1/chat/completions", "400"),
             ("GET", "/v1/no%0Asuch", "404"), ("POST", "/v1/chat/completions", "200")]
     with Records("vlm3r.serve.access") as logs:
+        # a line is logged as its response ends, so an earlier test's last request may log after its client got
+        # the answer: lines before this sentinel's are not this test's
+        httpx.get(f"{server.url}/v1/sentinel", headers=AUTH)
+        deadline = time.monotonic() + 10
+        while not any("/v1/sentinel " in r.getMessage() for r in logs.records):
+            assert time.monotonic() < deadline, [r.getMessage() for r in logs.records]
+            time.sleep(0.02)
+        del logs.records[:next(k for k, r in enumerate(logs.records) if "/v1/sentinel " in r.getMessage()) + 1]
         monkeypatch.setattr(serving, "health", slow_health)
         httpx.get(f"{server.url}/health", headers=AUTH)
         monkeypatch.setattr(serving, "health", failing_health)
