@@ -218,7 +218,9 @@ def counting_scorer(calls: list):
     return score
 
 
-def test_scanqa_aggregation_scores_the_whole_set_once(scannet, tmp_path, monkeypatch):
+def scanqa_task_with_counting_scorer(scannet, tmp_path, monkeypatch):
+    """The ScanQA task of SCANQA_VAL written into ``tmp_path/tasks``, scored by ``counting_scorer``: (its calls, the
+    folder)."""
     from vlm3r.eval.lmms import task_utils
 
     calls = []
@@ -227,6 +229,13 @@ def test_scanqa_aggregation_scores_the_whole_set_once(scannet, tmp_path, monkeyp
     tasks = tmp_path / "tasks"
     assert lmms_tasks("--bench", "scanqa", "--qa", scannet / "ScanQA_v1.0_val.json", "--video-root",
                       scannet / "videos", "--out", tasks).exit_code == 0
+    return calls, tasks
+
+
+def test_scanqa_aggregation_scores_the_whole_set_once(scannet, tmp_path, monkeypatch):
+    from vlm3r.eval.lmms import task_utils
+
+    calls, tasks = scanqa_task_with_counting_scorer(scannet, tmp_path, monkeypatch)
     docs = docs_of(tasks, "vlm3r_scanqa")
     assert [task_utils.qa3d_doc_to_text(d) for d in docs] == [q["question"] for q in SCANQA_VAL]
     # EM@1: "Brown." cleans to "brown", an answer; "the bed" is none; "two" is "2" cleaned. Refined: "the bed"
@@ -305,7 +314,6 @@ def test_lmms_eval_runs_scanqa_in_the_reference_prompt_and_scores_it_with_vlm3r(
     from lmms_eval.evaluator import simple_evaluate
     from lmms_eval.tasks import TaskManager
 
-    from vlm3r.eval.lmms import task_utils
     from vlm3r.eval.lmms.model import Vlm3rLmms
     from vlm3r.eval.qa3d import clean_answer
     from vlm3r.eval.qa3d_bench import SCANQA
@@ -313,12 +321,7 @@ def test_lmms_eval_runs_scanqa_in_the_reference_prompt_and_scores_it_with_vlm3r(
 
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("LMMS_EVAL_DATASETS_CACHE", str(tmp_path / "datasets_cache"))
-    calls = []
-    monkeypatch.setattr(task_utils, "score_answers", counting_scorer(calls))
-    task_utils._qa3d_report.cache_clear()
-    tasks = tmp_path / "tasks"
-    assert lmms_tasks("--bench", "scanqa", "--qa", scannet / "ScanQA_v1.0_val.json", "--video-root",
-                      scannet / "videos", "--out", tasks).exit_code == 0
+    calls, tasks = scanqa_task_with_counting_scorer(scannet, tmp_path, monkeypatch)
     model = Vlm3rLmms(str(tiny_model), dtype="fp32", max_frames_num=4, batch_size=2)
     out = simple_evaluate(model=model, tasks=["vlm3r_scanqa"], gen_kwargs="max_new_tokens=8", bootstrap_iters=0,
                           task_manager=TaskManager(include_path=str(tasks), include_defaults=False),
