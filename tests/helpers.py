@@ -297,6 +297,15 @@ app(sys.argv[1:], prog_name="vlm3r")
 HELD_RUN_START_S = 300  # seconds the held run may take to answer its first video
 
 
+def default_sigint() -> None:
+    """``preexec_fn`` of a child that a test interrupts with SIGINT: Ctrl-C's default action, even when the tests
+    themselves run with SIGINT ignored (a shell starts a background job, ``make test &``, with SIGINT ignored, and
+    children inherit that; Python then installs no KeyboardInterrupt handler)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_held_run(args: list, out: Path, env: dict | None = None):
     """The held run (``eval_args``), returned once its first video's answers are on disk in ``out``."""
     import subprocess
@@ -306,7 +315,7 @@ def start_held_run(args: list, out: Path, env: dict | None = None):
     from vlm3r.eval.predictions import read_predictions
 
     process = subprocess.Popen([sys.executable, "-c", HELD_RUN, *map(str, args)], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True, env=env)
+                               stderr=subprocess.PIPE, text=True, env=env, preexec_fn=default_sigint)
     deadline = time.monotonic() + HELD_RUN_START_S
     while not read_predictions(out / "predictions.jsonl"):
         assert process.poll() is None, process.communicate()[1][-3000:]

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import default_sigint
 from typer.testing import CliRunner
 
 from vlm3r.cli.main import app
@@ -134,7 +135,7 @@ def start_slowed(module: str, name: str, seconds: float, args: list, tmp_path: P
     script = tmp_path / "slowed.py"
     script.write_text(SLOW_JOB.format(module=module, name=name, seconds=seconds))
     process = subprocess.Popen([sys.executable, str(script), *map(str, args)], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     deadline = time.monotonic() + 60
     while len(children(process.pid)) < 2:  # both workers started and taking jobs
         assert process.poll() is None, process.communicate()

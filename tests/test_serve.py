@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 import torch
-from helpers import replace_keeping_size_and_mtime, save_tiny_model
+from helpers import default_sigint, replace_keeping_size_and_mtime, save_tiny_model
 
 openai = pytest.importorskip("openai")
 uvicorn = pytest.importorskip("uvicorn")
@@ -737,7 +737,8 @@ class ServeProcess:
         with self.log.open("w") as log, self.out.open("w") as out:
             self.process = subprocess.Popen([str(vlm3r), "serve", "--model", str(model), "--port", str(self.port),
                                              "--dtype", "fp32", *options],
-                                            env={**os.environ, "TMPDIR": str(self.temporary)}, stdout=out, stderr=log)
+                                            env={**os.environ, "TMPDIR": str(self.temporary)}, stdout=out, stderr=log,
+                                            preexec_fn=default_sigint)
         self.url = f"http://127.0.0.1:{self.port}"
 
     def wait_until_serving(self, timeout_s: float = 60) -> None:
