@@ -31,7 +31,7 @@ def ask(
     it; a released model: the question as given). The answer goes to standard output; what ran and a warning for
     an empty answer go to standard error.
 
-    Example: vlm3r ask --model vlm-3r-llava-qwen2-lora --base LLaVA-Video-7B-Qwen2 --cut3r cut3r_512_dpt_4_64.pth
+    Example: vlm3r ask --model vlm-3r-llava-qwen2-lora --base LLaVA-NeXT-Video-7B-Qwen2 --cut3r cut3r_512_dpt_4_64.pth
     room.mp4 "How far is the sofa from the tv (in meters)?"
     """
     from vlm3r.model.pipeline import EMPTY_ANSWER, Vlm3rPipeline

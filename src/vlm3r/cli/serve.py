@@ -41,7 +41,7 @@ def serve(
     """Serve VLM-3R with the OpenAI chat API (POST /v1/chat/completions, POST /v1/videos, GET /v1/models,
     GET /health); encoded videos and their prompt prefixes stay cached across requests.
 
-    Example: vlm3r serve --model vlm-3r-llava-qwen2-lora --base LLaVA-Video-7B-Qwen2 --cut3r cut3r_512_dpt_4_64.pth
+    Example: vlm3r serve --model vlm-3r-llava-qwen2-lora --base LLaVA-NeXT-Video-7B-Qwen2 --cut3r cut3r_512_dpt_4_64.pth
     --video-root /data/videos --device cuda --api-key secret --served-model-name vlm-3r
     """
     from vlm3r.model.pipeline import Vlm3rPipeline
