@@ -76,8 +76,11 @@ def test_a_killed_run_resumes_without_losing_or_repeating(plain_eval_run, tiny_m
     out = tmp_path / "killed"
     args = eval_args(tiny_model, vsi_questions, qa_synthetic, out)
     process = start_held_run(args, out)
-    process.send_signal(sig)
-    process.wait(timeout=30)
+    try:
+        process.send_signal(sig)
+        process.wait(timeout=30)
+    finally:
+        process.kill()  # a run that outlived its signal must not outlive the test
     first_video = read_qa_jsonl(vsi_questions)[0].video_path
     plain = (plain_eval_run / "predictions.jsonl").read_bytes().splitlines(keepends=True)
     firsts = sum(1 for r in read_qa_jsonl(vsi_questions) if r.video_path == first_video)

@@ -165,8 +165,11 @@ def test_an_interrupted_scanqa_run_resumes_to_the_same_predictions(scanqa_run, t
     out = tmp_path / "killed"
     args = scanqa_args(tiny_model, scannet, out, "--max-new-tokens", ANSWER_TOKENS)
     process = start_held_run(args, out)
-    process.send_signal(signal.SIGINT)
-    process.wait(timeout=30)
+    try:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+    finally:
+        process.kill()  # a run that outlived its signal must not outlive the test
     plain = (scanqa_run / "predictions.jsonl").read_bytes().splitlines(keepends=True)
     assert (out / "predictions.jsonl").read_bytes() == plain[0] + plain[2]  # the first video's two answers
     resumed = run_cli(*args)
