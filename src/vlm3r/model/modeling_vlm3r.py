@@ -206,6 +206,23 @@ class Vlm3rModel(nn.Module):
         fused = self.fuse(visual, spatial)
         return self.add_newlines(self.pool(self.mm_projector(fused)))
 
+    def image_embeddings(self, pixel_values: torch.Tensor) -> list[torch.Tensor]:
+        """Embeddings of an image sequence (images [N, 3, S, S] in [-1, 1]) as the reference splices images: SigLIP
+        on each, CUT3R over all N as one recurrent sequence (in this order), fusion and projector per image, then no
+        pooling: each image's grid of g x g tokens with the newline embedding after every row, one [g * (g + 1), D]
+        tensor per image (756 rows with the released config), each for its own ``<image>`` (docs/model.md, "Image
+        sequences")."""
+        size = self.config.vision.image_size
+        if pixel_values.ndim != 4 or tuple(pixel_values.shape[1:]) != (self.config.vision.num_channels, size, size):
+            raise ValueError(f"pixel_values: expected images [N, {self.config.vision.num_channels}, {size}, {size}] "
+                             f"(SigLIP preprocessing at the tower's image_size), got {tuple(pixel_values.shape)}")
+        visual = self.vision_features(pixel_values)
+        spatial = self.spatial_features(pixel_values) if self.fusion_block is not None else None
+        projected = self.mm_projector(self.fuse(visual, spatial))
+        g = self.config.grid
+        rows = self.add_newlines(projected.view(len(projected), g, g, projected.shape[-1]))
+        return list(rows.view(len(projected), g * (g + 1), -1).unbind(0))
+
     # ------------------------------------------------------------------ text
     def splice(self, input_ids: list[list[int]], visuals: list[torch.Tensor], labels: list[list[int]] | None = None,
                padding_side: str = "left"):

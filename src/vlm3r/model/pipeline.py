@@ -25,11 +25,13 @@ from vlm3r.errors import InputError
 from vlm3r.model.loading import load_tokenizer
 from vlm3r.model.modeling_vlm3r import PrefixCache, Vlm3rModel
 from vlm3r.model.prompt import (IMAGE, MAX_NEW_TOKENS, PromptTemplate, Template, chat_prompt, encode, eos_id,
-                                longest_token_bytes, pad_id)
+                                images_question, longest_token_bytes, pad_id)
 from vlm3r.model.sampling import Sampling
 from vlm3r.model.video import siglip_pixels
 from vlm3r.utils.devices import AUTO, Placement, dtype_name, placement, torch_dtype
 from vlm3r.utils.fileio import FileDigests
+from vlm3r.utils.frames import linspace_indices
+from vlm3r.utils.images import list_images, read_images
 from vlm3r.utils.video import read_video_frames, require_file, sampled_timing
 
 # Unicode normalization, which the tokenizer applies before splitting (Qwen2: NFC), can shorten text: at most 4x in
@@ -98,6 +100,39 @@ class Answer:
     tokens: list[int]
     prompt_tokens: int
     truncated: bool
+
+
+@dataclass(frozen=True)
+class AskRequest:
+    """What ``vlm3r ask`` asks about: a video, or an image sequence (``images``: folders, glob patterns or files)
+    in the reference's image layout or, ``as_video``, as a video's frames."""
+
+    question: str
+    video: Path | None = None
+    images: tuple[str, ...] = ()
+    as_video: bool = False
+
+    @classmethod
+    def from_arguments(cls, arguments: list[str], images: list[str] | None = None,
+                       as_video: bool = False) -> AskRequest:
+        """The command line's positional ``arguments`` (VIDEO QUESTION, or QUESTION with ``--images``), checked
+        before any model is loaded."""
+        if images:
+            if len(arguments) != 1:
+                raise InputError(f"with --images, give only the question (got {len(arguments)} arguments: "
+                                 f"{arguments!r})")
+            return cls(arguments[0], images=tuple(images), as_video=as_video)
+        if as_video:
+            raise InputError("--as-video: it treats --images as a video's frames; give --images")
+        if len(arguments) != 2:
+            raise InputError(f"give a VIDEO and a QUESTION, or --images and a QUESTION (got {len(arguments)} "
+                             f"arguments: {arguments!r})")
+        return cls(arguments[1], video=Path(arguments[0]))
+
+    def answer(self, pipeline: Vlm3rPipeline, max_new_tokens: int = MAX_NEW_TOKENS) -> str:
+        if self.video is not None:
+            return pipeline.ask(self.video, self.question, max_new_tokens)
+        return pipeline.ask_images(list(self.images), self.question, max_new_tokens, self.as_video)
 
 
 class Vlm3rPipeline:
@@ -303,6 +338,63 @@ class Vlm3rPipeline:
             answers += [Answer(self._text(o), o, prefix.length + len(s), len(o) >= max_new_tokens)
                         for s, o in zip(batch, outputs)]
         return answers
+
+    # ------------------------------------------------------------------ image sequences
+    def image_pixels(self, paths: list[Path]) -> torch.Tensor:
+        """The images read (``utils.images.read_images``) and preprocessed for SigLIP, each squashed on its own."""
+        frames = read_images(paths)
+        return siglip_pixels(frames, self.model.config.vision.image_size).to(self.model.image_newline.device)
+
+    def images_prompt_ids(self, count: int, question: str) -> list[int]:
+        """The reference's prompt for ``count`` images: ``<image>\n`` per image, then the question as given."""
+        return encode(self.tokenizer, chat_prompt(*images_question(count, question)),
+                      self.model.config.image_token_index)
+
+    def images_length(self, count: int, question: str) -> int:
+        """LLM positions of the prompt for ``count`` images (each ``<image>`` replaced by its embeddings)."""
+        grid = self.model.config.grid
+        return len(self.images_prompt_ids(count, question)) + count * (grid * (grid + 1) - 1)
+
+    def check_images_fit(self, count: int, question: str, max_new_tokens: int) -> None:
+        """Refuse (``PromptTooLongError``, saying how many would fit) images whose prompt and ``max_new_tokens``
+        pass the LLM's context; the reference cuts such a prompt short at its tokenizer's maximum length."""
+        context = self.model.config.llm.max_position_embeddings
+        if self.images_length(count, question) + max_new_tokens <= context:
+            return
+        one = self.images_length(1, question)
+        step = self.images_length(2, question) - one  # each further image: its embeddings and a newline
+        fit = max(0, (context - max_new_tokens - one) // step + 1) if one + max_new_tokens <= context else 0
+        raise PromptTooLongError(f"{count} images do not fit: their prompt is {self.images_length(count, question)} "
+                                 f"tokens and with max_tokens {max_new_tokens} more than the model's context of "
+                                 f"{context}; at most {fit} images fit (or ask with --as-video)")
+
+    def ask_images(self, images, question: str, max_new_tokens: int = MAX_NEW_TOKENS, as_video: bool = False) -> str:
+        """The answer to a question about an image sequence (``images``: folders, glob patterns or files,
+        ``utils.images.list_images``). By default as the reference asks about images: each image its own
+        ``<image>``, unpooled, CUT3R over all of them in order. ``as_video``: as a video's sampled frames
+        (``num_frames`` of them spread by linspace, pooled, one ``<image>``, the model's own prompt without the
+        time instruction, since images have no frame rate)."""
+        paths = list_images(images)
+        if as_video:
+            chosen = [paths[i] for i in linspace_indices(len(paths), self.num_frames)]
+            template = self.template.untimed() if self.template.time_instruction else self.template
+            ids = encode(self.tokenizer, chat_prompt(*template.user_turn(question)),
+                         self.model.config.image_token_index)
+            with torch.inference_mode():
+                visuals = [self.model.visual_embeddings(self.image_pixels(chosen))]
+        else:
+            self.check_images_fit(len(paths), question, max_new_tokens)  # before any image is read
+            ids = self.images_prompt_ids(len(paths), question)
+            with torch.inference_mode():
+                visuals = self.model.image_embeddings(self.image_pixels(paths))
+        context = self.model.config.llm.max_position_embeddings
+        length = len(ids) - len(visuals) + sum(len(v) for v in visuals)
+        if length + max_new_tokens > context:
+            raise PromptTooLongError(f"the prompt is {length} tokens and with max_tokens {max_new_tokens} more than "
+                                     f"the model's context of {context}")
+        outputs = self.model.generate([ids], visuals, max_new_tokens=max_new_tokens, eos_token_id=self.eos,
+                                      pad_token_id=self.pad)
+        return self._text(outputs[0])
 
     def stream_video(self, video: Path | str, question: str, max_new_tokens: int = MAX_NEW_TOKENS,
                      sampling: Sampling | None = None):

@@ -62,6 +62,18 @@ def video_question(text: str) -> list[Piece]:
     return [IMAGE, f"\n{text}"]
 
 
+def images_question(count: int, text: str) -> list[Piece]:
+    """The user turn's content for a question about ``count`` images, as the reference's image demo writes it:
+    ``<image>\n`` per image, then the text."""
+    if count < 1:
+        raise ValueError(f"count: at least one image, got {count}")
+    pieces: list[Piece] = []
+    for _ in range(count):
+        pieces += [IMAGE, "\n"]
+    pieces[-1] += text
+    return pieces
+
+
 def with_image_slots(text: str) -> list[Piece]:
     """A LLaVA data value, where ``<image>`` is the format's placeholder for the sample's video: text pieces with
     an ``IMAGE`` marker at each placeholder."""

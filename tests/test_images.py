@@ -1,0 +1,151 @@
+"""Image sequences as input (the reference's image demo, spec reference-3dqa.md §3): files listed in file-name order,
+the prompt and token layout by hand, CUT3R over the images as one sequence, the context limit, ``ask --images`` and
+``--as-video``, and every bad input named."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from vlm3r.cli.main import app
+from vlm3r.model.pipeline import AskRequest, PromptTooLongError, Vlm3rPipeline
+from vlm3r.model.prompt import chat_prompt, encode, render
+from vlm3r.model.video import siglip_pixels
+from vlm3r.utils.images import ImageError, list_images, read_images
+
+QUESTION = "How many white chairs are there?"
+
+
+def write_images(folder, names, seed=0, size=(40, 30)):
+    """Distinct random RGB images under ``names`` (PNG, lossless: the pixels read back are these)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    pixels = {}
+    for name in names:
+        pixels[name] = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+        Image.fromarray(pixels[name]).save(folder / name)
+    return pixels
+
+
+@pytest.fixture(scope="module")
+def pipeline(tiny_model):
+    return Vlm3rPipeline.from_pretrained(tiny_model, dtype=torch.float32)
+
+
+def test_a_folder_is_read_in_file_name_order_and_listed_files_as_given(tmp_path):
+    write_images(tmp_path / "seq", ["frame_10.png", "frame_2.png", "b.JPG", "a.webp"])
+    (tmp_path / "seq" / "notes.txt").write_text("not an image")
+    # sorted by name as strings, as the reference sorts a folder: "frame_10" before "frame_2"
+    assert [p.name for p in list_images([tmp_path / "seq"])] == ["a.webp", "b.JPG", "frame_10.png", "frame_2.png"]
+    assert [p.name for p in list_images([str(tmp_path / "seq" / "frame_*.png")])] == ["frame_10.png", "frame_2.png"]
+    listed = [tmp_path / "seq" / "frame_2.png", tmp_path / "seq" / "a.webp"]
+    assert list_images(listed) == listed
+
+
+def test_bad_image_inputs_are_named(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ImageError, match=rf"^{tmp_path / 'empty'}: no images in the folder \(.png, .jpg"):
+        list_images([tmp_path / "empty"])
+    with pytest.raises(ImageError, match=rf"^{tmp_path / 'gone'}: no such file or folder$"):
+        list_images([tmp_path / "gone"])
+    with pytest.raises(ImageError, match=r"no image matches the pattern"):
+        list_images([str(tmp_path / "*.png")])
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(ImageError, match=rf"^{tmp_path / 'notes.txt'}: not an image file name"):
+        list_images([tmp_path / "notes.txt"])
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG not really")
+    with pytest.raises(ImageError, match=rf"^{tmp_path / 'broken.png'}: not a readable image"):
+        read_images([tmp_path / "broken.png"])
+
+
+def reference_ids(tokenizer, count: int, question: str) -> list[int]:
+    """image_demo.py's prompt ("<image>\\n" per image, then the question, in qwen_1_5) tokenized as the reference's
+    tokenizer_image_token does: split at <image>, each chunk tokenized, -200 between."""
+    prompt = ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n" + "<image>\n" * count
+              + question + "<|im_end|>\n<|im_start|>assistant\n")
+    chunks = [tokenizer(chunk, add_special_tokens=False).input_ids for chunk in prompt.split("<image>")]
+    ids = chunks[0]
+    for chunk in chunks[1:]:
+        ids = ids + [-200] + chunk
+    return ids
+
+
+def test_prompt_and_token_layout_of_three_images(pipeline, tmp_path):
+    assert pipeline.images_prompt_ids(3, QUESTION) == reference_ids(pipeline.tokenizer, 3, QUESTION)
+    pixels = siglip_pixels(list(write_images(tmp_path, ["a.png", "b.png", "c.png"]).values()), 84)
+    model = pipeline.model
+    with torch.inference_mode():
+        blocks = model.image_embeddings(pixels)
+        # by hand: SigLIP per image, CUT3R over the three as one sequence, fusion, projector, no pooling
+        fused = model.mm_projector(model.fuse(model.vision_features(pixels), model.spatial_features(pixels)))
+    g = model.config.grid  # 6 for the tiny tower: 84 / 14
+    assert [tuple(b.shape) for b in blocks] == [(g * (g + 1), model.config.llm.hidden_size)] * 3  # 42 rows each
+    for image, block in enumerate(blocks):
+        for row in range(g):
+            start = row * (g + 1)
+            assert torch.equal(block[start:start + g], fused[image, row * g:(row + 1) * g])  # the row's g tokens
+            assert torch.equal(block[start + g], model.image_newline)  # then the newline
+    # the prompt with each <image> replaced: 3 x 42 embeddings where the 3 ids were
+    assert pipeline.images_length(3, QUESTION) == len(reference_ids(pipeline.tokenizer, 3, QUESTION)) - 3 + 3 * 42
+
+
+def test_cut3r_reads_the_images_in_order_as_one_sequence(pipeline, tmp_path):
+    """CUT3R's state carries from image to image: image b after image a is not image b first (or alone); first in a
+    sequence, it is what it is alone (up to the float rounding of a batch of two against one)."""
+    frames = list(write_images(tmp_path, ["a.png", "b.png"]).values())
+    model = pipeline.model
+    with torch.inference_mode():
+        a_then_b = model.image_embeddings(siglip_pixels(frames, 84))
+        b_then_a = model.image_embeddings(siglip_pixels(frames[::-1], 84))
+        b_alone = model.image_embeddings(siglip_pixels(frames[1:], 84))
+    torch.testing.assert_close(b_then_a[0], b_alone[0])
+    assert not torch.allclose(a_then_b[1], b_alone[0], atol=1e-3)
+
+
+def test_ask_images_answers_in_the_reference_layout_and_as_video(pipeline, tiny_model, tmp_path):
+    write_images(tmp_path / "seq", [f"frame_{k:02d}.png" for k in range(10)], seed=3)
+    paths = sorted((tmp_path / "seq").iterdir())
+    frames = read_images(paths)
+    model = pipeline.model
+    with torch.inference_mode():
+        visuals = model.image_embeddings(siglip_pixels(frames, 84))
+    expected = pipeline.tokenizer.decode(model.generate([reference_ids(pipeline.tokenizer, 10, QUESTION)], visuals,
+                                                        8, pipeline.eos, pipeline.pad)[0],
+                                         skip_special_tokens=True).strip()
+    assert pipeline.ask_images([tmp_path / "seq"], QUESTION, 8) == expected
+    # as a video: 4 of the 10 spread by linspace (0, 3, 6, 9), pooled, one <image>, the model's own prompt
+    chosen = [frames[k] for k in (0, 3, 6, 9)]
+    with torch.inference_mode():
+        visual = model.visual_embeddings(siglip_pixels(chosen, 84))
+    ids = encode(pipeline.tokenizer, chat_prompt(*pipeline.template.user_turn(QUESTION)))
+    assert render(chat_prompt(*pipeline.template.user_turn(QUESTION))).count("<image>") == 1
+    as_video = pipeline.tokenizer.decode(model.generate([ids], [visual], 8, pipeline.eos, pipeline.pad)[0],
+                                         skip_special_tokens=True).strip()
+    assert pipeline.ask_images([tmp_path / "seq"], QUESTION, 8, as_video=True) == as_video
+    # the command gives the pipeline's answers
+    result = CliRunner().invoke(app, ["ask", "--model", str(tiny_model), "--dtype", "fp32", "--max-new-tokens", "8",
+                                      "--images", str(tmp_path / "seq"), QUESTION])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (f"{expected}\n" if expected else "")
+
+
+def test_too_many_images_say_how_many_fit(pipeline, tmp_path):
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for k in range(120):
+        (folder / f"{k:03d}.png").write_bytes(b"")  # refused before any image is read
+    # by brute force: the most images whose prompt and 16 new tokens fit the tiny model's 4096 positions
+    fit = max(n for n in range(1, 120) if pipeline.images_length(n, QUESTION) + 16 <= 4096)
+    with pytest.raises(PromptTooLongError, match=rf"^120 images do not fit: .* at most {fit} images fit "):
+        pipeline.ask_images([folder], QUESTION, 16)
+
+
+@pytest.mark.parametrize("arguments, images, as_video, message", [
+    (["room.mp4", "q"], ["seq"], False, r"with --images, give only the question \(got 2 arguments"),
+    (["q"], None, False, r"give a VIDEO and a QUESTION, or --images and a QUESTION \(got 1 arguments"),
+    (["room.mp4", "q"], None, True, r"--as-video: it treats --images as a video's frames; give --images"),
+])
+def test_ask_arguments_are_checked_before_loading(arguments, images, as_video, message):
+    with pytest.raises(ValueError, match=message):
+        AskRequest.from_arguments(arguments, images, as_video)
