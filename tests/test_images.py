@@ -149,3 +149,53 @@ def test_too_many_images_say_how_many_fit(pipeline, tmp_path):
 def test_ask_arguments_are_checked_before_loading(arguments, images, as_video, message):
     with pytest.raises(ValueError, match=message):
         AskRequest.from_arguments(arguments, images, as_video)
+
+
+def write_phone_video(path, frames: list[np.ndarray], fps: int = 10) -> None:
+    """An MP4 whose track header carries a phone's display matrix: shown turned a quarter clockwise, as an iPhone
+    held upright records (its sensor's frames are landscape). PyAV writes no display matrix, so the matrix of the
+    track header box ('tkhd') is set in the file's bytes."""
+    import struct
+
+    import av
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps, options={"qp": "0"})
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt = "yuv444p"
+        for rgb in frames:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        out.mux(stream.encode())
+    data = bytearray(path.read_bytes())
+    box = data.find(b"tkhd")
+    assert data[box + 4] == 0  # version 0: 4 times/ids of 4 bytes, then reserved, layer, group, volume, reserved
+    matrix = box + 8 + 20 + 8 + 2 + 2 + 2 + 2
+    one = 1 << 16
+    data[matrix:matrix + 36] = struct.pack(">9i", 0, one, 0, -one, 0, 0, 0, 0, 1 << 30)  # a quarter turn clockwise
+    path.write_bytes(bytes(data))
+
+
+def test_a_phone_video_is_read_upright_unless_asked_as_stored(pipeline, tiny_model, tmp_path):
+    from vlm3r.utils.video import read_video_frames
+
+    frames = []
+    for k in range(6):  # landscape 64 x 32, white on the left, a frame number in grey
+        rgb = np.zeros((32, 64, 3), dtype=np.uint8)
+        rgb[:, :16] = 255
+        rgb[:, 40:44] = 40 * k
+        frames.append(rgb)
+    video = tmp_path / "IMG_0001.mp4"
+    write_phone_video(video, frames)
+    stored, indices, _ = read_video_frames(video, 4, upright=False)
+    upright, same_indices, _ = read_video_frames(video, 4)
+    assert stored.shape == (4, 32, 64, 3) and upright.shape == (4, 64, 32, 3)
+    assert np.array_equal(indices, same_indices)
+    for flat, turned in zip(stored, upright):
+        assert np.array_equal(turned, np.rot90(flat, k=-1))  # a quarter turn clockwise
+    # turned clockwise, the left edge is at the top: the white band is the top 16 rows
+    assert upright[:, :16].min() > 200 and upright[:, 16:, :, :].mean() < 100
+    as_stored = Vlm3rPipeline.from_pretrained(tiny_model, dtype=torch.float32, upright=False)
+    model = pipeline.model
+    with torch.inference_mode():
+        assert torch.equal(as_stored.video_embeddings(video), model.visual_embeddings(siglip_pixels(stored, 84)))
+        assert torch.equal(pipeline.video_embeddings(video), model.visual_embeddings(siglip_pixels(upright, 84)))

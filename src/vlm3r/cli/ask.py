@@ -24,6 +24,9 @@ def ask(
     as_video: bool = typer.Option(False, "--as-video", help="With --images: as a video's sampled frames (pooled, one "
                                                             "<image>) instead of the reference's image layout (each "
                                                             "image its own <image>, 756 tokens each)."),
+    as_stored: bool = typer.Option(False, "--as-stored", help="A rotated video (a phone's) as stored in the file, "
+                                                              "sideways, as the reference's decoder reads it; "
+                                                              "default: upright, as players show it."),
     model: ModelFolder,
     cut3r: Cut3rWeights = None,
     base: BaseFolder = None,
@@ -45,7 +48,8 @@ def ask(
     from vlm3r.model.pipeline import EMPTY_ANSWER, AskRequest, Vlm3rPipeline
 
     request = AskRequest.from_arguments(arguments, images, as_video)
-    pipeline = Vlm3rPipeline.from_options(model, cut3r, base, vision_tower, dtype=dtype, device=device, frames=frames)
+    pipeline = Vlm3rPipeline.from_options(model, cut3r, base, vision_tower, dtype=dtype, device=device, frames=frames,
+                                          upright=not as_stored)
     typer.echo(pipeline.placement, err=True)
     answer = request.answer(pipeline, max_new_tokens)
     if answer:

@@ -138,8 +138,9 @@ class AskRequest:
 class Vlm3rPipeline:
     def __init__(self, model: Vlm3rModel, tokenizer, num_frames: int | None = None,
                  cache_size: int = EMBEDDING_CACHE_VIDEOS, prefix_cache_size: int = PREFIX_CACHE_VIDEOS,
-                 max_cache_bytes: int | None = None):
+                 max_cache_bytes: int | None = None, upright: bool = True):
         self.model, self.tokenizer = model, tokenizer
+        self.upright = upright  # video frames turned as the file's rotation says (utils.video.read_video_frames)
         self.num_frames = model.config.num_frames if num_frames is None else num_frames
         if self.num_frames < 1:
             raise InputError(f"num_frames: at least 1 frame per video, got {self.num_frames}")
@@ -156,19 +157,20 @@ class Vlm3rPipeline:
     @classmethod
     def from_pretrained(cls, model_path, cut3r_path=None, base_path=None, dtype=torch.float32, device="cpu",
                         num_frames: int | None = None, vision_tower=None,
-                        max_cache_bytes: int | None = None) -> Vlm3rPipeline:
+                        max_cache_bytes: int | None = None, upright: bool = True) -> Vlm3rPipeline:
         """``Vlm3rModel.from_pretrained`` with the base's tokenizer, the embeddings cut to its length as the
         official inference loader does; ``max_cache_bytes`` bounds the per-video caches (None: by count only)."""
         model = Vlm3rModel.from_pretrained(model_path, cut3r=cut3r_path, base=base_path, dtype=dtype, device=device,
                                            vision_tower=vision_tower)
         tokenizer = load_tokenizer(model.files.base)
         model.fit_tokenizer(tokenizer)
-        return cls(model, tokenizer, num_frames, max_cache_bytes=max_cache_bytes)
+        return cls(model, tokenizer, num_frames, max_cache_bytes=max_cache_bytes, upright=upright)
 
     @classmethod
     def from_options(cls, model, cut3r=None, base=None, vision_tower=None, *, dtype: str = AUTO,
                      device: str = AUTO, frames: int | None = None, max_cache_bytes: int | None = None,
-                     dtype_option: str = "--dtype", device_option: str = "--device") -> Vlm3rPipeline:
+                     dtype_option: str = "--dtype", device_option: str = "--device",
+                     upright: bool = True) -> Vlm3rPipeline:
         """The pipeline that a command's options name (``vlm3r ask``, ``serve``, ``eval run``, the lmms-eval
         model): the dtype by name (fp32, bf16, fp16) and the device, ``auto`` for the best this machine has
         (``utils.devices.placement``), both checked before any file is read (an error names them as
@@ -176,7 +178,7 @@ class Vlm3rPipeline:
         ``from_pretrained``. ``pipeline.placement`` says what was chosen."""
         chosen = placement(device, dtype, device_option, dtype_option)
         pipeline = cls.from_pretrained(model, cut3r, base, torch_dtype(chosen.dtype), chosen.device, frames,
-                                       vision_tower, max_cache_bytes)
+                                       vision_tower, max_cache_bytes, upright)
         pipeline.placement = chosen
         return pipeline
 
@@ -200,7 +202,7 @@ class Vlm3rPipeline:
         cached = self.caches.get("embeddings", key)
         if cached is not None:
             return cached
-        frames, indices, fps = read_video_frames(path, self.num_frames)
+        frames, indices, fps = read_video_frames(path, self.num_frames, self.upright)
         self._remember_timing(key, (indices, fps))
         device = self.model.image_newline.device
         pixels = siglip_pixels(frames, self.model.config.vision.image_size).to(device)

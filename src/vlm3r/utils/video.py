@@ -128,10 +128,18 @@ def sampled_timing(path: Path | str, num_frames: int = NUM_FRAMES) -> tuple[np.n
     return linspace_indices(total, num_frames), frame_rate(path)
 
 
-def _decode_sampled(path: Path, indices: np.ndarray) -> tuple[np.ndarray | None, int, float]:
+def upright_frame(rgb: np.ndarray, rotation: float) -> np.ndarray:
+    """A decoded frame [H, W, 3] turned as its video's display matrix says (``rotation``: PyAV's
+    ``VideoFrame.rotation``, degrees counter-clockwise, e.g. -90 for a phone held upright), to the nearest quarter
+    turn, as players and FFmpeg's autorotation show it."""
+    turns = round(rotation / 90) % 4
+    return np.ascontiguousarray(np.rot90(rgb, k=turns)) if turns else rgb
+
+
+def _decode_sampled(path: Path, indices: np.ndarray, upright: bool = True) -> tuple[np.ndarray | None, int, float]:
     """Decode the whole stream once, converting to RGB only the frames at ``indices`` (increasing), written
-    straight into the output array; returns it (None if no frame was sampled), the number of frames decoded and
-    the frame rate."""
+    straight into the output array (``upright``: turned as the video's rotation says); returns it (None if no
+    frame was sampled), the number of frames decoded and the frame rate."""
     slot = {int(index): k for k, index in enumerate(indices)}
     out = None
     container, stream = _open_video(path)
@@ -142,6 +150,8 @@ def _decode_sampled(path: Path, indices: np.ndarray) -> tuple[np.ndarray | None,
         for frame in container.decode(stream):
             if decoded in slot:
                 rgb = frame.to_ndarray(format="rgb24")
+                if upright and frame.rotation:
+                    rgb = upright_frame(rgb, frame.rotation)
                 if out is None:
                     out = np.empty((len(indices), *rgb.shape), dtype=np.uint8)
                 if rgb.shape != out.shape[1:]:
@@ -152,20 +162,23 @@ def _decode_sampled(path: Path, indices: np.ndarray) -> tuple[np.ndarray | None,
     return out, decoded, fps
 
 
-def read_video_frames(path: Path | str, num_frames: int = NUM_FRAMES) -> tuple[np.ndarray, np.ndarray, float]:
+def read_video_frames(path: Path | str, num_frames: int = NUM_FRAMES,
+                      upright: bool = True) -> tuple[np.ndarray, np.ndarray, float]:
     """(frames uint8 [F, H, W, 3], their indices in the video, the video's frame rate): ``num_frames`` spread
     by linspace over all decoded frames. Only the sampled frames are kept while decoding, so memory is that of
-    the ``num_frames`` frames, whatever the video's length."""
+    the ``num_frames`` frames, whatever the video's length. ``upright``: each frame turned as the video's rotation
+    (a phone's display matrix) says, as players show it; False: as stored, as the reference's decoder (decord)
+    reads it, sideways for a phone video held upright."""
     path = Path(path)
     require_file(path)
     total = count_frames(path)
     try:
         indices = linspace_indices(total, num_frames)
-        frames, decoded, fps = _decode_sampled(path, indices)
+        frames, decoded, fps = _decode_sampled(path, indices, upright)
         if decoded != total:  # the decoder dropped or added frames: sample what it gives
             total = decoded
             indices = linspace_indices(total, num_frames)
-            frames, decoded, fps = _decode_sampled(path, indices)
+            frames, decoded, fps = _decode_sampled(path, indices, upright)
     except (av.FFmpegError, IndexError) as exc:
         raise VideoError(f"{path}: not a readable video ({exc})") from exc
     if not total:
