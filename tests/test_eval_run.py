@@ -166,10 +166,10 @@ def test_a_video_that_fails_mid_decoding_is_reported_not_silent(tiny_model, vsi_
     bad = (qa_synthetic / records[0].video_path).resolve()
     original = pipeline_module.read_video_frames
 
-    def failing(path, num_frames):
+    def failing(path, num_frames, upright=True):
         if Path(path) == bad:
             raise VideoError(f"{path}: frame 3 cannot be decoded")
-        return original(path, num_frames)
+        return original(path, num_frames, upright)
 
     monkeypatch.setattr(pipeline_module, "read_video_frames", failing)
     out = tmp_path / "run"

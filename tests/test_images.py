@@ -2,6 +2,8 @@
 the prompt and token layout by hand, CUT3R over the images as one sequence, the context limit, ``ask --images`` and
 ``--as-video``, and every bad input named."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -199,3 +201,35 @@ def test_a_phone_video_is_read_upright_unless_asked_as_stored(pipeline, tiny_mod
     with torch.inference_mode():
         assert torch.equal(as_stored.video_embeddings(video), model.visual_embeddings(siglip_pixels(stored, 84)))
         assert torch.equal(pipeline.video_embeddings(video), model.visual_embeddings(siglip_pixels(upright, 84)))
+
+
+def test_eval_run_answers_questions_about_image_sequences_as_ask_does(pipeline, tiny_model, tmp_path):
+    """Question files may name ``images`` (relative to the root) where they name a video: the run answers each
+    question as ``ask --images`` does, the images encoded once per sequence; a missing image stops the run first."""
+    from vlm3r.qa.prompts import question_text
+    from vlm3r.qa.record import QARecord, read_qa_jsonl, write_qa_jsonl
+
+    write_images(tmp_path / "root" / "walk", ["f0.png", "f1.png", "f2.png"], seed=5)
+    write_images(tmp_path / "root" / "desk", ["a.png", "b.png"], seed=6)
+
+    def record(k, images, question):
+        return QARecord(k, "synthetic", "walk", "", "object_counting", question, [], 2, None, images=images)
+    records = [record(0, ["walk/f0.png", "walk/f1.png", "walk/f2.png"], "How many chair(s) are in this room?"),
+               record(1, ["desk/b.png", "desk/a.png"], "How many lamp(s) are in this room?"),
+               record(2, ["walk/f0.png", "walk/f1.png", "walk/f2.png"], "How many bed(s) are in this room?")]
+    qa = tmp_path / "qa.jsonl"
+    write_qa_jsonl(qa, records)
+    assert [r.images for r in read_qa_jsonl(qa)] == [r.images for r in records]  # the field round-trips
+    args = ["eval", "run", "--model", str(tiny_model), "--bench", "vsibench", "--qa", str(qa), "--videos",
+            str(tmp_path / "root"), "--out", str(tmp_path / "run"), "--dtype", "fp32", "--batch-size", "2"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    lines = (tmp_path / "run" / "predictions.jsonl").read_text().splitlines()
+    predictions = {row["id"]: row["prediction"] for row in map(json.loads, lines)}
+    for r in records:  # the images in the record's order, as listed files keep theirs
+        assert predictions[r.id] == pipeline.ask_images([tmp_path / "root" / i for i in r.images], question_text(r))
+    (tmp_path / "root" / "desk" / "a.png").unlink()
+    failed = CliRunner().invoke(app, [*args[:-6], "--out", str(tmp_path / "run2"), "--dtype", "fp32"])
+    assert failed.exit_code == 1
+    assert (f"1 of 2 videos cannot be read: {tmp_path / 'root' / 'desk' / 'a.png'}: no such file or folder "
+            "(1 questions)") in " ".join(failed.stderr.split())

@@ -246,10 +246,10 @@ def test_a_failing_video_does_not_poison_the_cache(setup, monkeypatch):
     original = pipeline_module.read_video_frames
     broken = {"on": True}
 
-    def flaky(path, num_frames):
+    def flaky(path, num_frames, upright=True):
         if Path(path) == bad and broken["on"]:
             raise VideoError(f"{path}: frame 3 cannot be decoded")
-        return original(path, num_frames)
+        return original(path, num_frames, upright)
 
     monkeypatch.setattr(pipeline_module, "read_video_frames", flaky)
     server.engine.pipeline.caches = type(server.engine.pipeline.caches)(8, 2, 64 << 20)  # cold, for this video

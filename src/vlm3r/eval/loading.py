@@ -8,10 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow.parquet as pq
+from PIL import Image, UnidentifiedImageError
 
 from vlm3r.errors import EvalRunError, Vlm3rError
 from vlm3r.qa.record import QAFileError, QARecord, read_qa_jsonl
 from vlm3r.utils.fileio import read_json, read_jsonl_objects
+from vlm3r.utils.images import ImageError, list_images
 from vlm3r.utils.video import first_listed, unreadable_videos
 
 
@@ -44,9 +46,12 @@ def load_questions(path: Path | str) -> list[QARecord]:
     return records
 
 
-def video_of(record: QARecord, root: Path) -> Path:
+def video_of(record: QARecord, root: Path) -> Path | tuple[Path, ...]:
     """Where a question's video is: ``video_path`` relative to ``root`` (vlm3r and VSTI-Bench), else
-    ``root/<dataset>/<scene_name>.mp4`` (VSI-Bench's public layout)."""
+    ``root/<dataset>/<scene_name>.mp4`` (VSI-Bench's public layout); a question about an image sequence
+    (``images``): the images' paths relative to ``root``, in the record's order."""
+    if record.images:
+        return tuple(root / image for image in record.images)
     if record.video_path:
         return root / record.video_path
     if record.dataset and record.scene_name:
@@ -56,7 +61,9 @@ def video_of(record: QARecord, root: Path) -> Path:
 
 @dataclass
 class VideoQuestions:
-    video: Path
+    """The questions about one video (a path) or one image sequence (a tuple of paths)."""
+
+    video: Path | tuple[Path, ...]
     questions: list[QARecord] = field(default_factory=list)
 
 
@@ -71,9 +78,27 @@ def group_by_video(records: list, root: Path, locate: Callable[[object, Path], P
     return list(groups.values())
 
 
+def unreadable_image_sets(sets) -> dict[tuple[Path, ...], str]:
+    """{image sequence: why it cannot be read} for those of ``sets`` with a missing or unreadable image (each
+    image's header is read)."""
+    reasons = {}
+    for images in sets:
+        try:
+            for path in list_images(list(images)):
+                with Image.open(path) as image:
+                    image.verify()
+        except ImageError as exc:
+            reasons[images] = str(exc)
+        except (UnidentifiedImageError, OSError, SyntaxError) as exc:  # verify() raises these for a damaged file
+            reasons[images] = f"{path}: not a readable image ({exc})"
+    return reasons
+
+
 def check_videos(groups: list[VideoQuestions]) -> None:
-    """Every video opens (header read), or one error lists those that do not, before any model work."""
-    reasons = unreadable_videos(group.video for group in groups)
+    """Every video opens (header read) and every image of an image sequence, or one error lists those that do
+    not, before any model work."""
+    reasons = {**unreadable_videos(g.video for g in groups if not isinstance(g.video, tuple)),
+               **unreadable_image_sets(g.video for g in groups if isinstance(g.video, tuple))}
     bad = [f"{reasons[group.video]} ({len(group.questions)} questions)" for group in groups if group.video in reasons]
     if bad:
         raise EvalRunError(f"{len(bad)} of {len(groups)} videos cannot be read: {first_listed(bad)}")

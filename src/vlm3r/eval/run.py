@@ -45,6 +45,7 @@ from vlm3r.eval.suites import Suite, get_suite
 from vlm3r.utils.fileio import sha256_of
 from vlm3r.utils.devices import AUTO
 from vlm3r.utils.parallel import shard_of
+from vlm3r.utils.images import ImageError
 from vlm3r.utils.video import VideoError
 
 log = logging.getLogger(__name__)
@@ -143,10 +144,15 @@ def answer_videos(pipeline, groups: list[VideoQuestions], done: dict, writer: Pr
         todo = [q for q in group.questions if str(q.id) not in done]
         if todo:
             try:
-                answers = pipeline.ask_video(group.video, [suite.text(q) for q in todo], options.max_new_tokens,
-                                             options.batch_size, suite.template)
+                texts = [suite.text(q) for q in todo]
+                if isinstance(group.video, tuple):  # an image sequence: the reference's image layout
+                    answers = pipeline.ask_image_set(list(group.video), texts, options.max_new_tokens,
+                                                     options.batch_size)
+                else:
+                    answers = pipeline.ask_video(group.video, texts, options.max_new_tokens, options.batch_size,
+                                                 suite.template)
                 rows = [{"id": q.id, "prediction": a} for q, a in zip(todo, answers)]
-            except VideoError as exc:  # decoding failed after the header was read
+            except (VideoError, ImageError) as exc:  # decoding failed after the header was read
                 rows = [{"id": q.id, "prediction": "", "error": str(exc)} for q in todo]
                 failures.update({str(q.id): str(exc) for q in todo})
             writer.write(rows)

@@ -377,26 +377,46 @@ class Vlm3rPipeline:
         (``num_frames`` of them spread by linspace, pooled, one ``<image>``, the model's own prompt without the
         time instruction, since images have no frame rate)."""
         paths = list_images(images)
-        if as_video:
-            chosen = [paths[i] for i in linspace_indices(len(paths), self.num_frames)]
-            template = self.template.untimed() if self.template.time_instruction else self.template
-            ids = encode(self.tokenizer, chat_prompt(*template.user_turn(question)),
-                         self.model.config.image_token_index)
-            with torch.inference_mode():
-                visuals = [self.model.visual_embeddings(self.image_pixels(chosen))]
-        else:
+        if not as_video:
+            return self.ask_image_set(paths, [question], max_new_tokens)[0]
+        chosen = [paths[i] for i in linspace_indices(len(paths), self.num_frames)]
+        template = self.template.untimed() if self.template.time_instruction else self.template
+        ids = encode(self.tokenizer, chat_prompt(*template.user_turn(question)), self.model.config.image_token_index)
+        with torch.inference_mode():
+            visuals = [self.model.visual_embeddings(self.image_pixels(chosen))]
+        return self._generate_checked([ids], visuals, max_new_tokens)[0]
+
+    def ask_image_set(self, paths: list[Path], questions: list[str], max_new_tokens: int = MAX_NEW_TOKENS,
+                      batch_size: int = 1) -> list[str]:
+        """Answers to several questions about one image sequence (the files, in order) in the reference's image
+        layout: the images read and encoded once, then ``batch_size`` questions at a time, each its whole prompt."""
+        if batch_size < 1:
+            raise InputError(f"batch_size: at least 1, got {batch_size}")
+        for question in questions:
             self.check_images_fit(len(paths), question, max_new_tokens)  # before any image is read
-            ids = self.images_prompt_ids(len(paths), question)
-            with torch.inference_mode():
-                visuals = self.model.image_embeddings(self.image_pixels(paths))
+        with torch.inference_mode():
+            visuals = self.model.image_embeddings(self.image_pixels(list(paths)))
+        answers = []
+        for start in range(0, len(questions), batch_size):
+            batch = questions[start:start + batch_size]
+            answers += self._generate_checked([self.images_prompt_ids(len(paths), q) for q in batch],
+                                              visuals * len(batch), max_new_tokens)
+        return answers
+
+    def _generate_checked(self, ids: list[list[int]], visuals: list[torch.Tensor], max_new_tokens: int) -> list[str]:
+        """Greedy answers of prompts whose ``<image>`` slots take ``visuals`` in order, each prompt refused when it
+        does not fit the context."""
         context = self.model.config.llm.max_position_embeddings
-        length = len(ids) - len(visuals) + sum(len(v) for v in visuals)
-        if length + max_new_tokens > context:
-            raise PromptTooLongError(f"the prompt is {length} tokens and with max_tokens {max_new_tokens} more than "
-                                     f"the model's context of {context}")
-        outputs = self.model.generate([ids], visuals, max_new_tokens=max_new_tokens, eos_token_id=self.eos,
+        slots = iter(visuals)
+        for row in ids:
+            images = [next(slots) for _ in range(row.count(self.model.config.image_token_index))]
+            length = len(row) - len(images) + sum(len(v) for v in images)
+            if length + max_new_tokens > context:
+                raise PromptTooLongError(f"the prompt is {length} tokens and with max_tokens {max_new_tokens} more "
+                                         f"than the model's context of {context}")
+        outputs = self.model.generate(ids, visuals, max_new_tokens=max_new_tokens, eos_token_id=self.eos,
                                       pad_token_id=self.pad)
-        return self._text(outputs[0])
+        return [self._text(o) for o in outputs]
 
     def stream_video(self, video: Path | str, question: str, max_new_tokens: int = MAX_NEW_TOKENS,
                      sampling: Sampling | None = None):

@@ -22,7 +22,8 @@ class QAFileError(Vlm3rError):
 @dataclass
 class QARecord:
     """One question. ``ground_truth`` is the value (number or text); ``mc_answer`` the letter of the correct option
-    (docs/design.md B17). VSTI records carry ``frame_indices`` (video frame ids). Task-specific keys (such as
+    (docs/design.md B17). VSTI records carry ``frame_indices`` (video frame ids). ``images``: an image sequence
+    (paths relative to the video root) asked about instead of ``video_path``. Task-specific keys (such as
     ``category``) go to ``extra`` and are written after the standard fields."""
 
     id: int
@@ -36,6 +37,7 @@ class QARecord:
     mc_answer: str | None
     frame_indices: list[int] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    images: list[str] | None = None
 
     def answer_problem(self) -> str | None:
         """Why ``mc_answer`` does not name the ``ground_truth`` option ("A. 2" style options), or None. Records
@@ -56,6 +58,8 @@ class QARecord:
         out = {name: getattr(self, name) for name in _FIELDS}
         if self.frame_indices is not None:
             out["frame_indices"] = list(self.frame_indices)
+        if self.images is not None:
+            out["images"] = list(self.images)
         out.update(self.extra)
         return out
 
@@ -67,14 +71,18 @@ class QARecord:
         missing = [name for name in _REQUIRED if name not in raw or raw[name] is None]
         if missing:
             raise QAFileError(f"{where}: missing field(s) {', '.join(missing)}")
-        known = set(_FIELDS) | {"frame_indices"}
+        known = set(_FIELDS) | {"frame_indices", "images"}
         frame_indices = raw.get("frame_indices")
+        images = raw.get("images")
+        if images is not None and (not isinstance(images, list) or not images
+                                   or not all(isinstance(i, str) and i for i in images)):
+            raise QAFileError(f"{where}: images must be a non-empty list of image paths, got {images!r}")
         return cls(
             id=raw["id"], dataset=raw.get("dataset") or "", scene_name=raw.get("scene_name") or "",
             video_path=raw.get("video_path") or "", question_type=raw["question_type"], question=raw["question"],
             options=list(raw.get("options") or []), ground_truth=raw["ground_truth"], mc_answer=raw.get("mc_answer"),
             frame_indices=None if frame_indices is None else list(frame_indices),
-            extra={k: v for k, v in raw.items() if k not in known})
+            extra={k: v for k, v in raw.items() if k not in known}, images=images)
 
 
 def _same_value(option: str, truth: Any) -> bool:
