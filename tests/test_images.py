@@ -233,3 +233,28 @@ def test_eval_run_answers_questions_about_image_sequences_as_ask_does(pipeline, 
     assert failed.exit_code == 1
     assert (f"1 of 2 videos cannot be read: {tmp_path / 'root' / 'desk' / 'a.png'}: no such file or folder "
             "(1 questions)") in " ".join(failed.stderr.split())
+
+
+def test_an_image_sequence_is_encoded_once_and_streams_what_it_answers(pipeline, tmp_path):
+    """An image sequence is a source like a video: encoded and prefilled once for all its questions (the caches
+    know it by its files' digests, in order), streamed answers join to the answer, usage counts its 2 x 42
+    embeddings."""
+    write_images(tmp_path, ["a.png", "b.png"], seed=9)
+    paths = (tmp_path / "a.png", tmp_path / "b.png")
+    before = pipeline.stats()
+    answers = pipeline.answer_video(paths, [QUESTION, "Where is the lamp?"], 8, batch_size=2)
+    again = pipeline.answer_video(paths, [QUESTION], 8)
+    after = pipeline.stats()
+    assert (after["encodings"] - before["encodings"], after["prefills"] - before["prefills"]) == (1, 1)
+    assert again[0].text == answers[0].text
+    assert answers[0].prompt_tokens == pipeline.images_length(2, QUESTION)
+    pieces = pipeline.stream_video(paths, QUESTION, 8)
+    streamed = []
+    try:
+        while True:
+            streamed.append(next(pieces))
+    except StopIteration as end:
+        assert end.value.text == answers[0].text
+    assert "".join(streamed) == answers[0].text
+    assert pipeline.answer_video(paths[::-1], [QUESTION], 8)[0].prompt_tokens == answers[0].prompt_tokens
+    assert pipeline.stats()["encodings"] == after["encodings"] + 1  # the other order is another sequence

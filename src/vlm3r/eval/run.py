@@ -144,13 +144,9 @@ def answer_videos(pipeline, groups: list[VideoQuestions], done: dict, writer: Pr
         todo = [q for q in group.questions if str(q.id) not in done]
         if todo:
             try:
-                texts = [suite.text(q) for q in todo]
-                if isinstance(group.video, tuple):  # an image sequence: the reference's image layout
-                    answers = pipeline.ask_image_set(list(group.video), texts, options.max_new_tokens,
-                                                     options.batch_size)
-                else:
-                    answers = pipeline.ask_video(group.video, texts, options.max_new_tokens, options.batch_size,
-                                                 suite.template)
+                # an image sequence (a tuple of files) is asked in the reference's image layout
+                answers = pipeline.ask_video(group.video, [suite.text(q) for q in todo], options.max_new_tokens,
+                                             options.batch_size, suite.template)
                 rows = [{"id": q.id, "prediction": a} for q, a in zip(todo, answers)]
             except (VideoError, ImageError) as exc:  # decoding failed after the header was read
                 rows = [{"id": q.id, "prediction": "", "error": str(exc)} for q in todo]

@@ -25,7 +25,7 @@ from vlm3r.errors import InputError
 from vlm3r.model.loading import load_tokenizer
 from vlm3r.model.modeling_vlm3r import PrefixCache, Vlm3rModel
 from vlm3r.model.prompt import (IMAGE, MAX_NEW_TOKENS, PromptTemplate, Template, chat_prompt, encode, eos_id,
-                                images_question, longest_token_bytes, pad_id)
+                                images_question, longest_token_bytes, newline_id, pad_id)
 from vlm3r.model.sampling import Sampling
 from vlm3r.model.video import siglip_pixels
 from vlm3r.utils.devices import AUTO, Placement, dtype_name, placement, torch_dtype
@@ -320,18 +320,18 @@ class Vlm3rPipeline:
         questions at a time continue from the prefix; ``template``: the user turn's form (None: the model's)."""
         return [a.text for a in self.answer_video(video, questions, max_new_tokens, batch_size, template=template)]
 
-    def answer_video(self, video: Path | str, questions: list[str], max_new_tokens: int = MAX_NEW_TOKENS,
-                     batch_size: int = 1, samplings: list[Sampling | None] | None = None,
+    def answer_video(self, video: Path | str | tuple[Path, ...], questions: list[str],
+                     max_new_tokens: int = MAX_NEW_TOKENS, batch_size: int = 1,
+                     samplings: list[Sampling | None] | None = None,
                      template: Template | None = None) -> list[Answer]:
         """``ask_video`` with each answer's tokens and prompt length. ``samplings``: how each question's answer is
-        decoded (``model.sampling.Sampling``, one per question; None: greedy, as the benchmarks answer)."""
+        decoded (``model.sampling.Sampling``, one per question; None: greedy, as the benchmarks answer). ``video``
+        may be an image sequence (a tuple of image files), asked in the reference's image layout."""
         if batch_size < 1:
             raise InputError(f"batch_size: at least 1, got {batch_size}")
         if samplings is not None and len(samplings) != len(questions):
             raise InputError(f"samplings: one per question ({len(questions)}), got {len(samplings)}")
-        # every prompt checked before any model work
-        suffixes = [self.checked_suffix_ids(q, max_new_tokens, video, template) for q in questions]
-        prefix = self.video_prefix(video)
+        prefix, suffixes = self._prefix_and_suffixes(video, questions, max_new_tokens, template)
         answers = []
         for start in range(0, len(suffixes), batch_size):
             batch = suffixes[start:start + batch_size]
@@ -341,7 +341,57 @@ class Vlm3rPipeline:
                         for s, o in zip(batch, outputs)]
         return answers
 
+    def _prefix_and_suffixes(self, source, questions: list[str], max_new_tokens: int,
+                             template: Template | None = None) -> tuple[PrefixCache, list[list[int]]]:
+        """The cached prefix of a video or an image sequence (a tuple of files) and each question's suffix, every
+        prompt checked against the context before any model work."""
+        if isinstance(source, tuple):
+            for question in questions:
+                self.check_images_fit(len(source), question, max_new_tokens)
+            return self.image_set_prefix(source), [self.image_suffix_ids(len(source), q) for q in questions]
+        suffixes = [self.checked_suffix_ids(q, max_new_tokens, source, template) for q in questions]
+        return self.video_prefix(source), suffixes
+
     # ------------------------------------------------------------------ image sequences
+    def _image_set_key(self, paths: tuple[Path, ...]) -> tuple:
+        """What the caches know an image sequence by: its files' digests, in order."""
+        return ("images", *(self.digests.digest(p) for p in list_images([Path(p).resolve() for p in paths])))
+
+    def image_set_embeddings(self, paths: tuple[Path, ...]) -> torch.Tensor:
+        """An image sequence's embeddings as its prompt holds them from the first ``<image>`` to the last: each
+        image's block (``Vlm3rModel.image_embeddings``) and, between two, the ``\n`` token's embedding; cached
+        like a video's."""
+        key = self._image_set_key(paths)
+        cached = self.caches.get("embeddings", key)
+        if cached is not None:
+            return cached
+        with torch.inference_mode():
+            blocks = self.model.image_embeddings(self.image_pixels(list(paths)))
+            embed = self.model.llm.get_input_embeddings()
+            newline = embed(torch.tensor([newline_id(self.tokenizer)], device=embed.weight.device)).to(blocks[0].dtype)
+            joined = torch.cat([part for block in blocks for part in (block, newline)][:-1])
+        self.encodings += 1
+        self.caches.put("embeddings", key, joined)
+        return joined
+
+    def image_set_prefix(self, paths: tuple[Path, ...]) -> PrefixCache:
+        """The prompt prefilled up to the end of the last image (every question about the sequence goes on from
+        there)."""
+        key = self._image_set_key(paths)
+        cached = self.caches.get("prefixes", key)
+        if cached is not None:
+            return cached
+        prefix = self.model.prefill(self.prefix_ids, self.image_set_embeddings(paths))
+        self.prefills += 1
+        self.caches.put("prefixes", key, prefix)
+        return prefix
+
+    def image_suffix_ids(self, count: int, question: str) -> list[int]:
+        """The reference's image prompt after its last ``<image>``: ``\n``, the question, the open assistant turn."""
+        pieces = chat_prompt(*images_question(count, question))
+        last = max(k for k, piece in enumerate(pieces) if piece == IMAGE)
+        return encode(self.tokenizer, pieces[last + 1:])
+
     def image_pixels(self, paths: list[Path]) -> torch.Tensor:
         """The images read (``utils.images.read_images``) and preprocessed for SigLIP, each squashed on its own."""
         frames = read_images(paths)
@@ -389,19 +439,8 @@ class Vlm3rPipeline:
     def ask_image_set(self, paths: list[Path], questions: list[str], max_new_tokens: int = MAX_NEW_TOKENS,
                       batch_size: int = 1) -> list[str]:
         """Answers to several questions about one image sequence (the files, in order) in the reference's image
-        layout: the images read and encoded once, then ``batch_size`` questions at a time, each its whole prompt."""
-        if batch_size < 1:
-            raise InputError(f"batch_size: at least 1, got {batch_size}")
-        for question in questions:
-            self.check_images_fit(len(paths), question, max_new_tokens)  # before any image is read
-        with torch.inference_mode():
-            visuals = self.model.image_embeddings(self.image_pixels(list(paths)))
-        answers = []
-        for start in range(0, len(questions), batch_size):
-            batch = questions[start:start + batch_size]
-            answers += self._generate_checked([self.images_prompt_ids(len(paths), q) for q in batch],
-                                              visuals * len(batch), max_new_tokens)
-        return answers
+        layout: encoded and prefilled once (cached, as a video is), then ``batch_size`` questions at a time."""
+        return self.ask_video(tuple(paths), questions, max_new_tokens, batch_size)
 
     def _generate_checked(self, ids: list[list[int]], visuals: list[torch.Tensor], max_new_tokens: int) -> list[str]:
         """Greedy answers of prompts whose ``<image>`` slots take ``visuals`` in order, each prompt refused when it
@@ -418,13 +457,12 @@ class Vlm3rPipeline:
                                       pad_token_id=self.pad)
         return [self._text(o) for o in outputs]
 
-    def stream_video(self, video: Path | str, question: str, max_new_tokens: int = MAX_NEW_TOKENS,
+    def stream_video(self, video: Path | str | tuple[Path, ...], question: str, max_new_tokens: int = MAX_NEW_TOKENS,
                      sampling: Sampling | None = None):
         """The answer to one question as text pieces while it is generated; joined, they are ``answer_video``'s
         answer with the same ``sampling`` exactly (leading and trailing whitespace held back, as the whole answer
         is stripped). Returns (by ``StopIteration.value``) the ``Answer``."""
-        suffix = self.checked_suffix_ids(question, max_new_tokens, video)
-        prefix = self.video_prefix(video)
+        prefix, (suffix,) = self._prefix_and_suffixes(video, [question], max_new_tokens)
         tokens, sent = [], ""
         for token in self.model.stream_from_prefix(prefix, suffix, max_new_tokens, self.eos, self.pad, sampling):
             tokens.append(token)
