@@ -33,7 +33,7 @@ class EngineStopped(Vlm3rError):
 
 @dataclass
 class Job:
-    video: Path
+    video: Path | tuple[Path, ...]  # a video, or an image sequence (the pipeline takes either)
     question: str
     max_tokens: int
     loop: asyncio.AbstractEventLoop
@@ -82,7 +82,8 @@ class Engine:
         self._thread.start()
 
     # ------------------------------------------------------------------ from the server
-    async def answer(self, video: Path, question: str, max_tokens: int, sampling: Sampling | None = None) -> Answer:
+    async def answer(self, video: Path | tuple[Path, ...], question: str, max_tokens: int,
+                     sampling: Sampling | None = None) -> Answer:
         loop = asyncio.get_running_loop()
         job = Job(video, question, max_tokens, loop, sampling, future=loop.create_future())
         self._queue.put(job)
@@ -92,7 +93,8 @@ class Engine:
             job.cancel()
             raise
 
-    def stream(self, video: Path, question: str, max_tokens: int, sampling: Sampling | None = None) -> Job:
+    def stream(self, video: Path | tuple[Path, ...], question: str, max_tokens: int,
+               sampling: Sampling | None = None) -> Job:
         """A job whose ``pieces`` queue receives the answer's text pieces, then its ``Answer`` (or the exception
         that ended it); ``cancel()`` it when nobody reads them any more."""
         loop = asyncio.get_running_loop()

@@ -75,18 +75,24 @@ class VideoURL(BaseModel):
     url: str  # file://, data:video/...;base64 or an id from POST /v1/videos (serve.videos.VideoStore.resolve)
 
 
-class ContentPart(BaseModel):
-    """``{"type": "text", "text": ...}`` or ``{"type": "video_url", "video_url": {"url": ...}}``."""
+class ImageURL(BaseModel):
+    url: str  # file:// or data:image/...;base64 (serve.videos.VideoStore.resolve_image)
 
-    type: Literal["text", "video_url"]
+
+class ContentPart(BaseModel):
+    """``{"type": "text", "text": ...}``, ``{"type": "video_url", "video_url": {"url": ...}}`` or
+    ``{"type": "image_url", "image_url": {"url": ...}}``."""
+
+    type: Literal["text", "video_url", "image_url"]
     text: str | None = None
     video_url: VideoURL | None = None
+    image_url: ImageURL | None = None
 
     @model_validator(mode="after")
     def _has_its_field(self) -> ContentPart:
         if getattr(self, self.type) is None:
-            raise refused("expected a text part or a video_url part "
-                          "({\"type\": \"video_url\", \"video_url\": {\"url\": ...}})")
+            raise refused("expected a text part, a video_url part "
+                          "({\"type\": \"video_url\", \"video_url\": {\"url\": ...}}) or image_url parts")
         return self
 
 
@@ -153,8 +159,10 @@ class ChatCompletionRequest(_ServedFields):
         if content is None:
             raise refused("expected text or a list of parts", "[0].content")
         videos = sum(part.type == "video_url" for part in content)
-        if videos != 1:
-            raise refused(f"needs exactly one video_url part, got {videos}", "[0].content")
+        images = sum(part.type == "image_url" for part in content)
+        if (videos, bool(images)) not in ((1, False), (0, True)):
+            raise refused(f"needs exactly one video_url part or one or more image_url parts, got {videos} "
+                          f"video_url and {images} image_url", "[0].content")
         text = "\n".join(part.text for part in content if part.type == "text")
         if not text.strip():
             raise refused("needs a text part with the question", "[0].content")
@@ -169,8 +177,13 @@ class ChatCompletionRequest(_ServedFields):
         return "\n".join(p.text for p in self.messages[0].content if p.type == "text")
 
     @property
-    def video_url(self) -> str:
-        return next(p.video_url.url for p in self.messages[0].content if p.type == "video_url")
+    def video_url(self) -> str | None:
+        return next((p.video_url.url for p in self.messages[0].content if p.type == "video_url"), None)
+
+    @property
+    def image_urls(self) -> list[str]:
+        """The image_url parts' URLs, in the message's order (the images' order)."""
+        return [p.image_url.url for p in self.messages[0].content if p.type == "image_url"]
 
     @property
     def max_new_tokens(self) -> int:

@@ -21,6 +21,7 @@ from vlm3r.serve.schemas import (AssistantMessage, ChatCompletion, ChatCompletio
                                  ChunkChoice, Delta, ErrorInfo, ErrorResponse, Health, ModelCard, ModelList, Usage,
                                  VideoObject, echo, finish_reason)
 from vlm3r.serve.videos import PARAM, VideoStore
+from vlm3r.utils.images import ImageError
 from vlm3r.utils.video import VideoError
 
 
@@ -69,11 +70,22 @@ class ChatServing:
     def _check_prompt(self, request: ChatCompletionRequest, video: Path | None) -> None:
         """The prompt and its answer fit the model's context (counting tokens is work: off the event loop). Without
         the video, a prompt whose template has the time instruction is checked without it (a lower bound, to refuse
-        before an upload is stored), then again with the video's frame times."""
+        before an upload is stored), then again with the video's frame times. Images: their count decides."""
         try:
-            self.engine.pipeline.checked_suffix_ids(request.question, request.max_new_tokens, video)
+            if request.image_urls:
+                self.engine.pipeline.check_images_fit(len(request.image_urls), request.question,
+                                                      request.max_new_tokens)
+            else:
+                self.engine.pipeline.checked_suffix_ids(request.question, request.max_new_tokens, video)
         except PromptTooLongError as exc:
             raise RequestError(400, str(exc), param=PARAM) from exc
+
+    def _resolve(self, request: ChatCompletionRequest) -> Path | tuple[Path, ...]:
+        """The request's video, or its images in the message's order (an image sequence, asked in the reference's
+        image layout)."""
+        if request.image_urls:
+            return tuple(self.store.resolve_image(url) for url in request.image_urls)
+        return self.store.resolve(request.video_url)
 
     async def chat(self, request: ChatCompletionRequest) -> ChatCompletion | AnswerStream:
         """The answer to a validated chat request, or its stream once its first piece is ready (a video that
@@ -83,17 +95,17 @@ class ChatServing:
                                     f"{echo(self.settings.model_id)} (GET /v1/models lists it; vlm3r serve "
                                     "--served-model-name sets it)", param="model")
         await run_in_threadpool(self._check_prompt, request, None)
-        video = await run_in_threadpool(self.store.resolve, request.video_url)
-        if self.engine.pipeline.template.time_instruction:
+        video = await run_in_threadpool(self._resolve, request)
+        if self.engine.pipeline.template.time_instruction and not isinstance(video, tuple):
             try:
                 await run_in_threadpool(self._check_prompt, request, video)
-            except VideoError as exc:
+            except (VideoError, ImageError) as exc:
                 raise self.store.undecodable(video, exc) from exc
         request_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         if not request.stream:
             try:
                 answer = await self.engine.answer(video, request.question, request.max_new_tokens, request.sampling)
-            except VideoError as exc:
+            except (VideoError, ImageError) as exc:
                 raise self.store.undecodable(video, exc) from exc
             choice = Choice(message=AssistantMessage(content=answer.text), finish_reason=finish_reason(answer))
             return ChatCompletion(id=request_id, created=created, model=self.settings.model_id, choices=[choice],
@@ -104,7 +116,7 @@ class ChatServing:
         except asyncio.CancelledError:
             job.cancel()
             raise
-        if isinstance(first, VideoError):
+        if isinstance(first, (VideoError, ImageError)):
             raise self.store.undecodable(video, first)
         if isinstance(first, BaseException):
             raise first

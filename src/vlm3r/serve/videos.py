@@ -5,6 +5,10 @@
 - ``data:video/...;base64,...``: decoded into the upload store;
 - an id returned by ``POST /v1/videos``: a video already in the upload store.
 
+An image of an ``image_url`` part comes from ``file://PATH`` (below the roots, as a video) or from
+``data:image/<type>;base64,...`` (kept in the upload store by content, with its type's suffix); each is checked to
+open as an image.
+
 Uploads are kept by content (their SHA-256), so the same video uploaded twice is one file and one cache entry;
 each must fit ``max_upload_bytes`` and open as a video (not a still image), or it is refused and not kept; one
 that opens but then does not decode is removed. Errors name an upload by its id, never by its path here, and are
@@ -21,6 +25,8 @@ import re
 import shutil
 from pathlib import Path
 from urllib.parse import unquote, urlparse
+
+from PIL import Image, UnidentifiedImageError
 
 from vlm3r.serve.errors import RequestError
 from vlm3r.utils.fileio import atomic_path
@@ -82,9 +88,17 @@ class VideoStore:
     def path_of(self, video_id: str) -> Path:
         return self.upload_dir / f"{video_id}{UPLOAD_SUFFIX}"
 
-    def undecodable(self, path: Path, exc: Exception) -> RequestError:
-        """The 422 for a video that opened but did not decode. An upload is removed (it cannot be answered) and
-        named by its id."""
+    def undecodable(self, path: Path | tuple[Path, ...], exc: Exception) -> RequestError:
+        """The 422 for a video (or an image of an image sequence) that opened but did not decode. An upload is
+        removed (it cannot be answered) and named by its id (an image: its file name)."""
+        if isinstance(path, tuple):
+            message = str(exc)
+            for image in path:
+                uploaded = Path(image).parent == self.upload_dir
+                message = self._hidden(message, image, Path(image).name if uploaded else str(image))
+                if uploaded:
+                    Path(image).unlink(missing_ok=True)
+            return unusable(422, f"an image cannot be decoded: {message}")
         name = str(path)
         if Path(path).parent == self.upload_dir:
             name = Path(path).name.removesuffix(UPLOAD_SUFFIX)
@@ -112,28 +126,54 @@ class VideoStore:
             if not path.is_file():
                 raise unusable(404, f"{url}: no such uploaded video on this server")
             return path
+        return self._file_url(url, "video_url.url", "(file://, data: or a video id)", self._probe_video)
+
+    def resolve_image(self, url: str) -> Path:
+        """The local file of a request's ``image_url.url``: file:// below the roots, or a data:image/... URL kept
+        in the upload store."""
+        if not isinstance(url, str) or not url:
+            raise unusable(400, "image_url.url: expected a file:// URL or a data:image/...;base64 URL")
+        if url.startswith("data:"):
+            return self.add_image(*decode_image_data_url(url))
+        return self._file_url(url, "image_url.url", "(file:// or data:)", self._probe_image)
+
+    def add_image(self, data: bytes, suffix: str) -> Path:
+        """Keep an image sent in a data URL, by content, with ``suffix`` (its type's); checked to open."""
+        if len(data) > self.max_upload_bytes:
+            raise unusable(413, f"an image is {len(data)} bytes, more than the server's limit of "
+                                f"{self.max_upload_bytes} (--max-upload-mb)")
+        path = self.upload_dir / f"image-{hashlib.sha256(data).hexdigest()[:32]}{suffix}"
+        if not path.is_file():
+            with atomic_path(path) as tmp:
+                tmp.write_bytes(data)
+                self._probe_image(tmp, "the image")
+        return path
+
+    def _file_url(self, url: str, field: str, accepted: str, probe) -> Path:
+        """The checked local file of a file:// URL in ``field``; ``probe(path, name)`` checks what it holds."""
         parsed = urlparse(url)
         if parsed.scheme != "file":
-            raise unusable(400, f"video_url.url: the {parsed.scheme or 'plain'!s} scheme is not served "
-                                "(file://, data: or a video id)")
+            raise unusable(400, f"{field}: the {parsed.scheme or 'plain'!s} scheme is not served {accepted}")
         if parsed.netloc.lower() not in LOCAL_HOSTS:
-            raise unusable(400, f"video_url.url: a file:// URL of host {parsed.netloc!r}: only this "
+            raise unusable(400, f"{field}: a file:// URL of host {parsed.netloc!r}: only this "
                                 "machine's files are served (file:///path or file://localhost/path)")
         path = unquote(parsed.path)
         if "\0" in path:
-            raise unusable(400, f"video_url.url: a file:// path with a NUL byte ({path!r})")
+            raise unusable(400, f"{field}: a file:// path with a NUL byte ({path!r})")
         try:
-            return self._local(Path(path))
+            resolved = self._local(Path(path))
         except RequestError:
             raise
         except RuntimeError as exc:  # Path.resolve on a loop of symbolic links
             raise unusable(400, f"{path}: a symbolic link loop ({exc})") from exc
         except (OSError, ValueError) as exc:  # a name too long, characters the file system cannot take
             raise unusable(400, f"{path!r}: not a usable file path ({exc.__class__.__name__}: {exc})") from exc
+        probe(resolved, str(path))
+        return resolved
 
     def _local(self, path: Path) -> Path:
         if not self.roots:
-            raise unusable(403, "file:// videos are not served: the server has no --video-root")
+            raise unusable(403, "file:// videos and images are not served: the server has no --video-root")
         if not path.is_absolute():
             raise unusable(400, f"{path}: a file:// URL needs an absolute path")
         resolved = path.resolve()  # '..' and symbolic links, before the check
@@ -141,11 +181,20 @@ class VideoStore:
             raise unusable(403, f"{path}: outside the allowed video roots")
         if not resolved.is_file():
             raise unusable(404, f"{path}: no such file")
-        try:
-            probe_video(resolved)
-        except VideoError as exc:
-            raise unusable(400, f"{path}: not a readable video ({self._reason(exc, resolved, 'it')})") from exc
         return resolved
+
+    def _probe_video(self, path: Path, name: str) -> None:
+        try:
+            probe_video(path)
+        except VideoError as exc:
+            raise unusable(400, f"{name}: not a readable video ({self._reason(exc, path, 'it')})") from exc
+
+    def _probe_image(self, path: Path, name: str) -> None:
+        try:
+            with Image.open(path) as image:
+                image.verify()
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+            raise unusable(400, f"{name}: not a readable image ({self._hidden(str(exc), path, 'it')})") from exc
 
 
 def decode_data_url(url: str) -> bytes:
@@ -159,3 +208,23 @@ def decode_data_url(url: str) -> bytes:
         return base64.b64decode(url[match.end():], validate=True)
     except (binascii.Error, ValueError) as exc:
         raise unusable(400, "video_url.url: the data URL is not valid base64") from exc
+
+
+# The image types a data URL may carry, with the suffix their upload is kept under (utils.images reads by suffix).
+IMAGE_DATA_TYPES = {"image/png": ".png", "image/jpeg": ".jpg", "image/jpg": ".jpg", "image/webp": ".webp",
+                    "image/bmp": ".bmp", "image/gif": ".gif"}
+
+
+def decode_image_data_url(url: str) -> tuple[bytes, str]:
+    """(the bytes, the upload's suffix) of a ``data:image/<type>;base64,`` URL."""
+    match = DATA_URL.match(url)
+    if match is None:
+        raise unusable(400, "image_url.url: a data URL must be data:image/<type>;base64,<data>")
+    mime = (match.group("mime") or "").lower()
+    if mime not in IMAGE_DATA_TYPES:
+        raise unusable(400, f"image_url.url: a data URL of {mime or 'no type'}, not one of "
+                            f"{', '.join(IMAGE_DATA_TYPES)}")
+    try:
+        return base64.b64decode(url[match.end():], validate=True), IMAGE_DATA_TYPES[mime]
+    except (binascii.Error, ValueError) as exc:
+        raise unusable(400, "image_url.url: the data URL is not valid base64") from exc
