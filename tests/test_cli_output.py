@@ -58,7 +58,7 @@ def test_every_help_shows_flags_bare_and_arguments_by_name():
             assert "Example: vlm3r " + " ".join(path) in " ".join(text.split()), text
     assert {"demo", "ask", "train", "serve", "scenes synth", "qa generate", "eval run", "eval lmms-tasks",
             "features extract"} <= set(usages)  # the walk reached every level
-    assert usages["ask"] == "Usage: vlm3r ask [OPTIONS] VIDEO QUESTION"
+    assert usages["ask"] == "Usage: vlm3r ask [OPTIONS] [VIDEO] QUESTION..."
     assert usages["qa stats"] == "Usage: vlm3r qa stats [OPTIONS] QA"
     assert usages["scenes show"] == "Usage: vlm3r scenes show [OPTIONS] SCENE_DIR"
     assert usages["scenes info"] == "Usage: vlm3r scenes info [OPTIONS] FILE"

@@ -258,3 +258,14 @@ def test_an_image_sequence_is_encoded_once_and_streams_what_it_answers(pipeline,
     assert "".join(streamed) == answers[0].text
     assert pipeline.answer_video(paths[::-1], [QUESTION], 8)[0].prompt_tokens == answers[0].prompt_tokens
     assert pipeline.stats()["encodings"] == after["encodings"] + 1  # the other order is another sequence
+
+
+def test_images_of_different_sizes_are_each_squashed_to_the_towers_size(pipeline, tmp_path):
+    """As the reference's processor does: each image resized on its own to the SigLIP size, whatever its own."""
+    small = write_images(tmp_path, ["a.png"], seed=1, size=(40, 30))["a.png"]
+    large = write_images(tmp_path, ["b.png"], seed=2, size=(96, 64))["b.png"]
+    pixels = pipeline.image_pixels([tmp_path / "a.png", tmp_path / "b.png"])
+    assert torch.equal(pixels, torch.cat([siglip_pixels([small], 84), siglip_pixels([large], 84)]))
+    assert pipeline.ask_images([tmp_path], QUESTION, 4) == pipeline.answer_video((tmp_path / "a.png",
+                                                                                  tmp_path / "b.png"),
+                                                                                 [QUESTION], 4)[0].text

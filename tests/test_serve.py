@@ -216,7 +216,7 @@ def test_bad_requests_get_their_status(setup, tmp_path):
             (httpx.post(chat, content=b"{not json", headers=headers), 400, "not valid JSON"),
             (ask({"messages": [{"role": "user", "content": "no video here"}]}), 400, "exactly one video_url"),
             (ask({"messages": [{"role": "user", "content": message(f"file://{videos[0]}", "q")[0]["content"] * 2}]}),
-             400, "exactly one video_url part, got 2"),
+             400, "needs exactly one video_url part or one or more image_url parts, got 2 video_url and 0 image_url"),
             (ask({**good, "temperature": 3}), 400, "temperature: Input should be less than or equal to 2"),
             (ask({**good, "max_tokens": 0}), 400, "max_tokens"),
             (ask({"messages": [*good["messages"], {"role": "assistant", "content": "x"}]}), 400, "one user turn"),
@@ -419,6 +419,54 @@ def test_a_client_that_goes_away_is_not_an_error(setup):
 
 
 ACCESS_LINE = re.compile(r"^(GET|POST) (\S+) (\d{3}) (\d+\.\d) ms$")  # app.AccessLog's line: no body, no query
+
+
+def test_image_url_parts_are_asked_in_the_reference_image_layout(setup, reference):
+    """One or more image_url parts (file:// under the roots, or data:image URLs) are an image sequence in the
+    message's order, answered as ``vlm3r ask --images`` answers the same files, streamed alike; a request with a
+    video and images, an image outside the roots and a data URL that is not an image are refused."""
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    server, videos, _, root = setup
+    folder = root / "served_images"
+    folder.mkdir(exist_ok=True)
+    rng = np.random.default_rng(4)
+    paths = []
+    for name in ("b.png", "a.png", "c.png"):
+        Image.fromarray(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)).save(folder / name)
+        paths.append(folder / name)
+    buffer = io.BytesIO()
+    Image.open(paths[2]).save(buffer, format="PNG")
+    data_url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    content = [{"type": "image_url", "image_url": {"url": f"file://{paths[0]}"}},
+               {"type": "image_url", "image_url": {"url": f"file://{paths[1]}"}},
+               {"type": "image_url", "image_url": {"url": data_url}},
+               {"type": "text", "text": QUESTIONS[0]}]
+    want = reference.answer_video(tuple(paths), [QUESTIONS[0]], 16)[0]  # b, a, c: the message's order
+    client = openai.OpenAI(base_url=f"{server.url}/v1", api_key=KEY)
+    got = client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": content}])
+    assert got.choices[0].message.content == want.text == reference.ask_images(paths, QUESTIONS[0])
+    assert got.usage.prompt_tokens == want.prompt_tokens == reference.images_length(3, QUESTIONS[0])
+    stream = client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": content}],
+                                            stream=True)
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == want.text
+    headers = {"Authorization": f"Bearer {KEY}"}
+    both = [{"type": "video_url", "video_url": {"url": f"file://{videos[0]}"}}, *content]
+    refused = httpx.post(chat_url(server), json={"messages": [{"role": "user", "content": both}]}, headers=headers)
+    assert refused.status_code == 400 and "needs exactly one video_url part or one or more image_url parts, got 1 " \
+        "video_url and 3 image_url" in refused.json()["error"]["message"]
+    outside = [{"type": "image_url", "image_url": {"url": f"file://{root.parent / 'x.png'}"}}, content[-1]]
+    refused = httpx.post(chat_url(server), json={"messages": [{"role": "user", "content": outside}]}, headers=headers)
+    assert refused.status_code == 403 and "outside the allowed video roots" in refused.json()["error"]["message"]
+    text_url = [{"type": "image_url", "image_url": {"url": "data:text/plain;base64,aGk="}}, content[-1]]
+    refused = httpx.post(chat_url(server), json={"messages": [{"role": "user", "content": text_url}]},
+                         headers=headers)
+    assert refused.status_code == 400 and "image_url.url: a data URL of text/plain, not one of image/png" in \
+        refused.json()["error"]["message"]
 
 
 def test_one_access_line_per_request(setup, monkeypatch):
@@ -636,10 +684,12 @@ def test_a_request_is_checked_against_its_schema(setup):
     parts = [{"type": "video_url", "video_url": {"url": f"file://{videos[0]}"}}, {"type": "text", "text": "q"}]
     cases = [({}, "messages: Field required"), ({"messages": []}, "messages: List should have at least 1 item"),
              ({"messages": [{"role": "user", "content": parts[:1]}]}, "needs a text part with the question"),
-             ({"messages": [{"role": "user", "content": [{"type": "image_url"}, parts[1]]}]},
-              "messages[0].content[0].type: Input should be 'text' or 'video_url'"),
+             ({"messages": [{"role": "user", "content": [{"type": "audio_url"}, parts[1]]}]},
+              "messages[0].content[0].type: Input should be 'text', 'video_url' or 'image_url'"),
              ({"messages": [{"role": "user", "content": [{"type": "video_url"}, parts[1]]}]},
-              "messages[0].content[0]: expected a text part or a video_url part"),
+              "messages[0].content[0]: expected a text part, a video_url part"),
+             ({"messages": [{"role": "user", "content": [{"type": "image_url"}, parts[1]]}]},
+              "messages[0].content[0]: expected a text part, a video_url part"),
              ({"messages": [{"role": "system", "content": "be brief"}, *good["messages"]]}, "got roles "),
              ([good], "the body must be a JSON object")]
     for body, text in cases:
@@ -796,50 +846,3 @@ def test_vlm3r_serve_removes_its_uploads_on_a_signal(tiny_folder, qa_synthetic, 
     assert servers["SIGTERM"].process.returncode == -signal.SIGTERM
     assert servers["SIGINT"].process.returncode == 130
 
-
-def test_image_url_parts_are_asked_in_the_reference_image_layout(setup, reference):
-    """One or more image_url parts (file:// under the roots, or data:image URLs) are an image sequence in the
-    message's order, answered as ``vlm3r ask --images`` answers the same files, streamed alike; a request with a
-    video and images, an image outside the roots and a data URL that is not an image are refused."""
-    import base64
-    import io
-
-    import numpy as np
-    from PIL import Image
-
-    server, videos, _, root = setup
-    folder = root / "served_images"
-    folder.mkdir(exist_ok=True)
-    rng = np.random.default_rng(4)
-    paths = []
-    for name in ("b.png", "a.png", "c.png"):
-        Image.fromarray(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)).save(folder / name)
-        paths.append(folder / name)
-    buffer = io.BytesIO()
-    Image.open(paths[2]).save(buffer, format="PNG")
-    data_url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
-    content = [{"type": "image_url", "image_url": {"url": f"file://{paths[0]}"}},
-               {"type": "image_url", "image_url": {"url": f"file://{paths[1]}"}},
-               {"type": "image_url", "image_url": {"url": data_url}},
-               {"type": "text", "text": QUESTIONS[0]}]
-    want = reference.answer_video(tuple(paths), [QUESTIONS[0]], 16)[0]  # b, a, c: the message's order
-    client = openai.OpenAI(base_url=f"{server.url}/v1", api_key=KEY)
-    got = client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": content}])
-    assert got.choices[0].message.content == want.text == reference.ask_images(paths, QUESTIONS[0])
-    assert got.usage.prompt_tokens == want.prompt_tokens == reference.images_length(3, QUESTIONS[0])
-    stream = client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": content}],
-                                            stream=True)
-    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == want.text
-    headers = {"Authorization": f"Bearer {KEY}"}
-    both = [{"type": "video_url", "video_url": {"url": f"file://{videos[0]}"}}, *content]
-    refused = httpx.post(chat_url(server), json={"messages": [{"role": "user", "content": both}]}, headers=headers)
-    assert refused.status_code == 400 and "needs exactly one video_url part or one or more image_url parts, got 1 " \
-        "video_url and 3 image_url" in refused.json()["error"]["message"]
-    outside = [{"type": "image_url", "image_url": {"url": f"file://{root.parent / 'x.png'}"}}, content[-1]]
-    refused = httpx.post(chat_url(server), json={"messages": [{"role": "user", "content": outside}]}, headers=headers)
-    assert refused.status_code == 403 and "outside the allowed video roots" in refused.json()["error"]["message"]
-    text_url = [{"type": "image_url", "image_url": {"url": "data:text/plain;base64,aGk="}}, content[-1]]
-    refused = httpx.post(chat_url(server), json={"messages": [{"role": "user", "content": text_url}]},
-                         headers=headers)
-    assert refused.status_code == 400 and "image_url.url: a data URL of text/plain, not one of image/png" in \
-        refused.json()["error"]["message"]
