@@ -213,11 +213,14 @@ class Vlm3rPipeline:
         return embeddings
 
     def video_prefix(self, video: Path | str) -> PrefixCache:
-        key = self._key(Path(video).resolve())
+        return self._cached_prefix(self._key(Path(video).resolve()), lambda: self.video_embeddings(video))
+
+    def _cached_prefix(self, key: tuple, embeddings) -> PrefixCache:
+        """The prompt prefilled up to the end of a source's embeddings (``embeddings()``), cached under ``key``."""
         cached = self.caches.get("prefixes", key)
         if cached is not None:
             return cached
-        prefix = self.model.prefill(self.prefix_ids, self.video_embeddings(video))
+        prefix = self.model.prefill(self.prefix_ids, embeddings())
         self.prefills += 1
         self.caches.put("prefixes", key, prefix)
         return prefix
@@ -377,14 +380,7 @@ class Vlm3rPipeline:
     def image_set_prefix(self, paths: tuple[Path, ...]) -> PrefixCache:
         """The prompt prefilled up to the end of the last image (every question about the sequence goes on from
         there)."""
-        key = self._image_set_key(paths)
-        cached = self.caches.get("prefixes", key)
-        if cached is not None:
-            return cached
-        prefix = self.model.prefill(self.prefix_ids, self.image_set_embeddings(paths))
-        self.prefills += 1
-        self.caches.put("prefixes", key, prefix)
-        return prefix
+        return self._cached_prefix(self._image_set_key(paths), lambda: self.image_set_embeddings(paths))
 
     def image_suffix_ids(self, count: int, question: str) -> list[int]:
         """The reference's image prompt after its last ``<image>``: ``\n``, the question, the open assistant turn."""
