@@ -12,8 +12,10 @@ from vlm3r.geometry.boxes import (
     to_box_frame,
 )
 from vlm3r.geometry.camera import (
+    FRUSTUM_EDGES,
     camera_center,
     camera_to_world,
+    frustum_points,
     intrinsic_matrix,
     invert_pose,
     project,
@@ -26,6 +28,7 @@ from vlm3r.geometry.camera import (
 from vlm3r.geometry.room import alpha_shape_area, gravity_aligned_box, min_area_rectangle, polygon_area
 
 __all__ = [
+    "FRUSTUM_EDGES", "frustum_points",
     "alpha_shape_area", "box_aabb", "box_box_distance", "box_corners", "box_volume", "boxes_intersect",
     "camera_center", "camera_to_world", "gravity_aligned_box", "intrinsic_matrix", "invert_pose",
     "min_area_rectangle", "point_box_distance", "points_in_box", "polygon_area", "project", "rotation_error",

@@ -69,6 +69,19 @@ def unproject(pixels: np.ndarray, depth: np.ndarray, intrinsics: np.ndarray) -> 
     return np.stack([x, y, depth], axis=-1)
 
 
+# A view frustum's 8 edges between its 5 points (``frustum_points``): the centre to each image corner, then the rim.
+FRUSTUM_EDGES = np.array([(0, 1), (0, 2), (0, 3), (0, 4), (1, 2), (2, 3), (3, 4), (4, 1)], dtype=np.intp)
+
+
+def frustum_points(camera_to_world_pose: np.ndarray, intrinsics: np.ndarray, width: float, height: float,
+                   depth: float) -> np.ndarray:
+    """World points [5, 3] of a camera's view frustum cut at z-depth ``depth`` (metres): the camera centre, then the
+    image's outer corners (0, 0), (width, 0), (width, height), (0, height) in pixels, unprojected to that depth."""
+    pixels = np.array([[0.0, 0.0], [width, 0.0], [width, height], [0.0, height]])
+    rim = unproject(pixels, np.full(4, float(depth)), intrinsics)
+    return camera_to_world(np.vstack([np.zeros(3), rim]), np.asarray(camera_to_world_pose, dtype=np.float64))
+
+
 def rotation_error(rotation: np.ndarray) -> np.ndarray:
     """Largest absolute entry of ``R R^T - I``: 0 for an orthonormal matrix."""
     rotation = np.asarray(rotation, dtype=np.float64)
