@@ -74,3 +74,49 @@ def test_a_scene_payload_draws_every_box_and_frame():
     assert payload.frustums.shape == (2, 8, 2, 3)
     assert np.allclose(payload.frustums[1, 0], [[1, -1, 1.5], [1 - 0.125, -1 - 0.1, 1.75]])  # centre to (0, 0) at 0.25
     assert payload.points.shape == (200, 3) and payload.points.dtype == np.float32
+
+
+def read_glb(data: bytes):
+    """A binary glTF read by its specification: the 12-byte header, then the JSON chunk and the BIN chunk."""
+    import json
+    import struct
+
+    magic, version, length = struct.unpack_from("<III", data, 0)
+    assert (magic, version, length) == (0x46546C67, 2, len(data))
+    json_length, json_type = struct.unpack_from("<II", data, 12)
+    assert json_type == 0x4E4F534A and json_length % 4 == 0
+    gltf = json.loads(data[20:20 + json_length])
+    bin_length, bin_type = struct.unpack_from("<II", data, 20 + json_length)
+    assert bin_type == 0x004E4942 and 28 + json_length + bin_length == len(data)
+    binary = data[28 + json_length:]
+
+    def accessor(index: int) -> np.ndarray:
+        acc = gltf["accessors"][index]
+        view = gltf["bufferViews"][acc["bufferView"]]
+        assert view["byteOffset"] % 4 == 0
+        dtype = {5126: np.float32, 5121: np.uint8}[acc["componentType"]]
+        width = {"VEC3": 3, "VEC4": 4}[acc["type"]]
+        return np.frombuffer(binary, dtype, acc["count"] * width, view["byteOffset"]).reshape(-1, width)
+
+    return gltf, accessor
+
+
+def test_the_glb_holds_the_points_and_every_line_z_up_turned_y_up():
+    from vlm3r.viz.scene3d import ScenePayload, glb_bytes
+
+    box = box_edges(box_corners(np.array([1.0, 1.0, 0.5]), np.ones(3), np.eye(3)))
+    path = np.array([[0.0, -1, 1.5], [1, -1, 1.5], [2, -1, 1.5]])
+    points = np.array([[0.0, 0, 0], [1, 2, 3]])
+    payload = ScenePayload("s0", points, np.array([[255, 0, 0], [0, 255, 0]]), [("chair", box)], path)
+    gltf, accessor = read_glb(glb_bytes(payload))
+    node = gltf["nodes"][0]
+    assert node["name"] == "s0" and np.allclose(node["rotation"], [-np.sqrt(0.5), 0, 0, np.sqrt(0.5)])
+    points_mode, boxes, walk = gltf["meshes"][0]["primitives"]  # no frames: no frustum primitive
+    assert (points_mode["mode"], boxes["mode"], walk["mode"]) == (0, 1, 1)
+    assert np.array_equal(accessor(points_mode["attributes"]["POSITION"]), points.astype(np.float32))
+    assert np.array_equal(accessor(points_mode["attributes"]["COLOR_0"]), [[255, 0, 0, 255], [0, 255, 0, 255]])
+    assert gltf["accessors"][points_mode["attributes"]["POSITION"]]["max"] == [1.0, 2.0, 3.0]
+    assert np.array_equal(accessor(boxes["attributes"]["POSITION"]), box.reshape(-1, 3).astype(np.float32))
+    # the camera path as segments: (p0, p1), (p1, p2)
+    assert np.array_equal(accessor(walk["attributes"]["POSITION"]), path[[0, 1, 1, 2]].astype(np.float32))
+    assert np.array_equal(np.unique(accessor(walk["attributes"]["COLOR_0"]), axis=0), [[40, 170, 70, 255]])
