@@ -120,3 +120,21 @@ def test_the_glb_holds_the_points_and_every_line_z_up_turned_y_up():
     # the camera path as segments: (p0, p1), (p1, p2)
     assert np.array_equal(accessor(walk["attributes"]["POSITION"]), path[[0, 1, 1, 2]].astype(np.float32))
     assert np.array_equal(np.unique(accessor(walk["attributes"]["COLOR_0"]), axis=0), [[40, 170, 70, 255]])
+
+
+def test_a_synthetic_scene_is_viewed_from_its_files(small_synthetic):
+    from vlm3r.datasets.layout import ProcessedLayout
+    from vlm3r.datasets.pointcloud import read_point_cloud
+    from vlm3r.scene import read_frame_metadata, read_scene_metadata
+    from vlm3r.viz.scene3d import glb_bytes, scene_view
+
+    layout = ProcessedLayout(small_synthetic, "synthetic", "train")
+    name = layout.scene_names()[0]
+    meta = read_scene_metadata(layout.scene_metadata_path).scenes[name]
+    frames = read_frame_metadata(layout.frame_metadata_path)[name]
+    cloud = read_point_cloud(layout.point_cloud_path(name))
+    view = scene_view(small_synthetic / name, budget=1000)
+    assert len(view.boxes) == meta.num_objects and len(view.points) == min(1000, len(cloud.xyz))
+    assert np.allclose(view.camera_path, [f.camera_center for f in frames.frames])
+    gltf, _ = read_glb(glb_bytes(view))
+    assert [p["mode"] for p in gltf["meshes"][0]["primitives"]] == [0, 1, 1, 1]  # points, boxes, frustums, path

@@ -9,13 +9,17 @@ from __future__ import annotations
 import json
 import struct
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
+from vlm3r.datasets.pointcloud import read_point_cloud
 from vlm3r.errors import InputError
 from vlm3r.geometry.boxes import BOX_EDGES
 from vlm3r.geometry.camera import FRUSTUM_EDGES, frustum_points
+from vlm3r.scene import read_frame_metadata, read_scene_metadata
 from vlm3r.scene.schema import SceneFrames, SceneMeta
+from vlm3r.viz.scene_view import SceneViewError, find_scene
 
 POINT_BUDGET = 200_000  # points sent to a browser view: a ScanNet scan (about 300k) is cut to this
 FRUSTUM_DEPTH_M = 0.25  # metres: where a frame's frustum is cut, small beside a room
@@ -80,6 +84,19 @@ def scene_payload(scene: SceneMeta, points: np.ndarray, colors: np.ndarray, fram
         payload.camera_path = np.array([f.camera_center for f in frames.frames]).reshape(-1, 3)
         payload.frustums = frustum_edges(frames)
     return payload
+
+
+def scene_view(scene_dir: Path | str, budget: int = POINT_BUDGET) -> ScenePayload:
+    """The view of a processed dataset's scene, ``DATASET_ROOT/SCENE`` (as ``vlm3r scenes show`` names it): its
+    metadata's boxes, its point cloud cut to ``budget`` and its sampled frames; a missing part is an error naming
+    the file."""
+    layout, scene = find_scene(scene_dir)
+    meta = read_scene_metadata(layout.scene_metadata_path).scenes[scene]
+    frames = read_frame_metadata(layout.frame_metadata_path).get(scene)
+    if frames is None:
+        raise SceneViewError(f"{layout.frame_metadata_path}: no frames of scene {scene!r} in this frame metadata")
+    cloud = read_point_cloud(layout.point_cloud_path(scene))
+    return scene_payload(meta, cloud.xyz, cloud.rgb, frames, budget)
 
 
 # ---------------------------------------------------------------------- GLB (binary glTF 2.0)
