@@ -462,6 +462,11 @@ def test_image_url_parts_are_asked_in_the_reference_image_layout(setup, referenc
     outside = [{"type": "image_url", "image_url": {"url": f"file://{root.parent / 'x.png'}"}}, content[-1]]
     refused = httpx.post(chat_url(server), json={"messages": [{"role": "user", "content": outside}]}, headers=headers)
     assert refused.status_code == 403 and "outside the allowed video roots" in refused.json()["error"]["message"]
+    (folder / "broken.png").write_bytes(b"\x89PNG not really")
+    broken = [{"type": "image_url", "image_url": {"url": f"file://{folder / 'broken.png'}"}}, content[-1]]
+    refused = httpx.post(chat_url(server), json={"messages": [{"role": "user", "content": broken}]}, headers=headers)
+    assert refused.status_code == 400
+    assert refused.json()["error"]["message"].startswith(f"{folder / 'broken.png'}: not a readable image (")
     text_url = [{"type": "image_url", "image_url": {"url": "data:text/plain;base64,aGk="}}, content[-1]]
     refused = httpx.post(chat_url(server), json={"messages": [{"role": "user", "content": text_url}]},
                          headers=headers)

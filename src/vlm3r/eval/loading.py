@@ -8,12 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from PIL import Image, UnidentifiedImageError
 
 from vlm3r.errors import EvalRunError, Vlm3rError
 from vlm3r.qa.record import QAFileError, QARecord, read_qa_jsonl
 from vlm3r.utils.fileio import read_json, read_jsonl_objects
-from vlm3r.utils.images import ImageError, list_images
+from vlm3r.utils.images import ImageError, list_images, probe_image
 from vlm3r.utils.video import first_listed, unreadable_videos
 
 
@@ -85,12 +84,9 @@ def unreadable_image_sets(sets) -> dict[tuple[Path, ...], str]:
     for images in sets:
         try:
             for path in list_images(list(images)):
-                with Image.open(path) as image:
-                    image.verify()
+                probe_image(path)
         except ImageError as exc:
             reasons[images] = str(exc)
-        except (UnidentifiedImageError, OSError, SyntaxError) as exc:  # verify() raises these for a damaged file
-            reasons[images] = f"{path}: not a readable image ({exc})"
     return reasons
 
 

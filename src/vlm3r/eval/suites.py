@@ -85,10 +85,8 @@ def score_bench_files(bench: str, qa: Path, pred: Path, out: Path | None = None,
     """``vlm3r eval score``: the predictions ``pred`` scored on the ``bench`` questions of ``qa`` as the benchmark
     does (``eval.files.score_files`` or, for ScanQA and SQA3D, ``eval.qa3d_report.score_qa3d_files``); ``spice``
     only for ScanQA."""
-    if bench in QA3D_BENCHMARKS:
-        if spice and bench != "scanqa":
-            raise InputError(f"--spice: {bench} has no SPICE score (only scanqa)")
-        return score_qa3d_files(bench, qa, pred, out, spice)
-    if spice:
+    if spice and bench != "scanqa":
         raise InputError(f"--spice: {bench} has no SPICE score (only scanqa)")
+    if bench in QA3D_BENCHMARKS:
+        return score_qa3d_files(bench, qa, pred, out, spice)
     return score_files(bench, qa, pred, out)

@@ -429,29 +429,19 @@ class Vlm3rPipeline:
         template = self.template.untimed() if self.template.time_instruction else self.template
         ids = encode(self.tokenizer, chat_prompt(*template.user_turn(question)), self.model.config.image_token_index)
         with torch.inference_mode():
-            visuals = [self.model.visual_embeddings(self.image_pixels(chosen))]
-        return self._generate_checked([ids], visuals, max_new_tokens)[0]
+            visual = self.model.visual_embeddings(self.image_pixels(chosen))
+        context = self.model.config.llm.max_position_embeddings
+        length = len(ids) - 1 + len(visual)  # the one <image> id replaced by the embeddings
+        if length + max_new_tokens > context:
+            raise PromptTooLongError(f"the prompt is {length} tokens and with max_tokens {max_new_tokens} more than "
+                                     f"the model's context of {context}")
+        return self._text(self.model.generate([ids], [visual], max_new_tokens, self.eos, self.pad)[0])
 
     def ask_image_set(self, paths: list[Path], questions: list[str], max_new_tokens: int = MAX_NEW_TOKENS,
                       batch_size: int = 1) -> list[str]:
         """Answers to several questions about one image sequence (the files, in order) in the reference's image
         layout: encoded and prefilled once (cached, as a video is), then ``batch_size`` questions at a time."""
         return self.ask_video(tuple(paths), questions, max_new_tokens, batch_size)
-
-    def _generate_checked(self, ids: list[list[int]], visuals: list[torch.Tensor], max_new_tokens: int) -> list[str]:
-        """Greedy answers of prompts whose ``<image>`` slots take ``visuals`` in order, each prompt refused when it
-        does not fit the context."""
-        context = self.model.config.llm.max_position_embeddings
-        slots = iter(visuals)
-        for row in ids:
-            images = [next(slots) for _ in range(row.count(self.model.config.image_token_index))]
-            length = len(row) - len(images) + sum(len(v) for v in images)
-            if length + max_new_tokens > context:
-                raise PromptTooLongError(f"the prompt is {length} tokens and with max_tokens {max_new_tokens} more "
-                                         f"than the model's context of {context}")
-        outputs = self.model.generate(ids, visuals, max_new_tokens=max_new_tokens, eos_token_id=self.eos,
-                                      pad_token_id=self.pad)
-        return [self._text(o) for o in outputs]
 
     def stream_video(self, video: Path | str | tuple[Path, ...], question: str, max_new_tokens: int = MAX_NEW_TOKENS,
                      sampling: Sampling | None = None):

@@ -26,10 +26,10 @@ import shutil
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from PIL import Image, UnidentifiedImageError
 
 from vlm3r.serve.errors import RequestError
 from vlm3r.utils.fileio import atomic_path
+from vlm3r.utils.images import ImageError, probe_image
 from vlm3r.utils.video import VideoError, probe_video
 
 ID_PATTERN = re.compile(r"^video-[0-9a-f]{32}$")
@@ -191,10 +191,10 @@ class VideoStore:
 
     def _probe_image(self, path: Path, name: str) -> None:
         try:
-            with Image.open(path) as image:
-                image.verify()
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-            raise unusable(400, f"{name}: not a readable image ({self._hidden(str(exc), path, 'it')})") from exc
+            probe_image(path)
+        except ImageError as exc:  # named here as the client named it, the reason without server paths
+            raise unusable(400, f"{name}: not a readable image ({self._hidden(str(exc.__cause__), path, 'it')})") \
+                from exc
 
 
 def decode_data_url(url: str) -> bytes:

@@ -58,6 +58,16 @@ def list_images(sources: Sequence[Path | str]) -> list[Path]:
     return images
 
 
+def probe_image(path: Path, name: str | None = None) -> None:
+    """An ``ImageError`` unless ``path`` opens as an image (its header and structure checked, pixels not decoded);
+    the message names it as ``name`` (default: the path)."""
+    try:
+        with Image.open(path) as image:
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:  # verify() raises these when damaged
+        raise ImageError(f"{name or path}: not a readable image ({exc})") from exc
+
+
 def read_images(paths: Sequence[Path]) -> list[np.ndarray]:
     """Each image as RGB uint8 [H, W, 3] (a GIF: its first frame; sizes may differ: each is resized for the towers
     on its own, as the reference's processor squashes each). An unreadable file is named."""
