@@ -2,6 +2,7 @@
 
 from vlm3r.geometry.boxes import (
     box_aabb,
+    box_box_closest_points,
     box_box_distance,
     box_corners,
     box_volume,
@@ -29,7 +30,8 @@ from vlm3r.geometry.room import alpha_shape_area, gravity_aligned_box, min_area_
 
 __all__ = [
     "FRUSTUM_EDGES", "frustum_points",
-    "alpha_shape_area", "box_aabb", "box_box_distance", "box_corners", "box_volume", "boxes_intersect",
+    "alpha_shape_area", "box_aabb", "box_box_closest_points", "box_box_distance", "box_corners", "box_volume",
+    "boxes_intersect",
     "camera_center", "camera_to_world", "gravity_aligned_box", "intrinsic_matrix", "invert_pose",
     "min_area_rectangle", "point_box_distance", "points_in_box", "polygon_area", "project", "rotation_error",
     "rotation_problem",

@@ -83,6 +83,12 @@ def segment_segment_distance(p0: np.ndarray, p1: np.ndarray, q0: np.ndarray, q1:
     """Minimum distance between segments [p0, p1] and [q0, q1] (arrays [..., 3]); handles parallel and
     zero-length segments (closest-point parameters clamped to [0, 1], as in Ericson's Real-Time Collision
     Detection, section 5.1.9)."""
+    closest_p, closest_q = _segment_segment_closest(p0, p1, q0, q1)
+    return np.linalg.norm(closest_p - closest_q, axis=-1)
+
+
+def _segment_segment_closest(p0, p1, q0, q1) -> tuple[np.ndarray, np.ndarray]:
+    """The closest points (on [p0, p1], on [q0, q1]) of ``segment_segment_distance``."""
     d1, d2 = p1 - p0, q1 - q0
     r = p0 - q0
     a = np.einsum("...i,...i->...", d1, d1)
@@ -104,9 +110,7 @@ def segment_segment_distance(p0: np.ndarray, p1: np.ndarray, q0: np.ndarray, q1:
     # Zero-length segments are points: project the other end onto the remaining segment.
     s = np.where(a_ok, np.where(e_ok, s, np.clip(-c / safe_a, 0.0, 1.0)), 0.0)
     t = np.where(e_ok, np.where(a_ok, t, np.clip(f / safe_e, 0.0, 1.0)), 0.0)
-    closest_p = p0 + s[..., None] * d1
-    closest_q = q0 + t[..., None] * d2
-    return np.linalg.norm(closest_p - closest_q, axis=-1)
+    return p0 + s[..., None] * d1, q0 + t[..., None] * d2
 
 
 def box_box_distance(centers_a, lengths_a, axes_a, centers_b, lengths_b, axes_b,
@@ -142,6 +146,70 @@ def _box_box_distance_flat(ca, la, ra, cb, lb, rb) -> np.ndarray:
     ).reshape(len(ca), -1).min(axis=1)
     distance = np.minimum(np.minimum(vertex_a_to_b, vertex_b_to_a), edge_edge)
     return np.where(boxes_intersect(ca, la, ra, cb, lb, rb), 0.0, distance)
+
+
+def box_box_closest_points(center_a, lengths_a, axes_a, center_b, lengths_b, axes_b
+                           ) -> tuple[np.ndarray, np.ndarray]:
+    """Closest points (p on box A, q on box B), world [3] each, of ONE pair of solid oriented boxes, so that
+    ``|p - q|`` is their ``box_box_distance`` (to rounding): what a distance is drawn as.
+
+    Disjoint boxes: the same candidates as the distance, each as a pair of points: every vertex of one box with
+    its closest point of the other (clamped in that box's frame), every edge pair's closest points; the nearest
+    pair wins (the first in that order on a tie). Intersecting or touching boxes (the separating-axis test of
+    ``boxes_intersect``): one common point, returned as both p and q: the midpoint of the part of the first edge
+    of A, else of B, that lies in the other box (the intersection of two convex polytopes has a vertex, and every
+    such vertex is on an edge of one of them, so some edge reaches into the other box).
+    """
+    ca, la, ra = _as_boxes(center_a, lengths_a, axes_a)
+    cb, lb, rb = _as_boxes(center_b, lengths_b, axes_b)
+    if ca.shape != (3,) or cb.shape != (3,) or la.shape != (3,) or lb.shape != (3,):
+        raise ValueError(f"box_box_closest_points takes one box each; got centres {ca.shape} and {cb.shape}")
+    corners_a, corners_b = box_corners(ca, la, ra), box_corners(cb, lb, rb)
+    edges_a, edges_b = corners_a[BOX_EDGES], corners_b[BOX_EDGES]  # [12, 2, 3]
+    if boxes_intersect(ca, la, ra, cb, lb, rb):
+        for edges, center, lengths, axes in ((edges_a, cb, lb, rb), (edges_b, ca, la, ra)):
+            inside = _clip_segments(edges, center, lengths, axes)
+            if inside is not None:
+                return inside, inside.copy()
+        # Touching within the test's tolerance without an edge reaching in: the nearest pair's midpoint.
+        p, q = _nearest_pair(corners_a, corners_b, edges_a, edges_b, ca, la, ra, cb, lb, rb)
+        middle = 0.5 * (p + q)
+        return middle, middle.copy()
+    return _nearest_pair(corners_a, corners_b, edges_a, edges_b, ca, la, ra, cb, lb, rb)
+
+
+def _closest_in_box(points, center, lengths, axes) -> np.ndarray:
+    """The point of a solid box nearest each of ``points`` [..., 3]: the point clamped in the box frame."""
+    half = 0.5 * lengths
+    return center + np.clip(to_box_frame(points, center, axes), -half, half) @ axes
+
+
+def _nearest_pair(corners_a, corners_b, edges_a, edges_b, ca, la, ra, cb, lb, rb) -> tuple[np.ndarray, np.ndarray]:
+    """The nearest of the candidate point pairs of two disjoint boxes (see ``box_box_closest_points``)."""
+    edge_p, edge_q = _segment_segment_closest(edges_a[:, None, 0], edges_a[:, None, 1], edges_b[None, :, 0],
+                                              edges_b[None, :, 1])
+    p = np.concatenate([corners_a, _closest_in_box(corners_b, ca, la, ra), edge_p.reshape(-1, 3)])
+    q = np.concatenate([_closest_in_box(corners_a, cb, lb, rb), corners_b, edge_q.reshape(-1, 3)])
+    best = int(np.argmin(np.linalg.norm(p - q, axis=1)))
+    return p[best], q[best]
+
+
+def _clip_segments(edges, center, lengths, axes, tol: float = 1e-9) -> np.ndarray | None:
+    """The midpoint of the part inside a box (grown by ``tol``) of the first of ``edges`` [E, 2, 3] reaching into
+    it (slab clipping in the box frame), or None when none does."""
+    start, end = to_box_frame(edges[:, 0], center, axes), to_box_frame(edges[:, 1], center, axes)
+    step, half = end - start, 0.5 * lengths + tol
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t0, t1 = (-half - start) / step, (half - start) / step
+    moving = np.abs(step) > 1e-15
+    low = np.where(moving, np.minimum(t0, t1), np.where(np.abs(start) <= half, -np.inf, np.inf))
+    high = np.where(moving, np.maximum(t0, t1), np.where(np.abs(start) <= half, np.inf, -np.inf))
+    enter, leave = np.maximum(low.max(axis=1), 0.0), np.minimum(high.min(axis=1), 1.0)
+    reaching = np.flatnonzero(enter <= leave)
+    if not len(reaching):
+        return None
+    k = reaching[0]
+    return edges[k, 0] + 0.5 * (enter[k] + leave[k]) * (edges[k, 1] - edges[k, 0])
 
 
 def _as_boxes(centers, lengths, axes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

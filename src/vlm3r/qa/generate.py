@@ -124,11 +124,15 @@ def generate_scene(item: SceneInput, task_names: list[str], seed: int, per_scene
 def _record(task: QATask, scene: SceneMeta, candidate, balancer: LetterBalancer, rng) -> QARecord:
     ordered, letter = balancer.place(rng, list(candidate.options), candidate.answer)
     question = candidate.question(ordered) if callable(candidate.question) else candidate.question
+    extra = dict(candidate.extra)
+    evidence = candidate.evidence.to_dict() if candidate.evidence is not None else {}
+    if evidence:
+        extra["evidence"] = evidence  # after the task's own keys (docs/questions.md, "Evidence")
     return QARecord(
         id=-1, dataset=scene.dataset or "", scene_name=scene.scene_name, video_path=scene.video_path or "",
         question_type=task.question_type, question=question,
         options=lettered(ordered) if candidate.lettered else list(ordered), ground_truth=candidate.answer,
-        mc_answer=letter, frame_indices=candidate.frame_indices, extra=dict(candidate.extra),
+        mc_answer=letter, frame_indices=candidate.frame_indices, extra=extra,
     )
 
 

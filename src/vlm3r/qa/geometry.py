@@ -1,10 +1,11 @@
-"""Per-scene geometry the tasks share: exact box-box distances, boxes by instance, camera-to-box distances."""
+"""Per-scene geometry the tasks share: exact box-box distances (and the pair and points that give them), boxes by
+instance, camera-to-box distances (and the box points they reach)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from vlm3r.geometry import box_box_distance, point_box_distance
+from vlm3r.geometry import box_box_closest_points, box_box_distance, point_box_distance, to_box_frame
 from vlm3r.scene import FrameMeta, SceneMeta, stack_boxes
 
 #: A box is degenerate when its longest side is under a centimetre or when it is flat along two axes.
@@ -58,28 +59,51 @@ class SceneGeometry:
         for k, category in enumerate(self.categories):
             by_category.setdefault(category, []).append(k)
         self.indices_of_category = {c: np.array(ks, dtype=np.intp) for c, ks in by_category.items()}
-        self._category_distances: dict[tuple[str, str], float] = {}
+        # each box's position in its category's list of the scene metadata (how evidence names objects)
+        self.index_in_category = [k - int(self.indices_of_category[c][0]) for k, c in enumerate(self.categories)]
+        self._category_distances: dict[tuple[str, str], tuple[float, int, int]] = {}
 
     def category_distance(self, a: str, b: str) -> float:
         """Closest distance between any instance of ``a`` and any of ``b`` (exact box-box distances; 0 for a
         category with itself), computed once per pair of categories."""
+        return self.closest_pair(a, b)[0]
+
+    def closest_pair(self, a: str, b: str) -> tuple[float, int, int]:
+        """(distance, box index of an ``a``, box index of a ``b``) of the pair ``category_distance`` found closest
+        (the first found on a tie; a category with itself: its first box twice)."""
         key = (a, b) if a <= b else (b, a)
         if key not in self._category_distances:
-            self._category_distances[key] = self._closest(self.indices_of_category[a], self.indices_of_category[b])
-        return self._category_distances[key]
+            self._category_distances[key] = self._closest(self.indices_of_category[key[0]],
+                                                          self.indices_of_category[key[1]])
+        distance, i, j = self._category_distances[key]
+        return (distance, i, j) if key == (a, b) else (distance, j, i)
 
-    def _closest(self, ia: np.ndarray, ib: np.ndarray) -> float:
-        """The least box-box distance over the pairs of ``ia`` x ``ib``, taken ``PAIR_CHUNK`` pairs at a time.
+    def closest_points(self, i: int, j: int) -> tuple[np.ndarray, np.ndarray]:
+        """The closest points (on box ``i``, on box ``j``) whose distance ``category_distance`` measured (the pair
+        taken with its lower box index first, as measured; ``box_box_closest_points``)."""
+        lo, hi = min(i, j), max(i, j)
+        p, q = box_box_closest_points(self.centers[lo], self.lengths[lo], self.axes[lo], self.centers[hi],
+                                      self.lengths[hi], self.axes[hi])
+        return (p, q) if i == lo else (q, p)
+
+    def object_ref(self, k: int) -> tuple[str, int]:
+        """(category, position in the scene metadata's ``objects[category]``) of box ``k``."""
+        return self.categories[k], self.index_in_category[k]
+
+    def _closest(self, ia: np.ndarray, ib: np.ndarray) -> tuple[float, int, int]:
+        """The least box-box distance over the pairs of ``ia`` x ``ib``, taken ``PAIR_CHUNK`` pairs at a time, with
+        the pair (of ``ia``, of ``ib``) giving it.
 
         A pair's distance is at least its centres' distance less the two boxes' half diagonals; pairs are measured
         exactly in the order of that bound, ``EXACT_BATCH`` at a time, until the bound of the next exceeds the
         least distance found (plus ``BOUND_SLACK``): the rest cannot be closer. Each pair is measured with its
         lower box index first, as a distance over the scene's box order is defined.
         """
-        if np.intersect1d(ia, ib).size:
-            return 0.0
+        shared = np.intersect1d(ia, ib)
+        if shared.size:
+            return 0.0, int(shared[0]), int(shared[0])
         rows = max(1, PAIR_CHUNK // len(ib))
-        best = np.inf
+        best, pair = np.inf, (-1, -1)
         for start in range(0, len(ia), rows):
             p = np.repeat(ia[start:start + rows], len(ib))
             q = np.tile(ib, len(p) // len(ib))
@@ -93,13 +117,22 @@ class SceneGeometry:
                 i, j = np.minimum(p[batch], q[batch]), np.maximum(p[batch], q[batch])
                 distances = box_box_distance(self.centers[i], self.lengths[i], self.axes[i], self.centers[j],
                                              self.lengths[j], self.axes[j])
-                best = min(best, float(distances.min()))
-        return best
+                k = int(np.argmin(distances))
+                if distances[k] < best:
+                    best, pair = float(distances[k]), (int(p[batch[k]]), int(q[batch[k]]))
+        return best, *pair
 
     def camera_distances(self, frame: FrameMeta, indices: list[int]) -> np.ndarray:
         """Distance from the frame's camera centre (its pose translation; docs/design.md B1) to boxes ``indices``."""
         return point_box_distance(frame.camera_center, self.centers[indices], self.lengths[indices],
                                   self.axes[indices])
+
+    def camera_closest_points(self, frame: FrameMeta, indices: list[int]) -> np.ndarray:
+        """The point [n, 3] of each box ``indices`` nearest the frame's camera centre, at the distance of
+        ``camera_distances`` (the centre clamped in the box frame; the centre itself when inside)."""
+        half = 0.5 * self.lengths[indices]
+        local = np.clip(to_box_frame(frame.camera_center, self.centers[indices], self.axes[indices]), -half, half)
+        return self.centers[indices] + np.einsum("nk,nkj->nj", local, self.axes[indices])
 
     def frame_unique(self, frame: FrameMeta) -> dict[int, str]:
         """Box index -> category for the instances visible in a frame whose category appears once in it."""

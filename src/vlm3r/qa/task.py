@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from vlm3r.qa.choices import numeric_distractors
+from vlm3r.qa.evidence import Evidence
 from vlm3r.scene import SceneFrames, SceneMeta
 
 
@@ -26,7 +27,8 @@ class Candidate:
 
     ``question`` is the text, or a function of the final option order when the text lists the options.
     ``options`` holds the option values, the answer among them; ``lettered`` options are written "A. value"
-    (VSTI's numeric tasks write raw numbers, as the benchmark does).
+    (VSTI's numeric tasks write raw numbers, as the benchmark does). ``evidence``: the geometry the answer was
+    computed from (``vlm3r.qa.evidence``), written to the record's extra key ``evidence``.
     """
 
     question: str | Callable[[list], str]
@@ -35,17 +37,18 @@ class Candidate:
     lettered: bool = True
     frame_indices: list[int] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    evidence: Evidence | None = None
 
 
 def numeric_candidate(rng: np.random.Generator, question: str, answer: float, lettered: bool = True,
                       frame_indices: list[int] | None = None, extra: dict[str, Any] | None = None,
-                      **distractors) -> Candidate | None:
+                      evidence: Evidence | None = None, **distractors) -> Candidate | None:
     """A numeric question whose options are ``answer`` and three values drawn around it (``numeric_distractors``
     with the ``distractors`` options); None when they cannot be drawn, and the question is dropped."""
     values = numeric_distractors(rng, answer, **distractors)
     if values is None:
         return None
-    return Candidate(question, answer, [answer, *values], lettered, frame_indices, extra or {})
+    return Candidate(question, answer, [answer, *values], lettered, frame_indices, extra or {}, evidence)
 
 
 @dataclass
