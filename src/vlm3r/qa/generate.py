@@ -125,7 +125,8 @@ def _record(task: QATask, scene: SceneMeta, candidate, balancer: LetterBalancer,
     ordered, letter = balancer.place(rng, list(candidate.options), candidate.answer)
     question = candidate.question(ordered) if callable(candidate.question) else candidate.question
     extra = dict(candidate.extra)
-    evidence = candidate.evidence.to_dict() if candidate.evidence is not None else {}
+    evidence = candidate.evidence() if callable(candidate.evidence) else candidate.evidence
+    evidence = evidence.to_dict() if evidence is not None else {}
     if evidence:
         extra["evidence"] = evidence  # after the task's own keys (docs/questions.md, "Evidence")
     return QARecord(

@@ -28,7 +28,8 @@ class Candidate:
     ``question`` is the text, or a function of the final option order when the text lists the options.
     ``options`` holds the option values, the answer among them; ``lettered`` options are written "A. value"
     (VSTI's numeric tasks write raw numbers, as the benchmark does). ``evidence``: the geometry the answer was
-    computed from (``vlm3r.qa.evidence``), written to the record's extra key ``evidence``.
+    computed from (``vlm3r.qa.evidence``), written to the record's extra key ``evidence``; or a function giving it,
+    called only for the candidates kept (closest points cost more than the distances that pick the answer).
     """
 
     question: str | Callable[[list], str]
@@ -37,12 +38,12 @@ class Candidate:
     lettered: bool = True
     frame_indices: list[int] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-    evidence: Evidence | None = None
+    evidence: Evidence | Callable[[], Evidence] | None = None
 
 
 def numeric_candidate(rng: np.random.Generator, question: str, answer: float, lettered: bool = True,
                       frame_indices: list[int] | None = None, extra: dict[str, Any] | None = None,
-                      evidence: Evidence | None = None, **distractors) -> Candidate | None:
+                      evidence: Evidence | Callable[[], Evidence] | None = None, **distractors) -> Candidate | None:
     """A numeric question whose options are ``answer`` and three values drawn around it (``numeric_distractors``
     with the ``distractors`` options); None when they cannot be drawn, and the question is dropped."""
     values = numeric_distractors(rng, answer, **distractors)

@@ -3,7 +3,8 @@
 The displacement of the camera centre is expressed in the start camera's frame (OpenCV axes); its sideways (x)
 and forward (z) parts are significant above a threshold (1 m with four choices, 0.5 m with three or two);
 the larger significant part decides Forward / Backward / Right / Left, forward winning ties. All variants write
-the question type ``camera_movement_direction``, as the benchmark does.
+the question type ``camera_movement_direction``, as the benchmark does. Evidence: both frames and an arrow from the
+start camera centre to the end one, labelled with the answer (the start frame's pose gives the axes it is read in).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import numpy as np
 
 from vlm3r.qa import templates
 from vlm3r.qa.benchmarks import VSTIBENCH
+from vlm3r.qa.evidence import Evidence
 from vlm3r.qa.task import Candidate, QATask, SceneContext
 from vlm3r.qa.tasks._frame_pairs import frame_pairs, pair_descriptions
 
@@ -49,7 +51,9 @@ class _CameraMovementDirection(QATask):
             out.append(Candidate(
                 templates.listing_choices(templates.CAMERA_MOVEMENT_DIRECTION, "and", **descriptions),
                 answer, options, frame_indices=[frames[i].frame_id, frames[j].frame_id],
-                extra={"question_template": self.name}))
+                extra={"question_template": self.name},
+                evidence=Evidence(frames=[frames[i].frame_id, frames[j].frame_id],
+                                  arrows=[(answer, frames[i].camera_center, frames[j].camera_center)])))
         return out
 
 

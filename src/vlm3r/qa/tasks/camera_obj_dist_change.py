@@ -1,13 +1,17 @@
 """VSTI camera-object distance change (declared by the reference, never implemented; docs/design.md, additions): by
 how many meters the camera-to-object distance changed between two sampled frames 5-30 frames apart that both show
-the object as the only one of its category; changes under 0.3 m give no question."""
+the object as the only one of its category; changes under 0.3 m give no question. Evidence: both frames, the
+box, both camera centres and a segment from each to the box's nearest point, labelled with its distance."""
 
 from __future__ import annotations
+
+from functools import partial
 
 from vlm3r.qa import templates
 from vlm3r.qa.benchmarks import VSTIBENCH
 from vlm3r.qa.choices import python_round
 from vlm3r.qa.task import Candidate, QATask, SceneContext, numeric_candidate
+from vlm3r.qa.tasks._camera import camera_evidence
 from vlm3r.qa.tasks._frame_pairs import frame_pairs, pair_descriptions, span_frames
 
 MIN_CHANGE = 0.3  # m: smaller changes of the camera-object distance are not asked about
@@ -34,6 +38,10 @@ class CameraObjDistChange(QATask):
                     continue
                 question = templates.CAMERA_OBJ_DIST_CHANGE.format(object=g.categories[index],
                                                                    **pair_descriptions(i, j, len(frames)))
+                views = [(frames[k], templates.frame_description(k, len(frames))) for k in (i, j)]
+                evidence = partial(camera_evidence, g, views, [index],
+                                   [(0, index, f"{float(d_start):.2f} m"), (1, index, f"{float(d_end):.2f} m")])
                 out.append(numeric_candidate(ctx.rng, question, python_round(change, 1), lettered=False,
-                                             frame_indices=[frames[i].frame_id, frames[j].frame_id]))
+                                             frame_indices=[frames[i].frame_id, frames[j].frame_id],
+                                             evidence=evidence))
         return [c for c in out if c is not None]

@@ -4,15 +4,20 @@ Objects are those whose category appears once in the frame. A frame whose truly 
 than 0.5 m gives no question (the reference instead drops that object and asks anyway, so its answer can be
 wrong; docs/design.md B11). Distractors are at least 0.15 m farther than the answer and from each other;
 distances are compared unrounded in every variant. At most one question per frame.
+Evidence: the frame, the options' boxes, the camera centre and a segment from it to each option's nearest point,
+labelled with the option and its distance (to the centimetre).
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 import numpy as np
 
 from vlm3r.qa import templates
 from vlm3r.qa.benchmarks import VSTIBENCH
 from vlm3r.qa.task import Candidate, QATask, SceneContext
+from vlm3r.qa.tasks._camera import camera_evidence
 
 MIN_NEAREST = 0.5  # m: a frame whose nearest object is closer gives no question
 MIN_GAP = 0.15  # m: least difference between the distances of any two options
@@ -43,9 +48,11 @@ class _CameraObjRelDist(QATask):
             if len(chosen) < self.num_choices:
                 continue
             names = [visible[indices[k]] for k in chosen]
-            question = templates.listing_choices(templates.CAMERA_OBJ_REL_DIST,
-                                                 frame_description=templates.frame_description(rank, len(frames)))
-            out.append(Candidate(question, names[0], names, frame_indices=[frame.frame_id]))
+            description = templates.frame_description(rank, len(frames))
+            question = templates.listing_choices(templates.CAMERA_OBJ_REL_DIST, frame_description=description)
+            evidence = partial(camera_evidence, ctx.geometry, [(frame, description)], [indices[k] for k in chosen],
+                               [(0, indices[k], f"{name} {distances[k]:.2f} m") for k, name in zip(chosen, names)])
+            out.append(Candidate(question, names[0], names, frame_indices=[frame.frame_id], evidence=evidence))
         return out
 
 

@@ -5,17 +5,20 @@ left / up when its whole box is more than 0.15 m closer / further left / higher 
 the opposite word holds the other way round; overlapping extents give no question. Objects are pairs whose
 categories appear once in the frame. Which one is A is drawn at random (the reference takes the smaller instance
 id, which ties the answer to the order objects were annotated in and so biases the answer words). (The
-reference formats these templates with the wrong keys and so produces none; docs/design.md B2.)
+reference formats these templates with the wrong keys and so produces none; docs/design.md B2.) Evidence: the
+frame, the boxes of A and B and the camera centre.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from itertools import combinations
 
 from vlm3r.geometry import box_corners, world_to_camera
 from vlm3r.qa import templates
 from vlm3r.qa.benchmarks import VSTIBENCH
 from vlm3r.qa.task import Candidate, QATask, SceneContext
+from vlm3r.qa.tasks._camera import camera_evidence
 
 THRESHOLD = 0.15
 
@@ -51,7 +54,9 @@ class _ObjObjRelativePos(QATask):
                     continue
                 question = self.template.format(frame_description=description, obj_A_name=visible[ordered[a]],
                                                 obj_B_name=visible[ordered[b]])
-                out.append(Candidate(question, answer, list(self.words), frame_indices=[frame.frame_id]))
+                evidence = partial(camera_evidence, g, [(frame, description)], [ordered[a], ordered[b]])
+                out.append(Candidate(question, answer, list(self.words), frame_indices=[frame.frame_id],
+                                     evidence=evidence))
         return out
 
 

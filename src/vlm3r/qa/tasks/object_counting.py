@@ -5,6 +5,7 @@ from __future__ import annotations
 from vlm3r.qa import templates
 from vlm3r.qa.benchmarks import VSIBENCH
 from vlm3r.qa.choices import count_distractors
+from vlm3r.qa.evidence import Evidence
 from vlm3r.qa.task import Candidate, QATask, SceneContext
 
 
@@ -19,6 +20,7 @@ class ObjectCounting(QATask):
             if count < 2:
                 continue
             options = [count, *count_distractors(ctx.rng, count)]
+            evidence = Evidence(objects=[(category, i) for i in range(len(ctx.scene.objects[category]))])
             out.append(Candidate(templates.OBJ_COUNT.format(category=category), count, options,
-                                 extra={"category": category}))
+                                 extra={"category": category}, evidence=evidence))
         return out

@@ -6,6 +6,10 @@ right with the back spanning 135-225 degrees, easy left / right (back dropped). 
 the querying object's centroid is at least 10 degrees from every region boundary (tested on all boundaries
 alike; docs/design.md B9), at most 2 of its 8 box corners fall in another region, and the three objects are
 0.3-5 m apart pairwise.
+
+Evidence: the three boxes; where the question stands (the positioning centroid), an arrow from there to the
+orienting centroid (forward) and one to the querying centroid labelled with the answer, all at the positioning
+centroid's height, so that seen from above they are exactly the floor-plane geometry the answer was computed from.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import numpy as np
 from vlm3r.geometry.polygon import signed_angle
 from vlm3r.qa import templates
 from vlm3r.qa.benchmarks import VSIBENCH
+from vlm3r.qa.evidence import Evidence
 from vlm3r.qa.task import Candidate, QATask, SceneContext, SkipScene
 
 MIN_SPACING, MAX_SPACING = 0.30, 5.0  # m: every two of the three objects are this far apart
@@ -58,7 +63,8 @@ class _ObjectRelDirection(QATask):
                                                 querying_object=querying)
                 out.append(Candidate(question, answer, list(self.options), extra={
                     "category, positioning object": positioning, "category, orienting object": orienting,
-                    "category, querying object": querying}))
+                    "category, querying object": querying},
+                    evidence=direction_evidence(box, positioning, orienting, querying, answer)))
         return out
 
     def answer(self, positioning, orienting, querying) -> str | None:
@@ -74,6 +80,16 @@ class _ObjectRelDirection(QATask):
         if np.count_nonzero(regions[1:] != regions[0]) > MAX_CORNERS_ELSEWHERE:
             return None
         return self.regions[regions[0]]
+
+
+def direction_evidence(box: dict, positioning: str, orienting: str, querying: str, answer: str) -> Evidence:
+    """The standing point and the forward and querying arrows of a question (see the module's docstring)."""
+    height = box[positioning].centroid[2]
+    standing, facing, queried = (np.array([*box[c].centroid[:2], height]) for c in (positioning, orienting, querying))
+    return Evidence(objects=[(positioning, 0), (orienting, 0), (querying, 0)],
+                    points=[(f"standing by the {positioning}", standing)],
+                    arrows=[(f"facing the {orienting}", standing, facing),
+                            (f"{querying}: {answer}", standing, queried)])
 
 
 class ObjectRelDirectionEasy(_ObjectRelDirection):

@@ -8,6 +8,10 @@ the turn points after their nearest unique object and writes the question: the r
 turn's object (no blank before the first leg), or facing another object so that the first blank is the turn onto
 the first leg (left, right or back), or, as in the seed paper's template for routes without a turn, halfway along
 the first leg facing back to the start object ("Turn Back").
+
+Evidence: the path the robot walks (the route from where it starts, on the floor: the lowest box bottom, as the
+grid's), the objects the question names, an arrow from the start towards the object it faces, and each turn of
+the answer as a point where it is made.
 """
 
 from __future__ import annotations
@@ -18,10 +22,12 @@ from itertools import product
 
 import numpy as np
 
+from vlm3r.geometry import box_corners
 from vlm3r.geometry.grid import NoFloorError, Route, build_nav_grid, plan_routes
 from vlm3r.geometry.polygon import point_along, polygon_distance, polyline_bends, signed_angle
 from vlm3r.qa import templates
 from vlm3r.qa.benchmarks import VSIBENCH
+from vlm3r.qa.evidence import Evidence
 from vlm3r.qa.task import Candidate, QATask, SceneContext, SkipScene
 
 log = logging.getLogger(__name__)
@@ -86,9 +92,10 @@ def split_legs(waypoints: np.ndarray) -> Legs | None:
     return Legs(np.reshape(turn_points, (-1, 2)), turns, bends.heading, first_length)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class RouteQuestion:
-    """What one question says: where the robot stands and faces, the destination and the actions' objects."""
+    """What one question says: where the robot stands and faces, the destination and the actions' objects; and
+    where on the route it starts and makes each turn (its evidence)."""
 
     start_object: str
     facing_object: str
@@ -96,6 +103,8 @@ class RouteQuestion:
     checkpoints: list[str]  # object ending each "Go forward" action, the destination last
     turns: list[str]  # the answer, one turn per blank
     mode: str  # "forward": facing the first turn's object; "reorient", "turn_back": a blank before the first leg
+    turn_at: np.ndarray  # [len(turns), 2] world x-y where each turn is made (a turn before the first leg: the start)
+    start_along: float = 0.0  # path length along the route where the robot starts (turn_back: half the first leg)
 
     @property
     def actions(self) -> str:
@@ -172,17 +181,41 @@ def describe_route(route: Route, names: dict[int, str], landmarks: Landmarks,
     out = []
     at_start = landmarks.facing_turns(route.waypoints[0], legs.heading)
     if legs.turns and landmarks.facing_bend(route.waypoints[0], legs.heading, anchors[0]) <= TURN_THRESHOLD:
-        out.append(RouteQuestion(start, anchors[0], goal, checkpoints, legs.turns, "forward"))
+        out.append(RouteQuestion(start, anchors[0], goal, checkpoints, legs.turns, "forward", legs.turn_points))
     facings = [(name, turn) for name, turn in at_start.items() if name not in named and turn in (LEFT, RIGHT, BACK)]
     if facings:
         facing, turn = facings[int(rng.integers(len(facings)))]
-        out.append(RouteQuestion(start, facing, goal, checkpoints, [turn, *legs.turns], "reorient"))
+        out.append(RouteQuestion(start, facing, goal, checkpoints, [turn, *legs.turns], "reorient",
+                                 np.vstack([route.waypoints[0], legs.turn_points])))
     if legs.first_length >= 2 * MIN_LEG:
         position, heading = point_along(route.waypoints, legs.first_length / 2)
         middle = landmarks.nearest(position)
         if middle is not None and middle not in named and landmarks.facing_turns(position, heading)[start] == BACK:
-            out.append(RouteQuestion(middle, start, goal, checkpoints, [BACK, *legs.turns], "turn_back"))
+            out.append(RouteQuestion(middle, start, goal, checkpoints, [BACK, *legs.turns], "turn_back",
+                                     np.vstack([position, legs.turn_points]), legs.first_length / 2))
     return [q for q in out if q.num_actions <= MAX_ACTIONS]
+
+
+def walked_path(waypoints: np.ndarray, start_along: float) -> np.ndarray:
+    """The part [M', 2] of a route [M, 2] from path length ``start_along`` on: where the robot starts, then the
+    later waypoints."""
+    if start_along <= 0:
+        return waypoints
+    along = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(waypoints, axis=0), axis=1))])
+    return np.vstack([point_along(waypoints, start_along)[0], waypoints[along > start_along]])
+
+
+def route_evidence(q: RouteQuestion, route: Route, landmarks: Landmarks, floor: float) -> Evidence:
+    """The walked path, the named objects, the facing arrow and the turns of a question, at floor height."""
+    def lift(xy):
+        return np.append(xy, floor)
+
+    path = [lift(p) for p in walked_path(route.waypoints, q.start_along)]
+    named = dict.fromkeys([q.start_object, q.facing_object, *q.checkpoints])  # in order, each once
+    facing = lift(landmarks.centers[landmarks.names.index(q.facing_object)])
+    return Evidence(objects=[(name, 0) for name in named], path=path,
+                    arrows=[(f"facing the {q.facing_object}", path[0], facing)],
+                    points=[(turn, lift(at)) for turn, at in zip(q.turns, q.turn_at)])
 
 
 def turn_options(answer: list[str], rng: np.random.Generator) -> list[str]:
@@ -219,6 +252,7 @@ class RoutePlanning(QATask):
         except NoFloorError as exc:
             raise SkipScene(str(exc)) from exc
         landmarks = Landmarks(unique, grid.footprints[indices], grid.box_centers[indices])
+        floor = float(box_corners(geometry.centers, geometry.lengths, geometry.axes)[..., 2].min())  # as the grid's
         out, asked = [], set()
         for route in plan_routes(grid, indices):
             questions = describe_route(route, names, landmarks, ctx.rng)
@@ -232,6 +266,7 @@ class RoutePlanning(QATask):
             asked.add(text)
             options = turn_options(q.turns, ctx.rng)
             out.append(Candidate(text, options[0], options, extra={
-                "route_mode": q.mode, "route_waypoints": np.round(route.waypoints, 3).tolist()}))
+                "route_mode": q.mode, "route_waypoints": np.round(route.waypoints, 3).tolist()},
+                evidence=route_evidence(q, route, landmarks, floor)))
         log.debug("%s: %d route questions", ctx.scene.scene_name, len(out))
         return out
