@@ -24,7 +24,7 @@ KEYS = ("objects", "segments", "arrows", "path", "frames", "points")
 
 def _point(xyz) -> list[float]:
     """A JSON-safe point: three plain floats rounded to millimetres (never -0.0)."""
-    return [round(float(v), COORDINATE_DECIMALS) + 0.0 for v in np.asarray(xyz, dtype=np.float64).reshape(3)]
+    return [round(v, COORDINATE_DECIMALS) + 0.0 for v in np.asarray(xyz, dtype=np.float64).reshape(3).tolist()]
 
 
 @dataclass

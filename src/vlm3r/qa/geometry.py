@@ -62,6 +62,7 @@ class SceneGeometry:
         # each box's position in its category's list of the scene metadata (how evidence names objects)
         self.index_in_category = [k - int(self.indices_of_category[c][0]) for k, c in enumerate(self.categories)]
         self._category_distances: dict[tuple[str, str], tuple[float, int, int]] = {}
+        self._closest_points: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
     def category_distance(self, a: str, b: str) -> float:
         """Closest distance between any instance of ``a`` and any of ``b`` (exact box-box distances; 0 for a
@@ -80,10 +81,12 @@ class SceneGeometry:
 
     def closest_points(self, i: int, j: int) -> tuple[np.ndarray, np.ndarray]:
         """The closest points (on box ``i``, on box ``j``) whose distance ``category_distance`` measured (the pair
-        taken with its lower box index first, as measured; ``box_box_closest_points``)."""
+        taken with its lower box index first, as measured; ``box_box_closest_points``), computed once per pair."""
         lo, hi = min(i, j), max(i, j)
-        p, q = box_box_closest_points(self.centers[lo], self.lengths[lo], self.axes[lo], self.centers[hi],
-                                      self.lengths[hi], self.axes[hi])
+        if (lo, hi) not in self._closest_points:
+            self._closest_points[lo, hi] = box_box_closest_points(self.centers[lo], self.lengths[lo], self.axes[lo],
+                                                                  self.centers[hi], self.lengths[hi], self.axes[hi])
+        p, q = self._closest_points[lo, hi]
         return (p, q) if i == lo else (q, p)
 
     def object_ref(self, k: int) -> tuple[str, int]:
