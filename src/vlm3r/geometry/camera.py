@@ -69,6 +69,10 @@ def unproject(pixels: np.ndarray, depth: np.ndarray, intrinsics: np.ndarray) -> 
     return np.stack([x, y, depth], axis=-1)
 
 
+# An OpenCV camera frame (x right, y down, z forward) turned so that its up (-y) is world z: x stays, z forward
+# becomes y, y down becomes -z. A reconstruction in its first camera's frame, turned by this, stands upright.
+OPENCV_TO_Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
+
 # A view frustum's 8 edges between its 5 points (``frustum_points``): the centre to each image corner, then the rim.
 FRUSTUM_EDGES = np.array([(0, 1), (0, 2), (0, 3), (0, 4), (1, 2), (2, 3), (3, 4), (4, 1)], dtype=np.intp)
 

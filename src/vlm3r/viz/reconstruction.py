@@ -12,11 +12,13 @@ from pathlib import Path
 import numpy as np
 from plyfile import PlyData, PlyElement
 
+from vlm3r.geometry.camera import OPENCV_TO_Z_UP
 from vlm3r.model.cut3r import load_cut3r, read_architecture_file
 from vlm3r.model.cut3r.reconstruction import Reconstruction, reconstruct_video
 from vlm3r.utils.devices import check_device, torch_dtype
 from vlm3r.utils.fileio import atomic_path, atomic_write_text
 from vlm3r.utils.frames import NUM_FRAMES
+from vlm3r.viz.scene3d import POINT_BUDGET, ScenePayload, downsample
 
 # The vertex layout of the written point cloud: position and colour, nothing else.
 POINT_FIELDS = [("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("red", "u1"), ("green", "u1"), ("blue", "u1")]
@@ -56,3 +58,12 @@ def reconstruct_to_files(video: Path | str, cut3r: Path | str, out: Path | str, 
     result = reconstruct_video(model, video, frames, keep, progress)
     write_reconstruction(result, out)
     return result
+
+
+def reconstruction_payload(result: Reconstruction, name: str, budget: int = POINT_BUDGET) -> ScenePayload:
+    """A reconstruction as a 3D view draws it: its points (cut to ``budget``) and camera path, turned from the
+    first camera's frame (OpenCV axes) to z up (``geometry.camera.OPENCV_TO_Z_UP``), so that it stands upright
+    when the first frame was held upright."""
+    points, colors = downsample(result.points, result.colors, budget)
+    return ScenePayload(name, (points @ OPENCV_TO_Z_UP.T).astype(np.float32), colors.astype(np.uint8),
+                        camera_path=result.camera_to_world[:, :3, 3] @ OPENCV_TO_Z_UP.T)

@@ -31,29 +31,35 @@ class SceneViewError(Vlm3rError):
     """A scene that cannot be drawn; the message names the file (or SCENE_DIR) and what it lacks."""
 
 
-def find_scene(scene_dir: Path | str) -> tuple[ProcessedLayout, str]:
-    """Resolve ``DATASET_ROOT/SCENE`` to the layout (dataset name and split) whose metadata lists the scene."""
-    scene_dir = Path(scene_dir)
-    root, scene = scene_dir.parent, scene_dir.name
-    candidates = sorted((root / "metadata").glob("*/*_metadata_*.json"))
-    known: list[str] = []
-    for path in candidates:
+def dataset_scenes(root: Path | str) -> list[tuple[ProcessedLayout, list[str]]]:
+    """Every (layout, its scene names) of a processed dataset root, from the scene metadata files under
+    ``ROOT/metadata/SPLIT/`` (frame metadata files aside), in file-name order."""
+    root = Path(root)
+    found = []
+    for path in sorted((root / "metadata").glob("*/*_metadata_*.json")):
         split = path.parent.name
         suffix = f"_metadata_{split}.json"
         if not path.name.endswith(suffix) or path.name.endswith(f"_frame{suffix}"):
             continue
-        layout = ProcessedLayout(root, path.name[: -len(suffix)], split)
-        scenes = read_scene_metadata(path).scenes
+        found.append((ProcessedLayout(root, path.name[: -len(suffix)], split), list(read_scene_metadata(path).scenes)))
+    return found
+
+
+def find_scene(scene_dir: Path | str) -> tuple[ProcessedLayout, str]:
+    """Resolve ``DATASET_ROOT/SCENE`` to the layout (dataset name and split) whose metadata lists the scene."""
+    scene_dir = Path(scene_dir)
+    root, scene = scene_dir.parent, scene_dir.name
+    listed = dataset_scenes(root)
+    for layout, scenes in listed:
         if scene in scenes:
             return layout, scene
-        known += scenes
-    known.sort()
-    listed = ", ".join(known[:SHOWN_SCENES]) or "none"
+    known = sorted(name for _, scenes in listed for name in scenes)
+    shown = ", ".join(known[:SHOWN_SCENES]) or "none"
     if len(known) > SHOWN_SCENES:
-        listed += f", ... ({len(known)} in all)"
+        shown += f", ... ({len(known)} in all)"
     raise SceneViewError(f"{scene_dir}: no scene {scene!r} in the metadata under {root / 'metadata'} "
-                         f"({len(candidates)} metadata files looked at; SCENE_DIR is DATASET_ROOT/SCENE_NAME); "
-                         f"the scenes there: {listed}")
+                         f"({len(listed)} metadata files looked at; SCENE_DIR is DATASET_ROOT/SCENE_NAME); "
+                         f"the scenes there: {shown}")
 
 
 def render_scene_overview(layout: ProcessedLayout, scene: str, out: Path | str, max_frames: int = NUM_FRAMES) -> Figure:
