@@ -44,6 +44,19 @@ def empty_answers_note(empty: list[str], total: int) -> str:
             f"each is scored as wrong): questions {shown}.")
 
 
+def score_table(rows: dict[str, ScoreReport]) -> list[str]:
+    """The markdown lines of the per-task table: a row per report (the first one's columns), its overall score
+    first (and, for VSTI-Bench, the mean of the paper's columns, which is its "Avg.")."""
+    model = next(iter(rows.values()))
+    # VSTI-Bench's paper "Avg." is over its table's columns, not the code's overall: a column of its own
+    averages = [("avg. of the paper's columns", lambda r: r.paper_average)] if model.benchmark == "vstibench" else []
+    cells = [("overall", lambda r: r.overall), *averages,
+             *((c, lambda r, c=c: r.columns.get(c)) for c in model.columns)]
+    lines = ["| | " + " | ".join(head for head, _ in cells) + " |", "|---" * (len(cells) + 1) + "|"]
+    return lines + [f"| {name} | " + " | ".join(fmt(value(report)) for _, value in cells) + " |"
+                    for name, report in rows.items()]
+
+
 def write_report(out_dir: Path | str, model: ScoreReport, baselines: dict[str, ScoreReport], title: str,
                  label: str = "model", note: str | None = None, unanswered: dict[str, str] | None = None,
                  rows_note: str | None = None, empty: list[str] | None = None) -> Path:
@@ -55,18 +68,11 @@ def write_report(out_dir: Path | str, model: ScoreReport, baselines: dict[str, S
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = {label: model, **baselines}
-    columns = list(model.columns)
     lines = [f"# {title}", "", f"Benchmark **{model.benchmark}**, {model.n} questions. Overall (as the benchmark "
              f"computes it): **{fmt(model.overall)}**.", ""]
     if empty is not None:
         lines += [f"**{empty_answers_note(empty, model.n)}**" if empty else empty_answers_note(empty, model.n), ""]
-    # VSTI-Bench's paper "Avg." is over its table's columns, not the code's overall: a column of its own
-    averages = [("avg. of the paper's columns", lambda r: r.paper_average)] if model.benchmark == "vstibench" else []
-    cells = [("overall", lambda r: r.overall), *averages,
-             *((c, lambda r, c=c: r.columns.get(c)) for c in columns)]
-    lines += ["| | " + " | ".join(head for head, _ in cells) + " |", "|---" * (len(cells) + 1) + "|"]
-    for name, report in rows.items():
-        lines.append(f"| {name} | " + " | ".join(fmt(value(report)) for _, value in cells) + " |")
+    lines += score_table(rows)
     if rows_note:
         lines += ["", rows_note]
     lines += ["", "Per question type:", "", "| question type | questions | " + " | ".join(rows) + " |",
@@ -90,7 +96,7 @@ def write_report(out_dir: Path | str, model: ScoreReport, baselines: dict[str, S
     if unanswered:
         lines += ["", f"## {len(unanswered)} questions without an answer (scored as wrong)", ""]
         lines += [f"- question {k}: {reason}" for k, reason in sorted(unanswered.items())[:SHOWN_UNANSWERED]]
-    _plot_bars(out_dir / "tasks.png", rows, columns)
+    _plot_bars(out_dir / "tasks.png", rows, list(model.columns))
     path = out_dir / "report.md"
     atomic_write_text(path, "\n".join(lines) + "\n")
     return path

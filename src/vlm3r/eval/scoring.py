@@ -102,6 +102,14 @@ def aggregate(benchmark: Benchmark, per_type: dict[str, float | None], counts: d
         mra_curves=mra_curves or {}, ignored_question_types=ignored or [])
 
 
+def question_score(record: QARecord, prediction: str) -> float:
+    """One answer's score, 0-1: 1 or 0 on the letter for multiple choice, its Mean Relative Accuracy for a number
+    (the share of ``MRA_THRESHOLDS`` it is within)."""
+    if answer_kind(record.question_type) == "mca":
+        return float(exact_match(prediction, correct_letter(record)))
+    return float(mra_hits(prediction, float(record.ground_truth)).mean())
+
+
 def score(benchmark: Benchmark, questions: list[QARecord], predictions: dict[str, str]) -> ScoreReport:
     """Score predictions (question id as text -> model output) on the benchmark's questions."""
     questions, ignored = benchmark_questions(benchmark, questions)
@@ -109,12 +117,9 @@ def score(benchmark: Benchmark, questions: list[QARecord], predictions: dict[str
     hits: dict[str, list[np.ndarray]] = defaultdict(list)
     for q in questions:
         prediction = predictions[str(q.id)]
-        if answer_kind(q.question_type) == "mca":
-            scores[q.question_type].append(exact_match(prediction, correct_letter(q)))
-        else:
-            within = mra_hits(prediction, float(q.ground_truth))
-            hits[q.question_type].append(within)
-            scores[q.question_type].append(float(within.mean()))
+        if answer_kind(q.question_type) == "na":
+            hits[q.question_type].append(mra_hits(prediction, float(q.ground_truth)))
+        scores[q.question_type].append(question_score(q, prediction))
     per_type = {t: 100.0 * float(np.mean(v)) for t, v in scores.items()}
     curves = {t: (100.0 * np.mean(h, axis=0)).tolist() for t, h in hits.items()}
     return aggregate(benchmark, per_type, {t: len(v) for t, v in scores.items()}, curves, ignored)
