@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml requirements/constraints.txt requirements/lmms-eval.txt
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV) || \
 		{ rm -rf $(VENV); echo "could not create $(VENV): install Python's venv module (Debian/Ubuntu: apt install python3-venv)"; exit 1; }
 	@echo "installing vlm3r and its pinned requirements into $(VENV) (requirements/constraints.txt)"
-	$(PIP) -e '.[test,qa3d]'
+	$(PIP) -e '.[test,qa3d,app]'
 	$(PIP) -r requirements/lmms-eval.txt
 	@echo "installing DeepSpeed (optional extra, for the ZeRO-2 test) with one compiled op, its CPU shared-memory"
 	@echo "communication (otherwise compiled at its first run, inside the tests: about 30 s); the rest need CUDA"
@@ -31,6 +31,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check --quiet src tests benchmarks
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || echo "note: no chromium and \
+	chromium-driver here, so vlm3r app's browser tests (tests/test_app_browser.py) are skipped; .ci/run installs \
+	them (apt-get install chromium chromium-driver)"
 	$(VENV)/bin/python -m pytest -q --durations=15
 
 clean:

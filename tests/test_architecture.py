@@ -1,12 +1,13 @@
 """The package's shape: no import cycle (lazy imports inside functions included), and imports only point
-down the layers: errors <- utils <- geometry <- scene <- datasets, qa, model <- eval, training, serve, viz <- cli."""
+down the layers: errors <- utils <- geometry <- scene <- datasets, qa, model <- eval, training, serve, viz <- app
+<- cli."""
 
 import ast
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "vlm3r"
 LAYERS = {"errors": 0, "utils": 1, "geometry": 2, "scene": 3, "datasets": 4, "qa": 4, "model": 4, "eval": 5,
-          "training": 5, "serve": 5, "viz": 5, "cli": 6, "__main__": 7, "__init__": 0}
+          "training": 5, "serve": 5, "viz": 5, "app": 6, "cli": 7, "__main__": 8, "__init__": 0}
 
 
 def module_name(path: Path) -> str:
@@ -85,7 +86,8 @@ def test_make_test_lints_with_the_pinned_ruff_before_pytest():
     root = SRC.parents[1]
     recipe = (root / "Makefile").read_text().split("\ntest:", 1)[1].split("\n\n", 1)[0]
     commands = [line.strip() for line in recipe.splitlines()[1:]]
-    assert commands[0].startswith("$(VENV)/bin/ruff check") and "pytest" in commands[1]
+    ruff_at = next(i for i, c in enumerate(commands) if c.startswith("$(VENV)/bin/ruff check"))
+    assert ruff_at < next(i for i, c in enumerate(commands) if c.startswith("$(VENV)/bin/python -m pytest"))
     pinned = re.search(r'"ruff==([0-9.]+)"', (root / "pyproject.toml").read_text()).group(1)
     assert f"ruff=={pinned}" in (root / "requirements" / "constraints.txt").read_text().splitlines()
     ruff = Path(sys.executable).with_name("ruff")

@@ -6,6 +6,7 @@ import logging
 
 import typer
 
+from vlm3r.cli import app as app_command
 from vlm3r.cli import ask, cut3r, demo, eval, features, qa, scenes, serve, train
 from vlm3r.cli.options import PlainHelpGroup
 
@@ -24,6 +25,7 @@ app.add_typer(features.app, name="features")
 app.command("ask")(ask.ask)
 app.command("train")(train.train)
 app.command("serve")(serve.serve)
+app.command("app")(app_command.app)
 
 
 @app.callback()

@@ -1,0 +1,217 @@
+"""``vlm3r app`` in a real headless browser (Debian's chromium through chromium-driver and Selenium): the page
+opens on the first scene already drawn (the 3D view's canvas has the boxes' pixels), a question's evidence appears,
+the tiny model's streamed answer equals ``vlm3r ask``'s, and bad inputs give messages in the page. Skipped, saying
+why, where the browser is not installed (``.ci/run`` installs it). With ``VLM3R_SCREENSHOTS=DIR`` the screenshots
+the docs show (docs/app.md) are written there."""
+
+import io
+import os
+import shutil
+import socket
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None or CHROMEDRIVER is None,
+    reason="browser tests not run: no chromium and chromium-driver on this machine (.ci/run installs them: "
+           "apt-get install chromium chromium-driver)")
+
+WAIT_S = 60  # seconds a page element may take to show what is expected (the first render compiles shaders)
+POLL_S = 0.1
+# chromium without a GPU: WebGL through SwiftShader, which chromium now enables only when asked
+BROWSER_ARGS = ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--enable-unsafe-swiftshader",
+                "--use-angle=swiftshader", "--window-size=1400,1000"]
+BOX_RED = (230, 60, 50)  # scene3d.LINE_COLORS["boxes"]: what a drawn scene's canvas must show
+COLOR_TOLERANCE = 40  # per channel: the renderer blends a one-pixel line with the white around it
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def inputs(small_synthetic, tiny_model, tmp_path_factory):
+    """A dataset copy with one scene's point cloud missing, its questions, a broken question file and a video file
+    that is not a video."""
+    from vlm3r.qa.generate import generate, load_scenes
+    from vlm3r.qa.record import write_qa_jsonl
+    from vlm3r.qa.tasks import select_tasks
+
+    root = tmp_path_factory.mktemp("app_browser")
+    data = root / "data"
+    shutil.copytree(small_synthetic, data)
+    records, _ = generate(load_scenes(data), select_tasks("vsi"), seed=0, per_scene=1)
+    qa = root / "qa.jsonl"
+    write_qa_jsonl(qa, records)
+    broken_qa = root / "broken.jsonl"
+    broken_qa.write_text("{not json\n")
+    scenes = sorted({r.scene_name for r in records})
+    (data / "point_cloud" / "train" / f"{scenes[-1]}.ply").unlink()  # the last scene cannot be drawn
+    not_video = root / "not_a_video.mp4"
+    not_video.write_bytes(b"these bytes are no video")
+    return {"data": data, "qa": qa, "broken_qa": broken_qa, "records": records, "scenes": scenes,
+            "not_video": not_video, "missing": root / "nowhere", "model": tiny_model}
+
+
+@pytest.fixture(scope="module")
+def running(inputs):
+    from vlm3r.app.server import AppOptions, start_app
+
+    options = AppOptions(data=[inputs["data"], inputs["missing"]], qa=[inputs["qa"], inputs["broken_qa"]],
+                         model=inputs["model"], dtype="fp32", device="cpu", port=free_port())
+    app = start_app(options)
+    yield app
+    app.close()
+
+
+@pytest.fixture(scope="module")
+def browser(running):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in BROWSER_ARGS:
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.get(running.url)
+    yield driver
+    driver.quit()
+
+
+def wait_for(check, what: str):
+    """``check()``'s first truthy value within ``WAIT_S``; fails naming ``what`` otherwise."""
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+        except Exception:  # an element not there yet, or replaced while read
+            value = None
+        if value:
+            return value
+        time.sleep(POLL_S)
+    raise AssertionError(f"not within {WAIT_S} s: {what}")
+
+
+def text_of(driver, element_id: str) -> str:
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.ID, element_id).text
+
+
+def canvas_pixels(driver, view_id: str) -> np.ndarray:
+    from selenium.webdriver.common.by import By
+
+    canvas = driver.find_element(By.CSS_SELECTOR, f"#{view_id} canvas")
+    return np.asarray(Image.open(io.BytesIO(canvas.screenshot_as_png)).convert("RGB")).astype(int)
+
+
+def has_color(pixels: np.ndarray, rgb) -> int:
+    """How many pixels are within ``COLOR_TOLERANCE`` of ``rgb`` in every channel."""
+    return int(np.all(np.abs(pixels - np.array(rgb)) <= COLOR_TOLERANCE, axis=-1).sum())
+
+
+def screenshot(driver, name: str) -> None:
+    folder = os.environ.get("VLM3R_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(Path(folder) / name))
+
+
+def open_tab(driver, name: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    wait_for(lambda: driver.find_element(By.XPATH, f"//button[@role='tab' and normalize-space()='{name}']"),
+             f"the {name} tab").click()
+
+
+def choose(driver, element_id: str, typed: str) -> None:
+    """Pick a dropdown's option by typing the start of its label and clicking the first match."""
+    from selenium.webdriver.common.by import By
+
+    from selenium.webdriver.common.keys import Keys
+
+    field = driver.find_element(By.CSS_SELECTOR, f"#{element_id} input")
+    field.click()
+    field.send_keys(Keys.CONTROL, "a")
+    field.send_keys(Keys.BACKSPACE)  # the current choice's label goes
+    field.send_keys(typed)
+    option = wait_for(lambda: driver.find_element(By.CSS_SELECTOR, f"#{element_id} li[role=option]"),
+                      f"{typed!r} offered")
+    option.click()
+
+
+def test_the_page_opens_on_the_first_scene_drawn(browser, inputs):
+    first = inputs["scenes"][0]
+    wait_for(lambda: first in text_of(browser, "scene-info"), "the first scene's summary")
+    # the canvas shows the boxes' red: the GLB was loaded and drawn, not just a blank canvas
+    wait_for(lambda: has_color(canvas_pixels(browser, "scene-3d"), BOX_RED), "box edges drawn in the 3D view")
+    assert has_color(canvas_pixels(browser, "scene-3d"), (255, 255, 255)) > 0  # the white background around them
+    screenshot(browser, "app-scenes.png")
+    # the bad inputs given at the start are said on the page, each naming its folder or file
+    problems = text_of(browser, "problems")
+    assert f"--data {inputs['missing']}: not a folder" in problems
+    assert f"{inputs['broken_qa']}: line 1" in problems
+
+
+def test_a_scene_that_cannot_be_drawn_says_which_file(browser, inputs):
+    open_tab(browser, "Scenes")
+    choose(browser, "scene-pick", inputs["scenes"][-1])
+    missing = inputs["data"] / "point_cloud" / "train" / f"{inputs['scenes'][-1]}.ply"
+    message = wait_for(lambda: text_of(browser, "scene-error"), "an error in the page")
+    assert str(missing) in message and message.startswith("Error:")
+
+
+def test_a_questions_evidence_appears(browser, inputs):
+    record = next(r for r in inputs["records"] if r.question_type == "object_abs_distance"
+                  and r.scene_name != inputs["scenes"][-1])
+    open_tab(browser, "Questions")
+    choose(browser, "question-pick", f"#{record.id} ")
+    info = wait_for(lambda: (t := text_of(browser, "question-info")) and "Evidence" in t and t,
+                    "the question's evidence")
+    label = record.extra["evidence"]["segments"][0]["label"]
+    assert f"Right answer: {record.ground_truth}" in info and f"length: {label}" in info
+    wait_for(lambda: has_color(canvas_pixels(browser, "question-3d"), (255, 120, 0)),
+             "the question's objects drawn in orange")
+    screenshot(browser, "app-question.png")
+
+
+def test_the_streamed_answer_equals_vlm3r_ask(browser, inputs, running):
+    from selenium.webdriver.common.by import By
+
+    from vlm3r.model.pipeline import AskRequest
+
+    label = next(iter(running.catalog.videos))
+    video = running.catalog.videos[label]
+    question = "How many chairs are in this room?"
+    # what `vlm3r ask --model M --dtype fp32 VIDEO QUESTION` prints, by its own code path, with the app's model
+    asked = AskRequest.from_arguments([str(video), question]).answer(running.session.pipeline)
+    open_tab(browser, "Ask")
+    browser.find_element(By.CSS_SELECTOR, "#ask-question textarea").send_keys(question)
+    browser.find_element(By.ID, "ask-button").click()
+    answer = browser.find_element(By.CSS_SELECTOR, "#ask-answer textarea")
+    # a textarea's value has its line breaks as "\n" (HTML normalises "\r\n"), so the answer is compared so too
+    wait_for(lambda: answer.get_attribute("value") == asked.replace("\r\n", "\n").replace("\r", "\n"),
+             f"the answer {asked!r} (shown: {answer.get_attribute('value')!r})")
+    screenshot(browser, "app-ask.png")
+
+
+def test_an_upload_that_is_not_a_video_says_so_in_the_page(browser, inputs):
+    from selenium.webdriver.common.by import By
+
+    open_tab(browser, "Ask")
+    browser.find_element(By.CSS_SELECTOR, "#ask-upload input[type=file]").send_keys(str(inputs["not_video"]))
+    wait_for(lambda: "not_a_video" in text_of(browser, "ask-upload"), "the upload listed")
+    question = browser.find_element(By.CSS_SELECTOR, "#ask-question textarea")
+    question.clear()
+    question.send_keys("How big is this room?")
+    browser.find_element(By.ID, "ask-button").click()
+    message = wait_for(lambda: text_of(browser, "ask-error"), "an error in the page")
+    assert message.startswith("Error:") and "not_a_video.mp4" in message
