@@ -10,6 +10,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import save_file
@@ -322,3 +323,54 @@ def start_held_run(args: list, out: Path, env: dict | None = None):
         assert time.monotonic() < deadline, "the first video was never answered"
         time.sleep(0.05)
     return process
+
+
+HEAD_CONFIG = Cut3rConfig(enc_embed_dim=32, enc_depth=1, enc_num_heads=2, dec_embed_dim=16, dec_depth=4,
+                          dec_num_heads=2, state_dec_num_heads=2, state_size=12, local_mem_size=4,
+                          dpt_feature_dim=8, dpt_last_dim=4, dpt_layer_dims=(4, 4, 8, 8))
+
+
+def write_tiny_cut3r_with_heads(root: Path) -> tuple[Path, Path]:
+    """A tiny CUT3R with its reconstruction heads, seeded: ``root/cut3r.safetensors`` and its JSON architecture
+    ``root/config.json`` (the constructor's fields and the DPT sizes, which a .pth's args cannot carry)."""
+    import dataclasses
+
+    from vlm3r.model.cut3r import Cut3r
+
+    torch.manual_seed(0)
+    model = Cut3r(HEAD_CONFIG)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn_like(p) * (1 / max(1, p[0].numel()) ** 0.5 if p.ndim > 1 else 0.1))
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(root / "cut3r.safetensors"))
+    c = dataclasses.asdict(HEAD_CONFIG)
+    config = {k: c[k] for k in ("enc_embed_dim", "enc_depth", "enc_num_heads", "dec_embed_dim", "dec_depth",
+                                "dec_num_heads", "state_dec_num_heads", "state_size", "local_mem_size")}
+    config["dpt_override"] = {"feature_dim": 8, "last_dim": 4, "layer_dims": [4, 4, 8, 8]}
+    (root / "config.json").write_text(json.dumps(config))
+    return root / "cut3r.safetensors", root / "config.json"
+
+
+def read_glb(data: bytes):
+    """A binary glTF read by its specification: the 12-byte header, then the JSON chunk and the BIN chunk."""
+    import json
+    import struct
+
+    magic, version, length = struct.unpack_from("<III", data, 0)
+    assert (magic, version, length) == (0x46546C67, 2, len(data))
+    json_length, json_type = struct.unpack_from("<II", data, 12)
+    assert json_type == 0x4E4F534A and json_length % 4 == 0
+    gltf = json.loads(data[20:20 + json_length])
+    bin_length, bin_type = struct.unpack_from("<II", data, 20 + json_length)
+    assert bin_type == 0x004E4942 and 28 + json_length + bin_length == len(data)
+    binary = data[28 + json_length:]
+
+    def accessor(index: int) -> np.ndarray:
+        acc = gltf["accessors"][index]
+        view = gltf["bufferViews"][acc["bufferView"]]
+        assert view["byteOffset"] % 4 == 0
+        dtype = {5126: np.float32, 5121: np.uint8}[acc["componentType"]]
+        width = {"VEC3": 3, "VEC4": 4}[acc["type"]]
+        return np.frombuffer(binary, dtype, acc["count"] * width, view["byteOffset"]).reshape(-1, width)
+
+    return gltf, accessor

@@ -8,7 +8,7 @@ import shutil
 
 import numpy as np
 import pytest
-from test_scene3d import read_glb
+from helpers import read_glb
 
 from vlm3r.app.catalog import load_catalog
 from vlm3r.app.views import ALL_TASKS, question_choices, run_table, show_question, show_scene, task_choices
@@ -136,3 +136,48 @@ def test_the_ask_tab_streams_what_vlm3r_ask_answers(tiny_model, qa_synthetic):
             asyncio.run(session.reconstruct(video, "v"))
     finally:
         session.close()
+
+
+def test_a_reconstruction_stands_upright_in_the_view():
+    from vlm3r.model.cut3r.reconstruction import Reconstruction
+    from vlm3r.viz.reconstruction import reconstruction_payload
+
+    # the first camera at the origin, the second 1 m to its right and 2 m ahead; a point 1 m above the first camera
+    # (OpenCV y points down) and 3 m ahead of it
+    poses = np.stack([np.eye(4), np.eye(4)]).astype(np.float32)
+    poses[1, :3, 3] = [1.0, 0.0, 2.0]
+    result = Reconstruction(np.array([[0.0, -1.0, 3.0]], np.float32), np.array([[10, 20, 30]], np.uint8), poses,
+                            np.array([0, 5]), 0)
+    view = reconstruction_payload(result, "room")
+    # by hand, z up: right stays x, ahead is y, up is z
+    assert np.allclose(view.points, [[0, 3, 1]]) and np.array_equal(view.colors, [[10, 20, 30]])
+    assert np.allclose(view.camera_path, [[0, 0, 0], [1, 2, 0]])
+
+
+def test_the_ask_tab_reconstructs_as_vlm3r_cut3r_reconstruct(tiny_model, tmp_path):
+    """The Ask tab's reconstruction is `vlm3r cut3r reconstruct`'s (the same CUT3R, frames and share of points kept),
+    turned z up."""
+    from helpers import write_tiny_cut3r_with_heads, write_video
+
+    from vlm3r.app.ask import RECONSTRUCTION_KEEP, AskSession
+    from vlm3r.geometry.camera import OPENCV_TO_Z_UP
+    from vlm3r.model.pipeline import Vlm3rPipeline
+    from vlm3r.viz.reconstruction import reconstruct_to_files
+    from vlm3r.viz.scene3d import POINT_BUDGET, downsample
+
+    weights, config = write_tiny_cut3r_with_heads(tmp_path)
+    video = tmp_path / "room.mp4"
+    write_video(video, np.random.default_rng(0).integers(0, 255, (6, 48, 64, 3), dtype=np.uint8))
+    pipeline = Vlm3rPipeline.from_options(tiny_model, dtype="fp32", device="cpu", frames=3)
+    session = AskSession(pipeline, weights, config)
+    try:
+        view = asyncio.run(session.reconstruct(video, "room"))
+    finally:
+        session.close()
+    expected = reconstruct_to_files(video, weights, tmp_path / "room.ply", config, frames=3, keep=RECONSTRUCTION_KEEP)
+    assert np.allclose(view.camera_path, expected.camera_to_world[:, :3, 3] @ OPENCV_TO_Z_UP.T, atol=1e-6)
+    # 3 frames of 432 x 432 points, half kept, is over the view's budget: the view's fixed subset of them
+    kept, kept_colors = downsample(expected.points, expected.colors)
+    assert len(expected.points) == 3 * 432 * 432 // 2 and len(kept) == POINT_BUDGET
+    assert np.allclose(view.points, kept @ OPENCV_TO_Z_UP.T, atol=1e-5)
+    assert np.array_equal(view.colors, kept_colors)

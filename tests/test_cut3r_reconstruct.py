@@ -2,23 +2,19 @@
 whose colours are the sampled frames' pixels (recomputed here from the video as the spec preprocesses it), the
 cameras file, the units and the per-frame progress."""
 
-import dataclasses
 import json
 
 import numpy as np
 import pytest
 import torch
-from helpers import write_video
+from helpers import write_tiny_cut3r_with_heads, write_video
 from typer.testing import CliRunner
 
 from vlm3r.cli.main import app
-from vlm3r.model.cut3r import Cut3r, Cut3rConfig
+from vlm3r.model.cut3r import Cut3r
 
 UNITS = "metres, as CUT3R's metric-scale training gives them, not calibrated"
 SIDE = 432  # CUT3R's input size: every frame gives SIDE x SIDE points
-HEAD_CONFIG = Cut3rConfig(enc_embed_dim=32, enc_depth=1, enc_num_heads=2, dec_embed_dim=16, dec_depth=4,
-                          dec_num_heads=2, state_dec_num_heads=2, state_size=12, local_mem_size=4,
-                          dpt_feature_dim=8, dpt_last_dim=4, dpt_layer_dims=(4, 4, 8, 8))
 
 
 def run(*args):
@@ -28,20 +24,8 @@ def run(*args):
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     """A tiny CUT3R with heads (.safetensors + its JSON architecture) and a 6-frame noise video."""
-    from safetensors.torch import save_file
-
     root = tmp_path_factory.mktemp("reconstruct")
-    torch.manual_seed(0)
-    model = Cut3r(HEAD_CONFIG)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.randn_like(p) * (1 / max(1, p[0].numel()) ** 0.5 if p.ndim > 1 else 0.1))
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(root / "cut3r.safetensors"))
-    c = dataclasses.asdict(HEAD_CONFIG)
-    config = {k: c[k] for k in ("enc_embed_dim", "enc_depth", "enc_num_heads", "dec_embed_dim", "dec_depth",
-                                "dec_num_heads", "state_dec_num_heads", "state_size", "local_mem_size")}
-    config["dpt_override"] = {"feature_dim": 8, "last_dim": 4, "layer_dims": [4, 4, 8, 8]}
-    (root / "config.json").write_text(json.dumps(config))
+    write_tiny_cut3r_with_heads(root)
     write_video(root / "room.mp4", np.random.default_rng(0).integers(0, 255, (6, 48, 64, 3), dtype=np.uint8))
     return root
 

@@ -4,6 +4,8 @@ view frustums, the camera path, the point budget."""
 import numpy as np
 import pytest
 
+from helpers import read_glb
+
 from vlm3r.errors import InputError
 from vlm3r.geometry import box_corners, frustum_points, intrinsic_matrix
 from vlm3r.scene.schema import CameraIntrinsics, FrameMeta, OrientedBox, SceneFrames, SceneMeta
@@ -74,31 +76,6 @@ def test_a_scene_payload_draws_every_box_and_frame():
     assert payload.frustums.shape == (2, 8, 2, 3)
     assert np.allclose(payload.frustums[1, 0], [[1, -1, 1.5], [1 - 0.125, -1 - 0.1, 1.75]])  # centre to (0, 0) at 0.25
     assert payload.points.shape == (200, 3) and payload.points.dtype == np.float32
-
-
-def read_glb(data: bytes):
-    """A binary glTF read by its specification: the 12-byte header, then the JSON chunk and the BIN chunk."""
-    import json
-    import struct
-
-    magic, version, length = struct.unpack_from("<III", data, 0)
-    assert (magic, version, length) == (0x46546C67, 2, len(data))
-    json_length, json_type = struct.unpack_from("<II", data, 12)
-    assert json_type == 0x4E4F534A and json_length % 4 == 0
-    gltf = json.loads(data[20:20 + json_length])
-    bin_length, bin_type = struct.unpack_from("<II", data, 20 + json_length)
-    assert bin_type == 0x004E4942 and 28 + json_length + bin_length == len(data)
-    binary = data[28 + json_length:]
-
-    def accessor(index: int) -> np.ndarray:
-        acc = gltf["accessors"][index]
-        view = gltf["bufferViews"][acc["bufferView"]]
-        assert view["byteOffset"] % 4 == 0
-        dtype = {5126: np.float32, 5121: np.uint8}[acc["componentType"]]
-        width = {"VEC3": 3, "VEC4": 4}[acc["type"]]
-        return np.frombuffer(binary, dtype, acc["count"] * width, view["byteOffset"]).reshape(-1, width)
-
-    return gltf, accessor
 
 
 def test_colours_are_stored_linear_as_gltf_defines_them():

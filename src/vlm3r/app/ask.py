@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from vlm3r.errors import InputError
-from vlm3r.model.cut3r import load_cut3r
+from vlm3r.model.cut3r import load_cut3r, read_architecture_file
 from vlm3r.model.cut3r.reconstruction import reconstruct_video
 from vlm3r.model.pipeline import Vlm3rPipeline
 from vlm3r.model.prompt import MAX_NEW_TOKENS
@@ -27,10 +27,12 @@ class AskSession:
     """A loaded model behind an engine (one request at a time reaches the pipeline, as in ``vlm3r serve``), and
     the CUT3R weights to reconstruct with (None: reconstruction is not offered), on the model's device and dtype."""
 
-    def __init__(self, pipeline: Vlm3rPipeline, cut3r: Path | None = None):
+    def __init__(self, pipeline: Vlm3rPipeline, cut3r: Path | None = None, cut3r_config: Path | None = None):
+        """``cut3r_config``: a JSON architecture file, for weights without one (a .safetensors; the released .pth
+        carries its own), as ``vlm3r cut3r reconstruct --config`` takes it."""
         self.pipeline = pipeline
         self.engine = Engine(pipeline)
-        self.cut3r_path = cut3r
+        self.cut3r_path, self.cut3r_config = cut3r, cut3r_config
         self._cut3r = None  # loaded at the first reconstruction
 
     async def stream(self, source: Source, question: str, max_tokens: int = MAX_NEW_TOKENS) -> AsyncIterator[str]:
@@ -64,8 +66,8 @@ class AskSession:
     def _reconstruct(self, video: Path, name: str) -> ScenePayload:
         if self._cut3r is None:
             where = self.pipeline.placement
-            self._cut3r = load_cut3r(self.cut3r_path, device=where.device, dtype=torch_dtype(where.dtype),
-                                     with_heads=True)
+            self._cut3r = load_cut3r(self.cut3r_path, config=read_architecture_file(self.cut3r_config),
+                                     device=where.device, dtype=torch_dtype(where.dtype), with_heads=True)
         result = reconstruct_video(self._cut3r, video, self.pipeline.num_frames, RECONSTRUCTION_KEEP)
         return reconstruction_payload(result, name)
 
