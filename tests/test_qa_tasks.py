@@ -2,49 +2,11 @@
 
 import numpy as np
 import pytest
+from helpers import box, frames_of, looking_along_x, run, scene_of
 
 from vlm3r.qa.choices import LetterBalancer, count_distractors, numeric_distractors
-from vlm3r.qa.geometry import SceneGeometry
-from vlm3r.qa.task import SceneContext, SkipScene
-from vlm3r.qa.tasks import BY_NAME
+from vlm3r.qa.task import SkipScene
 from vlm3r.qa.tasks.camera_movement_direction import movement_direction
-from vlm3r.scene import CameraIntrinsics, FrameMeta, InstanceBox2D, OrientedBox, SceneFrames, SceneMeta
-
-TASKS = BY_NAME
-
-
-def box(x, y, z=0.5, size=(0.4, 0.4, 0.4), iid=None, yaw=0.0):
-    c, s = np.cos(yaw), np.sin(yaw)
-    return OrientedBox.from_geometry([x, y, z], size, [[c, s, 0], [-s, c, 0], [0, 0, 1]], iid)
-
-
-def scene_of(objects: dict, room_size=20.0, dataset="scannet"):
-    ids = iter(range(1, 1000))
-    objects = {c: [b if b.instance_id is not None else OrientedBox.from_geometry(
-        b.centroid, b.axes_lengths, b.normalized_axes, next(ids)) for b in boxes] for c, boxes in objects.items()}
-    return SceneMeta.from_objects("s0", objects, room_size, [0, 0, 1.5], dataset=dataset, video_path="v.mp4")
-
-
-def looking_along_x(position, yaw=0.0):
-    """Camera-to-world pose at ``position`` looking along world (cos yaw, sin yaw, 0), upright (OpenCV axes)."""
-    c, s = np.cos(yaw), np.sin(yaw)
-    forward, right, down = np.array([c, s, 0.0]), np.array([s, -c, 0.0]), np.array([0.0, 0, -1])
-    pose = np.eye(4)
-    pose[:3, 0], pose[:3, 1], pose[:3, 2], pose[:3, 3] = right, down, forward, position
-    return pose
-
-
-def frames_of(poses, visible, frame_ids=None):
-    """Frames whose 2D boxes list the instance ids in ``visible[k]``."""
-    frame_ids = frame_ids or list(range(len(poses)))
-    frames = [FrameMeta(fid, pose, [InstanceBox2D(i, (0, 0, 10, 10)) for i in ids])
-              for fid, pose, ids in zip(frame_ids, poses, visible)]
-    return SceneFrames("s0", CameraIntrinsics(500, 500, 320, 240), 640, 480, frames)
-
-
-def run(task_name, scene, frames=None, seed=0):
-    return TASKS[task_name].candidates(SceneContext(scene, frames, SceneGeometry(scene), np.random.default_rng(seed)))
-
 
 # ------------------------------------------------------------------ shared machinery
 
