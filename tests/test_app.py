@@ -181,3 +181,26 @@ def test_the_ask_tab_reconstructs_as_vlm3r_cut3r_reconstruct(tiny_model, tmp_pat
     assert len(expected.points) == 3 * 432 * 432 // 2 and len(kept) == POINT_BUDGET
     assert np.allclose(view.points, kept @ OPENCV_TO_Z_UP.T, atol=1e-5)
     assert np.array_equal(view.colors, kept_colors)
+
+
+def test_a_run_brings_its_own_question_file_and_says_when_it_cannot(small_synthetic, questions, tmp_path):
+    """run.json names the question file the run read (as given on its command line): its questions come along
+    when found, and the page says so when not; answers match the questions of the run's own file only."""
+    record = json.loads(questions.read_text().splitlines()[0])
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "predictions.jsonl").write_text(json.dumps({"id": record["id"], "prediction": "A"}) + "\n")
+    (run / "run.json").write_text(json.dumps({"qa": str(questions)}))
+    catalog = load_catalog([small_synthetic], [], [run])
+    assert catalog.problems == [] and len(catalog.questions) == len(questions.read_text().splitlines())
+    assert catalog.answer(catalog.questions[0], 0)[1]["prediction"] == "A"
+    copy = tmp_path / "copy.jsonl"  # the same questions from another file: not what the run answered
+    shutil.copy(questions, copy)
+    both = load_catalog([small_synthetic], [copy], [run])
+    assert both.answer(both.questions[0], 0) is None
+    assert both.answer(both.questions[len(catalog.questions)], len(catalog.questions)) is not None
+    (run / "run.json").write_text(json.dumps({"qa": "elsewhere/qa.jsonl"}))
+    lost = load_catalog([small_synthetic], [questions], [run])
+    assert lost.problems == [f"{run / 'run.json'}: field qa: elsewhere/qa.jsonl is not found from here (it is taken "
+                             f"as the run wrote it); give the run's question file with --qa"]
+    assert lost.answer(lost.questions[0], 0)[1]["prediction"] == "A"  # then matched by id to --qa's questions

@@ -118,11 +118,17 @@ def has_color(pixels: np.ndarray, rgb) -> int:
     return int(np.all(np.abs(pixels - np.array(rgb)) <= COLOR_TOLERANCE, axis=-1).sum())
 
 
+SCREENSHOT_WIDTH_PX = 1000  # the docs' screenshots, cut to 256 colours: about 100 KB each in the repository
+
+
 def screenshot(driver, name: str) -> None:
+    """With ``VLM3R_SCREENSHOTS=DIR``, the page as it looks now, for the docs (docs/app.md)."""
     folder = os.environ.get("VLM3R_SCREENSHOTS")
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
-        driver.save_screenshot(str(Path(folder) / name))
+        page = Image.open(io.BytesIO(driver.get_screenshot_as_png())).convert("RGB")
+        page = page.resize((SCREENSHOT_WIDTH_PX, round(page.height * SCREENSHOT_WIDTH_PX / page.width)), Image.LANCZOS)
+        page.quantize(256).save(Path(folder) / name, optimize=True)
 
 
 def open_tab(driver, name: str) -> None:

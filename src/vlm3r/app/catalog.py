@@ -11,8 +11,9 @@ from pathlib import Path
 
 from vlm3r.datasets.layout import ProcessedLayout
 from vlm3r.errors import Vlm3rError
+from vlm3r.eval.loading import load_questions
 from vlm3r.eval.predictions import done_predictions
-from vlm3r.qa.record import QARecord, read_qa_jsonl
+from vlm3r.qa.record import QARecord
 from vlm3r.utils.fileio import sha256_of
 from vlm3r.utils.video import VIDEO_SUFFIXES
 from vlm3r.viz.scene_view import dataset_scenes
@@ -102,7 +103,7 @@ def _add_dataset(catalog: Catalog, root: Path) -> None:
 def _add_questions(catalog: Catalog, path: Path) -> None:
     if not path.is_file():
         raise Vlm3rError(f"--qa {path}: no such file")
-    for record in read_qa_jsonl(path):
+    for record in load_questions(path):
         catalog.question_sources[len(catalog.questions)] = path
         catalog.questions.append(record)
 
@@ -125,5 +126,9 @@ def _add_run(catalog: Catalog, run_dir: Path) -> None:
     if not predictions:
         raise Vlm3rError(f"--run {run_dir}: no answers (predictions.jsonl) in this folder")
     catalog.runs.append(RunAnswers(run_dir, qa, predictions))
-    if qa is not None and qa.is_file() and all(qa.resolve() != p.resolve() for p in catalog.question_sources.values()):
+    if qa is not None and not qa.is_file():
+        catalog.problems.append(f"{record_path}: field qa: {qa} is not found from here (it is taken as the run wrote "
+                                f"it); give the run's question file with --qa")
+        catalog.runs[-1].qa = None  # its answers are then matched by id to the --qa files' questions
+    elif qa is not None and all(qa.resolve() != p.resolve() for p in catalog.question_sources.values()):
         _add_questions(catalog, qa)  # the run's own questions, when --qa did not name them

@@ -29,6 +29,10 @@ from vlm3r.viz.scene_view import SceneViewError
 
 ALL_TASKS = "all tasks"  # the task filter's first choice
 QUESTION_LABEL_CHARS = 90  # a question's text is cut to this in the question list
+# what each colour of scene3d.LINE_COLORS shows, in words, beside the 3D view
+SCENE_LEGEND = "red: object boxes; grey: the room; green: the camera path; blue: each sampled frame's view"
+EVIDENCE_LEGEND = ("orange: its objects; black: measured lengths; blue: directions; pink: the route; brown crosses: "
+                   "points; purple: its frames' views; the other boxes turn grey")
 
 
 @dataclass
@@ -71,7 +75,7 @@ def show_scene(catalog: Catalog, label: str, workdir: Path, budget: int = POINT_
     text = (f"### {ref.name}\n{meta.dataset or ref.layout.dataset}, room {meta.room_size:.1f} m², "
             f"{meta.num_objects} objects, {len(frames.frames)} sampled frames, {len(payload.points):,} points "
             f"shown\n\n**Objects:** {counts}\n\n"
-            "Red: object boxes; grey: the room; green: the camera path; blue: each sampled frame's view.")
+            f"*{SCENE_LEGEND}*")
     return Shown(write_glb(payload, workdir), framed_images(ref.layout, meta, frames), text)
 
 
@@ -132,13 +136,12 @@ def show_question(catalog: Catalog, position: int, workdir: Path, budget: int = 
     ref, meta, frames, payload = _scene_parts(catalog, label, budget)
     raw = record.extra.get("evidence")
     if raw is None:
-        lines += ["", "*This question carries no evidence (made before `qa generate` wrote it): its scene is "
-                      "shown as it is.*"]
+        lines += ["", "*This question carries no evidence (the public benchmark files have none, nor do question "
+                      "files written before `qa generate` wrote it): its scene is shown as it is.*"]
         return Shown(write_glb(payload, workdir), framed_images(ref.layout, meta, frames), "\n".join(lines))
     evidence = Evidence.from_dict(raw, where).to_dict()
     view = with_evidence(payload, meta, frames, evidence, where)
-    lines += ["", "**Evidence** (orange: its objects; yellow: measured lengths; cyan: directions; pink: the "
-                  "route; black crosses: points; purple: its frames' views):", ""]
+    lines += ["", f"**Evidence** ({EVIDENCE_LEGEND}):", ""]
     lines += [f"- {note}" for note in view.notes] or ["- (none: the whole room)"]
     highlight = {(category, index) for category, index in evidence.get("objects", [])}
     shown_frames = evidence.get("frames") or None
