@@ -28,6 +28,7 @@ BROWSER_ARGS = ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--
                 "--use-angle=swiftshader", "--window-size=1400,1000"]
 BOX_RED = (230, 60, 50)  # scene3d.LINE_COLORS["boxes"]: what a drawn scene's canvas must show
 COLOR_TOLERANCE = 40  # per channel: the renderer blends a one-pixel line with the white around it
+UPLOAD_LIMIT_MB = 1  # --max-upload-mb of the app under test
 
 
 def free_port() -> int:
@@ -56,7 +57,9 @@ def inputs(small_synthetic, tiny_model, tmp_path_factory):
     (data / "point_cloud" / "train" / f"{scenes[-1]}.ply").unlink()  # the last scene cannot be drawn
     not_video = root / "not_a_video.mp4"
     not_video.write_bytes(b"these bytes are no video")
-    return {"data": data, "qa": qa, "broken_qa": broken_qa, "records": records, "scenes": scenes,
+    too_big = root / "too_big.mp4"
+    too_big.write_bytes(bytes(UPLOAD_LIMIT_MB * 1024 * 1024 + 1))
+    return {"too_big": too_big, "data": data, "qa": qa, "broken_qa": broken_qa, "records": records, "scenes": scenes,
             "not_video": not_video, "missing": root / "nowhere", "model": tiny_model}
 
 
@@ -65,7 +68,8 @@ def running(inputs):
     from vlm3r.app.server import AppOptions, start_app
 
     options = AppOptions(data=[inputs["data"], inputs["missing"]], qa=[inputs["qa"], inputs["broken_qa"]],
-                         model=inputs["model"], dtype="fp32", device="cpu", port=free_port())
+                         model=inputs["model"], dtype="fp32", device="cpu", port=free_port(),
+                         max_upload_mb=UPLOAD_LIMIT_MB)
     app = start_app(options)
     yield app
     app.close()
@@ -221,3 +225,13 @@ def test_an_upload_that_is_not_a_video_says_so_in_the_page(browser, inputs):
     browser.find_element(By.ID, "ask-button").click()
     message = wait_for(lambda: text_of(browser, "ask-error"), "an error in the page")
     assert message.startswith("Error:") and "not_a_video.mp4" in message
+
+
+def test_an_upload_over_the_limit_is_refused_in_the_page(browser, inputs):
+    from selenium.webdriver.common.by import By
+
+    open_tab(browser, "Ask")
+    browser.find_element(By.CSS_SELECTOR, "#ask-upload input[type=file]").send_keys(str(inputs["too_big"]))
+    toast = wait_for(lambda: " ".join(t.text for t in browser.find_elements(By.CSS_SELECTOR, ".toast-body")),
+                     "a message about the upload")
+    assert f'exceed the maximum allowed size of {UPLOAD_LIMIT_MB:.1f} Mb: "too_big.mp4"' in toast
