@@ -204,3 +204,13 @@ def test_a_run_brings_its_own_question_file_and_says_when_it_cannot(small_synthe
     assert lost.problems == [f"{run / 'run.json'}: field qa: elsewhere/qa.jsonl is not found from here (it is taken "
                              f"as the run wrote it); give the run's question file with --qa"]
     assert lost.answer(lost.questions[0], 0)[1]["prediction"] == "A"  # then matched by id to --qa's questions
+
+
+def test_the_command_with_nothing_to_show_says_what_to_give():
+    from typer.testing import CliRunner
+
+    from vlm3r.cli.main import app
+
+    result = CliRunner().invoke(app, ["app"])
+    assert result.exit_code == 1
+    assert "nothing to show: give --data (a processed dataset), --qa" in " ".join(result.output.split())

@@ -66,3 +66,5 @@ def demo(
                   f"  benchmarks:     {vsi}, {vsti} ({result.baselines[0].frequency.n} and "
                   f"{result.baselines[1].frequency.n} questions: {tested})\n"
                   f"  reports:        {result.baselines[0].report}, {result.baselines[1].report}")
+    console.print(f"\nlook at them in 3D: vlm3r app --data {layout.root} --qa {result.qa_path} (then open "
+                  "http://127.0.0.1:7860)")
