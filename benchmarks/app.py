@@ -17,9 +17,6 @@ Usage: python benchmarks/app.py [--points 300000] [--repeats 5] [--no-browser]
 from __future__ import annotations
 
 import argparse
-import io
-import shutil
-import socket
 import statistics
 import tempfile
 import time
@@ -31,6 +28,8 @@ import numpy as np
 from _common import report
 from vlm3r.datasets.pointcloud import LabeledPoints, read_point_cloud, write_point_cloud
 from vlm3r.datasets.synthetic.generate import SynthConfig, generate_dataset
+from vlm3r.app.browser import (BOX_RED, BROWSER_ARGS, COLOR_TOLERANCE, browser_missing, canvas_pixels,
+                               color_pixels, free_port, start_browser, wait_for)
 from vlm3r.viz.scene3d import POINT_BUDGET, glb_bytes, scene_view
 
 SECONDS_TARGET, MEGABYTES_TARGET = 1.0, 10.0  # the issue's targets for a drawn scene and its payload
@@ -38,11 +37,6 @@ SERVER_REPEATS = 5  # server-side timings: median of this many
 WAIT_S = 60  # seconds a pick may take to show its scene before the benchmark fails (cold shaders: several s)
 POLL_S = 0.02  # pause between two reads of the page
 SETTLE_S = 1.0  # after a scene is drawn, time left to finish (fades) before its picture is the next "previous"
-# chromium without a GPU: WebGL through SwiftShader, as tests/test_app_browser.py runs it
-BROWSER_ARGS = ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--enable-unsafe-swiftshader",
-                "--use-angle=swiftshader", "--window-size=1400,1000"]
-BOX_RED = (230, 60, 50)  # scene3d.LINE_COLORS["boxes"] as the viewer shows it (sRGB; the GLB stores it linear)
-COLOR_TOLERANCE = 40  # per channel: the renderer blends a one-pixel line with the white around it
 CHANGED_FRACTION = 0.05  # a canvas differing from the previous scene's in this share of pixels shows another one
 MB = 1e6
 
@@ -87,20 +81,8 @@ def make_dataset(root: Path, points: int) -> tuple[str, str, int]:
     return small, big, len(read_point_cloud(layout.point_cloud_path(small)).xyz)
 
 
-def browser_missing() -> str | None:
-    """Why the browser part cannot run here, or None."""
-    if shutil.which("chromium") is None or shutil.which("chromedriver") is None:
-        return "no chromium and chromedriver on this machine (apt-get install chromium chromium-driver)"
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        return "selenium is not installed (pip install -e .[app,dev])"
-    return None
 
 
-def color_pixels(pixels: np.ndarray, rgb) -> int:
-    """How many pixels are within ``COLOR_TOLERANCE`` of ``rgb`` in every channel."""
-    return int(np.all(np.abs(pixels.astype(int) - np.array(rgb)) <= COLOR_TOLERANCE, axis=-1).sum())
 
 
 def shows_new_scene(pixels: np.ndarray, previous: np.ndarray) -> bool:
@@ -115,24 +97,13 @@ def shows_new_scene(pixels: np.ndarray, previous: np.ndarray) -> bool:
     return changed.mean() >= CHANGED_FRACTION
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Page:
     """The app's page in headless chromium, read and driven as tests/test_app_browser.py does."""
 
     def __init__(self, url: str):
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-
-        options = webdriver.ChromeOptions()
-        options.binary_location = shutil.which("chromium")
-        for argument in BROWSER_ARGS:
-            options.add_argument(argument)
-        self.driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+        self.driver = start_browser("about:blank")
         # every pick downloads its GLB, as a first visit does (the same view is the same file, hence URL)
         self.driver.execute_cdp_cmd("Network.enable", {})
         self.driver.execute_cdp_cmd("Network.setCacheDisabled", {"cacheDisabled": True})
@@ -142,24 +113,11 @@ class Page:
         self.driver.quit()
 
     def wait_for(self, check, what: str):
-        """``check()``'s first truthy value within ``WAIT_S``."""
-        deadline = time.monotonic() + WAIT_S
-        while time.monotonic() < deadline:
-            try:
-                value = check()
-            except Exception:  # an element not there yet, or replaced while read
-                value = None
-            if value:
-                return value
-            time.sleep(POLL_S)
-        raise RuntimeError(f"not within {WAIT_S} s: {what}")
+        """``check()``'s first truthy value within ``WAIT_S``, read every ``POLL_S``."""
+        return wait_for(check, what, WAIT_S, POLL_S)
 
     def canvas(self) -> np.ndarray:
-        from PIL import Image
-        from selenium.webdriver.common.by import By
-
-        canvas = self.driver.find_element(By.CSS_SELECTOR, "#scene-3d canvas")
-        return np.asarray(Image.open(io.BytesIO(canvas.screenshot_as_png)).convert("RGB"))
+        return canvas_pixels(self.driver, "scene-3d")
 
     def shown_scene(self) -> str:
         """The first line of the Scenes tab's summary: the scene's name."""

@@ -7,34 +7,19 @@ the docs show (docs/app.md) are written there."""
 import io
 import os
 import shutil
-import socket
-import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None or CHROMEDRIVER is None,
-    reason="browser tests not run: no chromium and chromium-driver on this machine (.ci/run installs them: "
-           "apt-get install chromium chromium-driver)")
+from vlm3r.app.browser import (BOX_RED, browser_missing, canvas_pixels, choose, color_pixels, free_port,
+                               start_browser, wait_for)
 
-WAIT_S = 60  # seconds a page element may take to show what is expected (the first render compiles shaders)
-POLL_S = 0.1
-# chromium without a GPU: WebGL through SwiftShader, which chromium now enables only when asked
-BROWSER_ARGS = ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--enable-unsafe-swiftshader",
-                "--use-angle=swiftshader", "--window-size=1400,1000"]
-BOX_RED = (230, 60, 50)  # scene3d.LINE_COLORS["boxes"]: what a drawn scene's canvas must show
-COLOR_TOLERANCE = 40  # per channel: the renderer blends a one-pixel line with the white around it
+MISSING = browser_missing()
+pytestmark = pytest.mark.skipif(MISSING is not None, reason=f"browser tests not run: {MISSING}")
 UPLOAD_LIMIT_MB = 1  # --max-upload-mb of the app under test
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -77,31 +62,11 @@ def running(inputs):
 
 @pytest.fixture(scope="module")
 def browser(running):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in BROWSER_ARGS:
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.get(running.url)
+    driver = start_browser(running.url)
     yield driver
     driver.quit()
 
 
-def wait_for(check, what: str):
-    """``check()``'s first truthy value within ``WAIT_S``; fails naming ``what`` otherwise."""
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        try:
-            value = check()
-        except Exception:  # an element not there yet, or replaced while read
-            value = None
-        if value:
-            return value
-        time.sleep(POLL_S)
-    raise AssertionError(f"not within {WAIT_S} s: {what}")
 
 
 def text_of(driver, element_id: str) -> str:
@@ -110,16 +75,8 @@ def text_of(driver, element_id: str) -> str:
     return driver.find_element(By.ID, element_id).text
 
 
-def canvas_pixels(driver, view_id: str) -> np.ndarray:
-    from selenium.webdriver.common.by import By
-
-    canvas = driver.find_element(By.CSS_SELECTOR, f"#{view_id} canvas")
-    return np.asarray(Image.open(io.BytesIO(canvas.screenshot_as_png)).convert("RGB")).astype(int)
 
 
-def has_color(pixels: np.ndarray, rgb) -> int:
-    """How many pixels are within ``COLOR_TOLERANCE`` of ``rgb`` in every channel."""
-    return int(np.all(np.abs(pixels - np.array(rgb)) <= COLOR_TOLERANCE, axis=-1).sum())
 
 
 SCREENSHOT_WIDTH_PX = 1000  # the docs' screenshots, cut to 256 colours: about 100 KB each in the repository
@@ -142,28 +99,14 @@ def open_tab(driver, name: str) -> None:
              f"the {name} tab").click()
 
 
-def choose(driver, element_id: str, typed: str) -> None:
-    """Pick a dropdown's option by typing the start of its label and clicking the first match."""
-    from selenium.webdriver.common.by import By
-
-    from selenium.webdriver.common.keys import Keys
-
-    field = driver.find_element(By.CSS_SELECTOR, f"#{element_id} input")
-    field.click()
-    field.send_keys(Keys.CONTROL, "a")
-    field.send_keys(Keys.BACKSPACE)  # the current choice's label goes
-    field.send_keys(typed)
-    option = wait_for(lambda: driver.find_element(By.CSS_SELECTOR, f"#{element_id} li[role=option]"),
-                      f"{typed!r} offered")
-    option.click()
 
 
 def test_the_page_opens_on_the_first_scene_drawn(browser, inputs):
     first = inputs["scenes"][0]
     wait_for(lambda: first in text_of(browser, "scene-info"), "the first scene's summary")
     # the canvas shows the boxes' red: the GLB was loaded and drawn, not just a blank canvas
-    wait_for(lambda: has_color(canvas_pixels(browser, "scene-3d"), BOX_RED), "box edges drawn in the 3D view")
-    assert has_color(canvas_pixels(browser, "scene-3d"), (255, 255, 255)) > 0  # the white background around them
+    wait_for(lambda: color_pixels(canvas_pixels(browser, "scene-3d"), BOX_RED), "box edges drawn in the 3D view")
+    assert color_pixels(canvas_pixels(browser, "scene-3d"), (255, 255, 255)) > 0  # the white background around them
     screenshot(browser, "app-scenes.png")
     # the bad inputs given at the start are said on the page, each naming its folder or file
     problems = text_of(browser, "problems")
@@ -188,7 +131,7 @@ def test_a_questions_evidence_appears(browser, inputs):
                     "the question's evidence")
     label = record.extra["evidence"]["segments"][0]["label"]
     assert f"Right answer: {record.ground_truth}" in info and f"length: {label}" in info
-    wait_for(lambda: has_color(canvas_pixels(browser, "question-3d"), (255, 120, 0)),
+    wait_for(lambda: color_pixels(canvas_pixels(browser, "question-3d"), (255, 120, 0)),
              "the question's objects drawn in orange")
     screenshot(browser, "app-question.png")
 

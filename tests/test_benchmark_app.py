@@ -49,9 +49,3 @@ def test_the_previous_scene_a_loading_canvas_and_a_new_scene(bench):
     assert bench.shows_new_scene(canvas(5)[:50], previous)
     assert not bench.shows_new_scene(canvas(None)[:50], previous)
 
-
-def test_box_red_is_the_boxes_line_colour(bench):
-    from vlm3r.viz.scene3d import LINE_COLORS
-
-    # the colour the timing waits for is the boxes' (sRGB, as the viewer shows it; the GLB stores it linear)
-    assert bench.BOX_RED == LINE_COLORS["boxes"]
