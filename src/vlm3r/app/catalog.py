@@ -1,7 +1,7 @@
 """What ``vlm3r app`` shows, read once when it starts: the scenes of the processed datasets given (``--data``),
-the questions of the QA files (``--qa``), the answers of ``eval run`` folders (``--run``) and the videos under the
-dataset folders. Nothing outside those is ever read. A folder or file that cannot be used is not fatal: its error
-is kept in ``problems`` and the page shows it, with everything else that could be read."""
+the questions of the QA files (``--qa``), the answers of ``eval run`` folders (``--run``) and the scenes' videos.
+Nothing outside those is ever read. A folder or file that cannot be used is not fatal: its error is kept in
+``problems`` and the page shows it, with everything else that could be read."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from vlm3r.eval.loading import load_questions
 from vlm3r.eval.predictions import done_predictions
 from vlm3r.qa.record import QARecord
 from vlm3r.utils.fileio import sha256_of
-from vlm3r.utils.video import VIDEO_SUFFIXES
 from vlm3r.viz.scene_view import dataset_scenes
 
 RUN_RECORD = "run.json"  # what an eval run folder says it ran (eval.provenance): its question file and checksum
@@ -96,8 +95,9 @@ def _add_dataset(catalog: Catalog, root: Path) -> None:
         for name in names:
             label = name if name not in catalog.scenes else f"{root.name}/{name}"
             catalog.scenes[label] = SceneRef(layout, name)
-    for video in sorted(p for p in root.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file()):
-        catalog.videos[f"{root.name}/{video.relative_to(root)}"] = video
+            video = layout.video_path(name)
+            if video.is_file():  # the scene's video, where the processed layout keeps it
+                catalog.videos[f"{root.name}/{layout.relative(video)}"] = video
 
 
 def _add_questions(catalog: Catalog, path: Path) -> None:

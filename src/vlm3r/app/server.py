@@ -74,17 +74,21 @@ def start_app(options: AppOptions, block: bool = False) -> RunningApp:
                                               dtype=options.dtype, device=options.device, frames=options.frames)
         session = AskSession(pipeline, options.cut3r)
     workdir = Path(tempfile.mkdtemp(prefix="vlm3r-app-"))
-    page = build_page(catalog, workdir, session)
-    page.queue()
-    running = None
     try:
+        page = build_page(catalog, workdir, session)
+        page.queue()
         _, url, _ = page.launch(server_name=options.host, server_port=options.port, prevent_thread_lock=True,
                                 quiet=True, show_error=False, max_file_size=options.max_upload_mb * MB,
                                 allowed_paths=[str(workdir)], footer_links=[], theme=page_theme())
-        running = RunningApp(page, url, session, workdir, catalog)
-        if block:
-            page.block_thread()
-        return running
-    finally:
-        if block or running is None:
-            (running.close() if running is not None else shutil.rmtree(workdir, ignore_errors=True))
+    except BaseException:  # nothing started: nothing left behind
+        if session is not None:
+            session.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    running = RunningApp(page, url, session, workdir, catalog)
+    if block:
+        try:
+            page.block_thread()  # until Ctrl-C
+        finally:
+            running.close()
+    return running

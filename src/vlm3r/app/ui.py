@@ -39,7 +39,7 @@ def _guard(function, outputs: int):
     def handler(*args):
         try:
             return (*function(*args), "")
-        except (Vlm3rError, OSError, ValueError, KeyError) as exc:
+        except (Vlm3rError, OSError, ValueError) as exc:
             return (*(gr.update() for _ in range(outputs)), error_text(exc))
     return handler
 
@@ -168,7 +168,7 @@ def _ask_tab(catalog: Catalog, workdir: Path, session: AskSession | None) -> Non
     async def reconstruct(label, files):
         try:
             source = source_of(label, files)
-            payload = await session.reconstruct(source, Path(source if isinstance(source, Path) else "images").stem)
+            payload = await session.reconstruct(source, source.stem if isinstance(source, Path) else "images")
             return str(write_glb(payload, workdir)), ""
         except (Vlm3rError, OSError, ValueError) as exc:
             return gr.update(), error_text(exc)

@@ -23,9 +23,8 @@ from vlm3r.training.features import FeatureError, FeatureSpec, feature_path, fea
 from vlm3r.utils.devices import check_device, torch_dtype
 from vlm3r.utils.fileio import atomic_torch_save, atomic_write_text, read_json
 from vlm3r.utils.parallel import shard_of
-from vlm3r.utils.video import VideoError, read_video_frames
+from vlm3r.utils.video import VIDEO_SUFFIXES, VideoError, read_video_frames
 
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 FAILURES = "failures.json"
 
 

@@ -20,7 +20,7 @@ DEFAULT_FPS = 24.0  # frames/s assumed when a stream states no rate
 IMAGE_FORMATS = ("image2", "image2pipe")
 ANIMATED_IMAGE_FORMATS = ("gif", "apng")
 SHOWN_BAD = 20  # bad videos (or the samples and files that need them) named in one error; the rest are counted
-VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm")  # file names taken for videos when listing a folder
+VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm")  # names taken for videos when listing files
 
 
 class VideoError(Vlm3rError):
