@@ -7,6 +7,7 @@ from vlm3r.geometry.boxes import (
     box_corners,
     box_volume,
     boxes_intersect,
+    closest_point_in_box,
     point_box_distance,
     points_in_box,
     segment_segment_distance,
@@ -33,7 +34,8 @@ __all__ = [
     "alpha_shape_area", "box_aabb", "box_box_closest_points", "box_box_distance", "box_corners", "box_volume",
     "boxes_intersect",
     "camera_center", "camera_to_world", "gravity_aligned_box", "intrinsic_matrix", "invert_pose",
-    "min_area_rectangle", "point_box_distance", "points_in_box", "polygon_area", "project", "rotation_error",
+    "closest_point_in_box", "min_area_rectangle", "point_box_distance", "points_in_box", "polygon_area", "project",
+    "rotation_error",
     "rotation_problem",
     "segment_segment_distance", "to_box_frame", "unproject", "viewing_direction", "world_to_camera",
 ]

@@ -54,6 +54,15 @@ def point_box_distance(points: np.ndarray, centers: np.ndarray, lengths: np.ndar
     return np.linalg.norm(outside, axis=-1)
 
 
+def closest_point_in_box(points: np.ndarray, centers: np.ndarray, lengths: np.ndarray, axes: np.ndarray
+                         ) -> np.ndarray:
+    """The point of a solid box nearest each point (the point itself inside), broadcasting points [..., 3]
+    against boxes: the point clamped in the box frame, at ``point_box_distance`` from it."""
+    half = 0.5 * np.asarray(lengths, dtype=np.float64)
+    local = np.clip(to_box_frame(points, centers, axes), -half, half)
+    return centers + np.einsum("...k,...kj->...j", local, np.asarray(axes, dtype=np.float64))
+
+
 def points_in_box(points: np.ndarray, centers: np.ndarray, lengths: np.ndarray, axes: np.ndarray,
                   tol: float = 1e-9) -> np.ndarray:
     """Whether each point lies in the (closed) box, with a small tolerance in metres."""
@@ -178,18 +187,14 @@ def box_box_closest_points(center_a, lengths_a, axes_a, center_b, lengths_b, axe
     return _nearest_pair(corners_a, corners_b, edges_a, edges_b, ca, la, ra, cb, lb, rb)
 
 
-def _closest_in_box(points, center, lengths, axes) -> np.ndarray:
-    """The point of a solid box nearest each of ``points`` [..., 3]: the point clamped in the box frame."""
-    half = 0.5 * lengths
-    return center + np.clip(to_box_frame(points, center, axes), -half, half) @ axes
 
 
 def _nearest_pair(corners_a, corners_b, edges_a, edges_b, ca, la, ra, cb, lb, rb) -> tuple[np.ndarray, np.ndarray]:
     """The nearest of the candidate point pairs of two disjoint boxes (see ``box_box_closest_points``)."""
     edge_p, edge_q = _segment_segment_closest(edges_a[:, None, 0], edges_a[:, None, 1], edges_b[None, :, 0],
                                               edges_b[None, :, 1])
-    p = np.concatenate([corners_a, _closest_in_box(corners_b, ca, la, ra), edge_p.reshape(-1, 3)])
-    q = np.concatenate([_closest_in_box(corners_a, cb, lb, rb), corners_b, edge_q.reshape(-1, 3)])
+    p = np.concatenate([corners_a, closest_point_in_box(corners_b, ca, la, ra), edge_p.reshape(-1, 3)])
+    q = np.concatenate([closest_point_in_box(corners_a, cb, lb, rb), corners_b, edge_q.reshape(-1, 3)])
     best = int(np.argmin(np.linalg.norm(p - q, axis=1)))
     return p[best], q[best]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vlm3r.geometry import box_box_closest_points, box_box_distance, point_box_distance, to_box_frame
+from vlm3r.geometry import box_box_closest_points, box_box_distance, closest_point_in_box, point_box_distance
 from vlm3r.scene import FrameMeta, SceneMeta, stack_boxes
 
 #: A box is degenerate when its longest side is under a centimetre or when it is flat along two axes.
@@ -133,9 +133,8 @@ class SceneGeometry:
     def camera_closest_points(self, frame: FrameMeta, indices: list[int]) -> np.ndarray:
         """The point [n, 3] of each box ``indices`` nearest the frame's camera centre, at the distance of
         ``camera_distances`` (the centre clamped in the box frame; the centre itself when inside)."""
-        half = 0.5 * self.lengths[indices]
-        local = np.clip(to_box_frame(frame.camera_center, self.centers[indices], self.axes[indices]), -half, half)
-        return self.centers[indices] + np.einsum("nk,nkj->nj", local, self.axes[indices])
+        return closest_point_in_box(frame.camera_center, self.centers[indices], self.lengths[indices],
+                                    self.axes[indices])
 
     def frame_unique(self, frame: FrameMeta) -> dict[int, str]:
         """Box index -> category for the instances visible in a frame whose category appears once in it."""
