@@ -29,9 +29,6 @@ demo: $(STAMP)
 	$(VENV)/bin/vlm3r demo
 	@echo "vlm3r is installed in $(VENV): run $(VENV)/bin/vlm3r, or 'source $(VENV)/bin/activate' first"
 
-# One thread per process: the tests' models are tiny, and many tests run two processes on the machine's 2 cores,
-# where torch's default (a thread per core in each) only adds contention. Measured: docs/performance.md.
-test: export OMP_NUM_THREADS = 1
 test: $(STAMP)
 	$(VENV)/bin/ruff check --quiet src tests benchmarks
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || echo "note: no chromium and \
