@@ -15,7 +15,8 @@ from vlm3r.eval.loading import load_questions
 from vlm3r.eval.predictions import done_predictions
 from vlm3r.qa.record import QARecord
 from vlm3r.utils.fileio import sha256_of
-from vlm3r.viz.scene_view import dataset_scenes
+from vlm3r.scene import SceneFrames, SceneMeta, read_frame_metadata, read_scene_metadata
+from vlm3r.viz.scene_view import SceneViewError, dataset_scenes
 
 RUN_RECORD = "run.json"  # what an eval run folder says it ran (eval.provenance): its question file and checksum
 
@@ -45,6 +46,21 @@ class Catalog:
     runs: list[RunAnswers] = field(default_factory=list)
     videos: dict[str, Path] = field(default_factory=dict)  # label (relative to its --data folder) -> file
     problems: list[str] = field(default_factory=list)
+    _read: dict[Path, dict] = field(default_factory=dict, repr=False)  # metadata files, each read once
+
+    def metadata(self, ref: SceneRef) -> tuple[SceneMeta, SceneFrames]:
+        """A scene's metadata and frames. A dataset's metadata files hold all its scenes (a real one's frame
+        metadata runs to tens of MB), so each is read once, at its first scene's view."""
+        layout = ref.layout
+        if layout.scene_metadata_path not in self._read:
+            self._read[layout.scene_metadata_path] = read_scene_metadata(layout.scene_metadata_path).scenes
+        if layout.frame_metadata_path not in self._read:
+            self._read[layout.frame_metadata_path] = read_frame_metadata(layout.frame_metadata_path)
+        frames = self._read[layout.frame_metadata_path].get(ref.name)
+        if frames is None:
+            raise SceneViewError(f"{layout.frame_metadata_path}: no frames of scene {ref.name!r} in this frame "
+                                 f"metadata")
+        return self._read[layout.scene_metadata_path][ref.name], frames
 
     def scene_for(self, record: QARecord) -> str | None:
         """The label of the scene a question is about: the one of its name (and dataset, when names repeat)."""

@@ -21,11 +21,9 @@ from vlm3r.qa.evidence import Evidence
 from vlm3r.qa.prompts import question_text
 from vlm3r.qa.record import QARecord
 from vlm3r.qa.tasks import BY_QUESTION_TYPE, TASKS, answer_kind
-from vlm3r.scene import read_frame_metadata, read_scene_metadata
 from vlm3r.utils.fileio import atomic_write_bytes
 from vlm3r.viz.frame_boxes import framed_images
 from vlm3r.viz.scene3d import POINT_BUDGET, ScenePayload, glb_bytes, scene_payload, with_evidence
-from vlm3r.viz.scene_view import SceneViewError
 
 ALL_TASKS = "all tasks"  # the task filter's first choice
 QUESTION_LABEL_CHARS = 90  # a question's text is cut to this in the question list
@@ -58,11 +56,7 @@ def _scene_parts(catalog: Catalog, label: str, budget: int):
     if label not in catalog.scenes:
         raise InputError(f"no scene {label!r} among the --data folders' scenes")
     ref = catalog.scenes[label]
-    meta = read_scene_metadata(ref.layout.scene_metadata_path).scenes[ref.name]
-    frames = read_frame_metadata(ref.layout.frame_metadata_path).get(ref.name)
-    if frames is None:
-        raise SceneViewError(f"{ref.layout.frame_metadata_path}: no frames of scene {ref.name!r} in this frame "
-                             f"metadata")
+    meta, frames = catalog.metadata(ref)
     cloud = read_point_cloud(ref.layout.point_cloud_path(ref.name))
     return ref, meta, frames, scene_payload(meta, cloud.xyz, cloud.rgb, frames, budget)
 
