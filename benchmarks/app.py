@@ -29,7 +29,7 @@ from _common import report
 from vlm3r.datasets.pointcloud import LabeledPoints, read_point_cloud, write_point_cloud
 from vlm3r.datasets.synthetic.generate import SynthConfig, generate_dataset
 from vlm3r.app.browser import (BOX_RED, BROWSER_ARGS, COLOR_TOLERANCE, browser_missing, canvas_pixels,
-                               color_pixels, free_port, start_browser, wait_for)
+                               color_pixels, free_port, offered, start_browser, type_into, wait_for)
 from vlm3r.viz.scene3d import POINT_BUDGET, glb_bytes, scene_view
 
 SECONDS_TARGET, MEGABYTES_TARGET = 1.0, 10.0  # the issue's targets for a drawn scene and its payload
@@ -133,21 +133,22 @@ class Page:
         return self.canvas()
 
     def pick(self, scene: str, previous: np.ndarray) -> dict:
-        """Pick ``scene`` (typed into the dropdown, its option clicked: ``choose`` in the browser test) and time it
-        from the click until its summary is shown, its GLB has arrived and its canvas shows it."""
-        from selenium.webdriver.common.by import By
-        from selenium.webdriver.common.keys import Keys
+        """Pick ``scene`` (typed into the dropdown, its option clicked, as ``browser.choose`` does) and time it from
+        the click until its summary is shown, its GLB has arrived and its canvas shows it."""
+        type_into(self.driver, "scene-pick", scene)
+        clicked = []
 
-        field = self.driver.find_element(By.CSS_SELECTOR, "#scene-pick input")
-        field.click()
-        field.send_keys(Keys.CONTROL, "a")
-        field.send_keys(Keys.BACKSPACE)
-        field.send_keys(scene)
-        option = self.wait_for(lambda: self.driver.find_element(By.CSS_SELECTOR, "#scene-pick li[role=option]"),
-                               f"{scene!r} offered")
-        self.driver.execute_script("performance.clearResourceTimings()")
-        clicked_epoch, start = time.time(), time.perf_counter()
-        option.click()
+        def click() -> bool:  # retried when the list renders again between finding the option and the click
+            option = offered(self.driver, "scene-pick", scene)
+            if option is None:
+                return False
+            self.driver.execute_script("performance.clearResourceTimings()")
+            clicked[:] = [time.time(), time.perf_counter()]
+            option.click()
+            return True
+
+        self.wait_for(click, f"{scene!r} offered and picked")
+        clicked_epoch, start = clicked
         self.wait_for(lambda: self.shown_scene() == scene, f"{scene}'s summary")
         text_s = time.perf_counter() - start
         screenshots = []

@@ -71,9 +71,8 @@ def wait_for(check, what: str, timeout_s: float = WAIT_S, poll_s: float = POLL_S
     raise AssertionError(f"not within {timeout_s:g} s: {what}")
 
 
-def choose(driver, element_id: str, typed: str) -> None:
-    """Pick a dropdown's option: its current label cleared, the start of the wanted one typed, the first match
-    clicked."""
+def type_into(driver, element_id: str, typed: str) -> None:
+    """Type the start of an option's label into a dropdown, its current label cleared first."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
@@ -82,8 +81,30 @@ def choose(driver, element_id: str, typed: str) -> None:
     field.send_keys(Keys.CONTROL, "a")
     field.send_keys(Keys.BACKSPACE)
     field.send_keys(typed)
-    wait_for(lambda: driver.find_element(By.CSS_SELECTOR, f"#{element_id} li[role=option]"),
-             f"{typed!r} offered").click()
+
+
+def offered(driver, element_id: str, typed: str):
+    """The dropdown's first option whose label starts with ``typed``, or None. The list filters (and renders
+    again) as it is typed into: until then its first option may be another one."""
+    from selenium.webdriver.common.by import By
+
+    options = driver.find_elements(By.CSS_SELECTOR, f"#{element_id} li[role=option]")
+    return next((o for o in options if o.text.strip().startswith(typed.strip())), None)
+
+
+def choose(driver, element_id: str, typed: str) -> None:
+    """Pick a dropdown's option: ``typed`` typed into it, the first option whose label starts so clicked (tried
+    again when the list renders again between finding the option and clicking it)."""
+    type_into(driver, element_id, typed)
+
+    def click_offered() -> bool:
+        option = offered(driver, element_id, typed)
+        if option is None:
+            return False
+        option.click()
+        return True
+
+    wait_for(click_offered, f"{typed!r} offered and picked")
 
 
 def canvas_pixels(driver, view_id: str) -> np.ndarray:
